@@ -1,0 +1,1 @@
+"""clipseg: image segmentation by text and image prompts."""
