@@ -1,0 +1,40 @@
+"""Text tokenizers for the CLIP text encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from .bpe import CLIPTokenizer
+
+__all__ = ["CLIPTokenizer", "Tokenizer"]
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What the text encoder needs from a tokenizer.
+
+    Calling it on one prompt or a sequence of prompts returns a LongTensor of
+    shape ``(batch, context_length)`` laid out as
+    ``[sot_token, ids..., eot_token, pad, pad, ...]``; a prompt that is too
+    long is cut so that the last position holds ``eot_token`` (or a
+    ``ValueError`` is raised when ``truncate`` is false).
+
+    ``eot_token`` must be the largest id the tokenizer can produce
+    (``vocab_size - 1`` in practice): the text encoder pools the features at
+    ``argmax(ids)`` along each row, which must be the end-of-text position.
+    """
+
+    vocab_size: int
+    context_length: int
+    sot_token: int
+    eot_token: int
+
+    def __call__(
+        self,
+        texts: str | Sequence[str],
+        context_length: int | None = None,
+        truncate: bool = True,
+    ) -> torch.LongTensor: ...

@@ -1,0 +1,71 @@
+"""Image <-> tensor conversions and the resize rules of the model input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class InputTransform:
+    """How an image becomes the model's input tensor.
+
+    size: side of the square input (352 for the released models); with keep_aspect the
+        longer side is `size` and the shorter one keeps the aspect ratio.
+    multiple: sides are rounded to a multiple of this (the ViT patch size).
+    """
+
+    size: int = 352
+    keep_aspect: bool = False
+    multiple: int = 16
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def input_hw(self, height: int, width: int) -> tuple[int, int]:
+        """Model input (H, W) for an image of the given size."""
+        if not self.keep_aspect:
+            return self.size, self.size
+        scale = self.size / max(height, width)
+        h = max(self.multiple, round(height * scale / self.multiple) * self.multiple)
+        w = max(self.multiple, round(width * scale / self.multiple) * self.multiple)
+        return h, w
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        """RGB PIL image -> normalized float tensor (3, H, W) at the model's input size."""
+        h, w = self.input_hw(image.height, image.width)
+        if (image.width, image.height) != (w, h):
+            image = image.resize((w, h), Image.BILINEAR)
+        return normalize(pil_to_tensor(image), self.mean, self.std)
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> float tensor (3, H, W) in [0, 1]."""
+    arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """(..., 3, H, W) in [0, 1] -> normalized with per-channel mean/std."""
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return (x - m) / s
+
+
+def denormalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return x * s + m
+
+
+def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, h, w) logits or probabilities -> (N, H, W), bilinear (size = (H, W))."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]

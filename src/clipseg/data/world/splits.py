@@ -1,0 +1,67 @@
+"""Which shape classes are held out of segmentation training.
+
+Held-out (unseen) classes still appear in CLIP pretraining captions; CLIPSeg is
+trained on scenes drawn with `classes=split.seen_classes()` and evaluated
+zero-shot on scenes with unseen classes, mirroring the paper's generalized
+zero-shot setting (Pascal unseen-4 / unseen-10) and the Pascal-5i folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .vocabulary import SHAPE_CLASSES, SHAPE_GROUPS
+
+DEFAULT_UNSEEN: tuple[str, ...] = ("star", "heart", "hexagon")
+
+
+@dataclass(frozen=True)
+class WorldSplit:
+    """A split of SHAPE_CLASSES into seen and unseen (held-out) classes.
+
+    Every generalized group ("something round", ...) must keep at least one seen
+    member, so that generalized prompts are trainable.
+    """
+
+    unseen: tuple[str, ...] = DEFAULT_UNSEEN
+    classes: tuple[str, ...] = SHAPE_CLASSES
+
+    def __post_init__(self) -> None:
+        unknown = set(self.unseen) - set(self.classes)
+        if unknown:
+            raise ValueError(f"unseen classes {sorted(unknown)} not in {self.classes}")
+        if not self.seen_classes():
+            raise ValueError("a split needs at least one seen class")
+        for group, members in SHAPE_GROUPS.items():
+            present = set(members) & set(self.classes)
+            if present and present <= set(self.unseen):
+                raise ValueError(f"group {group!r} would have no seen member")
+
+    def seen_classes(self) -> tuple[str, ...]:
+        """Classes used in segmentation training, in SHAPE_CLASSES order."""
+        return tuple(c for c in self.classes if c not in self.unseen)
+
+    def unseen_classes(self) -> tuple[str, ...]:
+        """Held-out classes, in SHAPE_CLASSES order."""
+        return tuple(c for c in self.classes if c in self.unseen)
+
+
+DEFAULT_SPLIT = WorldSplit()
+
+
+def seen_classes(split: WorldSplit = DEFAULT_SPLIT) -> tuple[str, ...]:
+    """Seen classes of `split` (default: all but star, heart, hexagon)."""
+    return split.seen_classes()
+
+
+def unseen_classes(split: WorldSplit = DEFAULT_SPLIT) -> tuple[str, ...]:
+    """Held-out classes of `split` (default: star, heart, hexagon)."""
+    return split.unseen_classes()
+
+
+def fold_split(fold: int, n_folds: int = 4) -> WorldSplit:
+    """Pascal-5i-style fold: the `fold`-th contiguous block of SHAPE_CLASSES is unseen."""
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold must be in [0, {n_folds})")
+    per_fold = len(SHAPE_CLASSES) // n_folds
+    return WorldSplit(unseen=SHAPE_CLASSES[fold * per_fold:(fold + 1) * per_fold])

@@ -1,0 +1,127 @@
+"""The Predictor: encode an image once, answer many prompts cheaply (SAM-style)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..data.image_io import ImageInput, load_image
+from ..data.transforms import InputTransform, resize_maps
+from ..model.clipseg import CLIPSeg, ImageFeatures
+from ..prompts import Prompt, PromptEncoder, VisualPromptConfig
+from ..tokenizer import CLIPTokenizer, Tokenizer
+
+
+class Predictor:
+    """Segment one image by many prompts.
+
+        predictor = Predictor(load_clipseg("CIDAS/clipseg-rd64-refined"))
+        predictor.set_image("kitchen.jpg")              # runs the CLIP backbone once
+        probs = predictor.predict(["a cup", "a spoon"])  # (2, H, W) float32 in [0, 1]
+
+    Results are at the original image resolution. `keep_aspect=True` feeds the image
+    with its aspect ratio (longer side = input size, a non-square patch grid) instead
+    of squashing it to a square as the reference implementations do.
+    """
+
+    def __init__(
+        self,
+        model: CLIPSeg,
+        tokenizer: Tokenizer | None = None,
+        *,
+        keep_aspect: bool = False,
+        input_size: int | None = None,
+        visual_prompt_config: VisualPromptConfig | None = None,
+        text_cache_size: int = 1024,
+        truncate_prompts: bool = False,
+    ):
+        self.model = model.eval()
+        cfg = model.config
+        self.transform = InputTransform(
+            size=input_size or cfg.input_size, keep_aspect=keep_aspect, multiple=cfg.clip.vision.patch_size,
+            mean=cfg.mean, std=cfg.std,
+        )
+        self.prompt_encoder = PromptEncoder(
+            model, tokenizer or CLIPTokenizer(), visual_prompt_config, text_cache_size, truncate_prompts
+        )
+        self.features: ImageFeatures | None = None
+        self.original_size: tuple[int, int] | None = None  # (H, W)
+        self.input_size: tuple[int, int] | None = None  # (H, W) fed to the model
+
+    @classmethod
+    def from_pretrained(cls, weights: str | Path = "CIDAS/clipseg-rd64-refined", device: str = "cpu", **kwargs) -> "Predictor":
+        from ..weights import load_clipseg
+
+        return cls(load_clipseg(weights, device=device), **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.inference_mode()
+    def set_image(self, image: ImageInput) -> None:
+        """Read the image (path, bytes, PIL, HxW[xC] array) and compute its backbone features."""
+        pil = load_image(image)
+        x = self.transform(pil).to(self.device)  # (3, h, w)
+        self.features = self.model.encode_image(x[None])
+        self.original_size = (pil.height, pil.width)
+        self.input_size = tuple(x.shape[1:])
+
+    def set_features(self, features: ImageFeatures, original_size: tuple[int, int]) -> None:
+        """Use features computed elsewhere (a cache, a batch): batch of 1, original (H, W)."""
+        self.features = features
+        self.original_size = tuple(original_size)
+
+    def reset_image(self) -> None:
+        self.features = self.original_size = self.input_size = None
+
+    @property
+    def is_image_set(self) -> bool:
+        return self.features is not None
+
+    def _require_image(self) -> ImageFeatures:
+        if self.features is None:
+            raise RuntimeError("no image set: call set_image(image) before predict()")
+        return self.features
+
+    @torch.inference_mode()
+    def predict_logits(self, prompts: Sequence[Prompt] | Prompt) -> torch.Tensor:
+        """Logits (N, h, w) at the model's input resolution, one decoder pass for all prompts."""
+        features = self._require_image()
+        prompts = [prompts] if isinstance(prompts, (str, torch.Tensor)) or not isinstance(prompts, Sequence) else prompts
+        cond = self.prompt_encoder.encode(list(prompts))
+        return self.model.decode(features, cond)
+
+    @torch.inference_mode()
+    def predict(self, prompts: Sequence[Prompt] | Prompt, original_size: bool = True) -> np.ndarray:
+        """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default."""
+        logits = self.predict_logits(prompts)
+        if original_size:
+            logits = resize_maps(logits, self.original_size)
+        return torch.sigmoid(logits).float().cpu().numpy()
+
+    def segment(self, image: ImageInput, prompts: Sequence[Prompt] | Prompt, threshold: float | None = None) -> np.ndarray:
+        """One call: set_image + predict. With a threshold, boolean masks instead of probabilities."""
+        self.set_image(image)
+        probs = self.predict(prompts)
+        return probs >= threshold if threshold is not None else probs
+
+    def label_map(self, prompts: Sequence[Prompt], none_threshold: float = 0.3) -> np.ndarray:
+        """Multi-prompt semantic segmentation: (H, W) int32, 0 = none of the prompts
+        (max probability below none_threshold), k = prompts[k - 1] (per-pixel argmax)."""
+        return label_map(self.predict(prompts), none_threshold)
+
+
+def label_map(probs: np.ndarray, none_threshold: float = 0.3) -> np.ndarray:
+    """(N, H, W) probabilities -> (H, W) int32 labels, 0 = none, k = map k - 1."""
+    best = probs.argmax(axis=0).astype(np.int32) + 1
+    best[probs.max(axis=0) < none_threshold] = 0
+    return best
+
+
+def is_present(prob: np.ndarray, threshold: float = 0.5, min_fraction: float = 0.001) -> bool:
+    """The "not present" answer: does at least `min_fraction` of the image pass the threshold?"""
+    return bool((prob >= threshold).mean() >= min_fraction)

@@ -1,0 +1,106 @@
+"""Transformer building blocks shared by the CLIP encoders and the decoder.
+
+Parameter names follow OpenAI CLIP (`attn.in_proj_weight`, `mlp.c_fc`, `ln_1`, ...) and
+`torch.nn.TransformerEncoderLayer` (`self_attn`, `linear1`, `norm1`, ...) so that the
+checkpoints users have load without renaming. Attention runs through
+`F.scaled_dot_product_attention`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class QuickGELU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention, batch first: (B, N, D) -> (B, N, D)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"width {dim} is not divisible by {heads} heads")
+        self.heads = heads
+        self.dropout = dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, N, 3D)
+        qkv = qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # (3, B, h, N, d/h)
+        drop = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], dropout_p=drop, is_causal=causal)
+        return self.out_proj(y.transpose(1, 2).reshape(b, n, d))
+
+
+class ResidualAttentionBlock(nn.Module):
+    """CLIP's pre-norm block: x + attn(ln_1(x)); x + mlp(ln_2(x)), QuickGELU MLP."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        hidden = int(width * mlp_ratio)
+        self.ln_1 = nn.LayerNorm(width)
+        self.attn = SelfAttention(width, heads)
+        self.ln_2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(
+            OrderedDict([("c_fc", nn.Linear(width, hidden)), ("gelu", QuickGELU()), ("c_proj", nn.Linear(hidden, width))])
+        )
+
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), causal=causal)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(nn.Module):
+    """A stack of ResidualAttentionBlocks (`resblocks.N`)."""
+
+    def __init__(self, width: int, layers: int, heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.width = width
+        self.resblocks = nn.ModuleList([ResidualAttentionBlock(width, heads, mlp_ratio) for _ in range(layers)])
+
+    def forward(
+        self, x: torch.Tensor, causal: bool = False, collect: tuple[int, ...] = (), stop_after: int | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run the blocks; return the final x and the residual stream after each block in `collect`.
+
+        stop_after: index of the last block to run (None = all).
+        """
+        collected = []
+        last = len(self.resblocks) - 1 if stop_after is None else stop_after
+        for i, block in enumerate(self.resblocks):
+            x = block(x, causal=causal)
+            if i in collect:
+                collected.append(x)
+            if i == last:
+                break
+        return x, collected
+
+
+class PostNormEncoderLayer(nn.Module):
+    """Post-norm encoder layer, same names and math as nn.TransformerEncoderLayer (ReLU, batch first)."""
+
+    def __init__(self, dim: int, heads: int, mlp_dim: int = 2048, dropout: float = 0.1):
+        super().__init__()
+        self.self_attn = SelfAttention(dim, heads, dropout)
+        self.linear1 = nn.Linear(dim, mlp_dim)
+        self.linear2 = nn.Linear(mlp_dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(x + self.dropout1(self.self_attn(x)))
+        return self.norm2(x + self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x))))))

@@ -1,0 +1,116 @@
+"""Turning prompts into conditional vectors, with a cache of text embeddings."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..data.image_io import load_image, load_mask
+from ..data.transforms import normalize, pil_to_tensor
+from ..model.clipseg import CLIPSeg
+from ..tokenizer import Tokenizer
+from .types import MixedPrompt, Prompt, PromptError, VisualPrompt
+from .visual import VisualPromptConfig, engineer_visual_prompt
+
+
+class PromptEncoder:
+    """Computes conditional vectors (N, embed_dim) for a list of prompts in batched passes.
+
+    Text embeddings are cached by prompt string (LRU, `cache_size` entries), so a prompt
+    asked again for another image costs nothing.
+    """
+
+    def __init__(
+        self,
+        model: CLIPSeg,
+        tokenizer: Tokenizer,
+        visual_config: VisualPromptConfig | None = None,
+        cache_size: int = 1024,
+        truncate: bool = False,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.visual_config = visual_config or VisualPromptConfig(size=model.config.input_size)
+        self.cache_size = cache_size
+        self.truncate = truncate
+        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        """Validated token ids (N, L); empty or (unless truncate) too-long prompts raise PromptError."""
+        ctx = self.model.config.clip.text.context_length
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                raise PromptError(f"text prompt #{i} is empty")
+        try:
+            return self.tokenizer(list(texts), context_length=ctx, truncate=self.truncate)
+        except ValueError as e:
+            raise PromptError(f"text prompt too long for the model's {ctx}-token context: {e}") from None
+
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        """(N, embed_dim) text embeddings, computing only those not in the cache."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
+        if todo:
+            ids = self.tokenize(todo).to(self.device)
+            for text, emb in zip(todo, self.model.encode_text(ids)):
+                self._text_cache[text] = emb
+                if len(self._text_cache) > self.cache_size:
+                    self._text_cache.popitem(last=False)
+        out = []
+        for t in texts:
+            self._text_cache.move_to_end(t)
+            out.append(self._text_cache[t])
+        return torch.stack(out)
+
+    def visual_prompt_tensor(self, prompt: VisualPrompt) -> torch.Tensor:
+        """Engineered conditional image (3, S, S) of a visual prompt."""
+        image = load_image(prompt.image)
+        mask = load_mask(prompt.mask, size=image.size)
+        limit = 2 * self.visual_config.size  # no need to blur a 24 Mpx photo at full size
+        if max(image.size) > limit:
+            scale = limit / max(image.size)
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        x = normalize(pil_to_tensor(image), self.model.config.mean, self.model.config.std).to(self.device)
+        m = torch.from_numpy(mask).float().to(self.device)
+        if m.shape != x.shape[1:]:
+            m = (F.interpolate(m[None, None], size=x.shape[1:], mode="bilinear", align_corners=False)[0, 0] > 0.5).float()
+        try:
+            return engineer_visual_prompt(x, m, self.visual_config, self.model.config.mean, self.model.config.std)
+        except ValueError as e:
+            raise PromptError(str(e)) from None
+
+    def encode_visuals(self, prompts: Sequence[VisualPrompt]) -> torch.Tensor:
+        pixels = torch.stack([self.visual_prompt_tensor(p) for p in prompts])
+        return self.model.encode_visual_prompt(pixels)
+
+    def encode(self, prompts: Sequence[Prompt]) -> torch.Tensor:
+        """Conditional vectors (N, embed_dim), one per prompt, in order."""
+        if len(prompts) == 0:
+            raise PromptError("no prompts given")
+        dim = self.model.config.clip.embed_dim
+        texts = [p if isinstance(p, str) else p.text for p in prompts if isinstance(p, (str, MixedPrompt))]
+        visuals = [p if isinstance(p, VisualPrompt) else p.visual for p in prompts if isinstance(p, (VisualPrompt, MixedPrompt))]
+        text_emb = iter(self.encode_texts(texts)) if texts else iter(())
+        vis_emb = iter(self.encode_visuals(visuals)) if visuals else iter(())
+        out = []
+        for i, p in enumerate(prompts):
+            if isinstance(p, str):
+                out.append(next(text_emb))
+            elif isinstance(p, VisualPrompt):
+                out.append(next(vis_emb))
+            elif isinstance(p, MixedPrompt):
+                w = float(p.text_weight)
+                out.append(w * next(text_emb) + (1 - w) * next(vis_emb))
+            elif isinstance(p, torch.Tensor):
+                if p.shape != (dim,):
+                    raise PromptError(f"prompt #{i}: an embedding must have shape ({dim},), got {tuple(p.shape)}")
+                out.append(p.to(self.device, torch.float32))
+            else:
+                raise PromptError(f"prompt #{i}: unsupported prompt type {type(p).__name__}")
+        return torch.stack(out)

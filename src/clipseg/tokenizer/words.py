@@ -1,0 +1,127 @@
+"""A word-level tokenizer for the generated scene world (`clipseg.data.world`).
+
+The world's captions and phrases use a closed vocabulary (`WORLD_WORDS`, about a
+hundred words), so a small CLIP trained on it needs no BPE: one id per word. Ids:
+
+    0 <pad>, 1 <unk>, 2 .. 2+V-1 the words (sorted), then <sot>, then <eot>
+
+so `eot_token` is the largest id (the text encoder pools at argmax of the ids) and
+padding is 0, as with OpenAI's tokenizer. Text is lower-cased and split on letters
+(`split_words`): punctuation is dropped, any word outside the vocabulary becomes
+<unk>. The vocabulary is saved as a small JSON file next to the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+
+PAD, UNK, SOT, EOT = "<pad>", "<unk>", "<sot>", "<eot>"
+FORMAT = "clipseg-word-tokenizer"
+
+
+def _split(text: str) -> list[str]:
+    from ..data.world.vocabulary import split_words
+
+    return split_words(text)
+
+
+class WordTokenizer:
+    """Word-level tokenizer implementing the `clipseg.tokenizer.Tokenizer` protocol."""
+
+    pad_token: int = 0
+    unk_token: int = 1
+
+    def __init__(self, words: Iterable[str] | None = None, context_length: int = 16) -> None:
+        if words is None:
+            from ..data.world.vocabulary import WORLD_WORDS
+
+            words = WORLD_WORDS
+        words = list(dict.fromkeys(w.lower() for w in words))
+        if any(w in (PAD, UNK, SOT, EOT) or not w.isalpha() for w in words):
+            raise ValueError("vocabulary words must be alphabetic and not special tokens")
+        if context_length < 2:
+            raise ValueError(f"context_length must be at least 2 (SOT + EOT), got {context_length}")
+        self.words: tuple[str, ...] = tuple(words)
+        self.context_length = context_length
+        self._tokens = [PAD, UNK, *self.words, SOT, EOT]
+        self._encoder = {t: i for i, t in enumerate(self._tokens)}
+        self.vocab_size: int = len(self._tokens)
+        self.sot_token: int = self._encoder[SOT]
+        self.eot_token: int = self._encoder[EOT]
+
+    # ------------------------------------------------------------------ encoding
+    def encode(self, text: str) -> list[int]:
+        """Ids of the words of `text` (no SOT/EOT); unknown words -> <unk>."""
+        return [self._encoder.get(w, self.unk_token) for w in _split(text)]
+
+    def unknown_words(self, text: str) -> list[str]:
+        """Words of `text` that are not in the vocabulary."""
+        return [w for w in _split(text) if w not in self._encoder]
+
+    def decode(self, ids: Iterable[int] | torch.Tensor) -> str:
+        """Words back from ids; SOT and padding dropped, stops at the first EOT."""
+        if isinstance(ids, torch.Tensor):
+            ids = ids.flatten().tolist()
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == self.eot_token:
+                break
+            if i in (self.sot_token, self.pad_token):
+                continue
+            out.append(self._tokens[i])
+        return " ".join(out)
+
+    def __call__(
+        self,
+        texts: str | Sequence[str],
+        context_length: int | None = None,
+        truncate: bool = True,
+    ) -> torch.LongTensor:
+        """(batch, context_length) LongTensor laid out as [SOT, ids..., EOT, 0, ...]."""
+        if isinstance(texts, str):
+            texts = [texts]
+        length = self.context_length if context_length is None else context_length
+        if length < 2:
+            raise ValueError(f"context_length must be at least 2 (SOT + EOT), got {length}")
+        out = torch.full((len(texts), length), self.pad_token, dtype=torch.long)
+        for row, text in enumerate(texts):
+            tokens = [self.sot_token, *self.encode(text), self.eot_token]
+            if len(tokens) > length:
+                if not truncate:
+                    raise ValueError(f"prompt {text!r} is {len(tokens)} tokens long, more than {length}")
+                tokens = tokens[:length]
+                tokens[-1] = self.eot_token
+            out[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        return out  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "context_length": self.context_length, "words": list(self.words)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WordTokenizer":
+        if d.get("format") != FORMAT:
+            raise ValueError(f"not a word tokenizer description (format {d.get('format')!r})")
+        return cls(d["words"], int(d["context_length"]))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the vocabulary as JSON; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "WordTokenizer":
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WordTokenizer) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"WordTokenizer(vocab_size={self.vocab_size}, context_length={self.context_length})"

@@ -1,0 +1,185 @@
+"""Small named conversions from foreign checkpoint layouts to this project's keys.
+
+Our keys: `clip.visual.*` and `clip.text.*` (OpenAI names inside each tower),
+`clip.logit_scale`, `decoder.*` (the authors' decoder names).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+Tensors = dict[str, torch.Tensor]
+
+# Keys some formats carry that hold no weights we use.
+_IGNORED = re.compile(
+    r"(^|\.)(input_resolution|context_length|vocab_size|attn_mask|position_ids|num_batches_tracked)$"
+)
+
+
+def drop_ignored(sd: Tensors) -> Tensors:
+    return {k: v for k, v in sd.items() if not _IGNORED.search(k)}
+
+
+def detect_layout(sd: Tensors) -> str:
+    """Name the layout of a state dict by its keys."""
+    keys = set(sd)
+    if "decoder.film_mul.weight" in keys and any(k.startswith("clip.visual.") for k in keys):
+        return "clipseg"
+    if any(k.startswith("clip.vision_model.") for k in keys):
+        return "hf-clipseg"
+    if any(k.startswith("vision_model.embeddings.") for k in keys):
+        return "hf-clip"
+    if "visual.conv1.weight" in keys and "token_embedding.weight" in keys:
+        return "openai-clip"
+    if "film_mul.weight" in keys and any(k.startswith("reduces.") for k in keys):
+        return "authors-decoder"
+    if "film_mul.weight" in keys and "reduce.weight" in keys:
+        return "authors-deconv"
+    if "decoder.film_mul.weight" in keys:
+        return "clipseg-decoder"
+    return "unknown"
+
+
+# --- OpenAI CLIP / open_clip --------------------------------------------------------
+
+_OPENAI_TEXT = ("token_embedding.", "positional_embedding", "transformer.", "ln_final.", "text_projection")
+
+
+def openai_clip_to_ours(sd: Tensors) -> Tensors:
+    """OpenAI `ViT-B-16.pt` / open_clip keys -> `clip.*` keys."""
+    out = {}
+    for k, v in drop_ignored(sd).items():
+        if k.startswith("visual."):
+            out["clip." + k] = v
+        elif k.startswith(_OPENAI_TEXT):
+            out["clip.text." + k] = v
+        elif k == "logit_scale":
+            out["clip.logit_scale"] = v
+        else:
+            out[k] = v  # left unknown: reported as unexpected
+    return out
+
+
+def ours_to_openai_clip(sd: Tensors) -> Tensors:
+    """`clip.*` keys -> OpenAI layout (for writing OpenAI-format files)."""
+    out = {}
+    for k, v in sd.items():
+        if k.startswith("clip.text."):
+            out[k[len("clip.text.") :]] = v
+        elif k.startswith("clip."):
+            out[k[len("clip.") :]] = v
+    return out
+
+
+# --- the authors' decoder files -------------------------------------------------------
+
+
+def authors_decoder_to_ours(sd: Tensors) -> Tensors:
+    """rd64-uni.pth etc. (decoder only, top-level names) -> `decoder.*`. Drops the
+    unused `reduce.*` the CLIPSeg files carry; keeps it for the deconv baseline."""
+    layout = detect_layout(sd)
+    return {
+        "decoder." + k: v
+        for k, v in drop_ignored(sd).items()
+        if not (layout == "authors-decoder" and k.startswith("reduce."))
+    }
+
+
+# --- Hugging Face transformers ----------------------------------------------------------
+
+_HF_TOWER = [
+    (r"embeddings\.patch_embedding\.weight$", "conv1.weight"),
+    (r"embeddings\.class_embedding$", "class_embedding"),
+    (r"embeddings\.position_embedding\.weight$", "positional_embedding"),
+    (r"embeddings\.token_embedding\.weight$", "token_embedding.weight"),
+    (r"pre_layrnorm\.", "ln_pre."),
+    (r"post_layernorm\.", "ln_post."),
+    (r"final_layer_norm\.", "ln_final."),
+    (r"encoder\.layers\.(\d+)\.self_attn\.in_proj_", r"transformer.resblocks.\1.attn.in_proj_"),
+    (r"encoder\.layers\.(\d+)\.self_attn\.out_proj\.", r"transformer.resblocks.\1.attn.out_proj."),
+    (r"encoder\.layers\.(\d+)\.layer_norm1\.", r"transformer.resblocks.\1.ln_1."),
+    (r"encoder\.layers\.(\d+)\.layer_norm2\.", r"transformer.resblocks.\1.ln_2."),
+    (r"encoder\.layers\.(\d+)\.mlp\.fc1\.", r"transformer.resblocks.\1.mlp.c_fc."),
+    (r"encoder\.layers\.(\d+)\.mlp\.fc2\.", r"transformer.resblocks.\1.mlp.c_proj."),
+]
+_HF_DECODER = [
+    (r"transposed_convolution", "trans_conv"),
+    (r"layers\.(\d+)\.layer_norm1\.", r"blocks.\1.norm1."),
+    (r"layers\.(\d+)\.layer_norm2\.", r"blocks.\1.norm2."),
+    (r"layers\.(\d+)\.mlp\.fc1\.", r"blocks.\1.linear1."),
+    (r"layers\.(\d+)\.mlp\.fc2\.", r"blocks.\1.linear2."),
+    (r"layers\.(\d+)\.self_attn\.", r"blocks.\1.self_attn."),
+]
+
+
+def _fuse_qkv(sd: Tensors) -> Tensors:
+    """`*.q_proj/k_proj/v_proj.{weight,bias}` -> `*.in_proj_{weight,bias}` (rows q, k, v)."""
+    out = dict(sd)
+    for k in list(sd):
+        m = re.match(r"(.*)\.q_proj\.(weight|bias)$", k)
+        if m:
+            base, kind = m.groups()
+            parts = [out.pop(f"{base}.{p}_proj.{kind}") for p in "qkv"]
+            out[f"{base}.in_proj_{kind}"] = torch.cat(parts, dim=0)
+    return out
+
+
+def _rename(key: str, rules: list[tuple[str, str]]) -> str:
+    for pattern, repl in rules:
+        key, n = re.subn(pattern, repl, key)
+        if n:
+            return key
+    return key
+
+
+def hf_clip_to_ours(sd: Tensors, prefix: str = "") -> Tensors:
+    """HF `CLIPModel` keys (under `prefix`, e.g. 'clip.') -> `clip.*`."""
+    out: Tensors = {}
+    for k, v in _fuse_qkv(drop_ignored(sd)).items():
+        if not k.startswith(prefix):
+            out[k] = v
+            continue
+        rest = k[len(prefix) :]
+        if rest.startswith("vision_model."):
+            out["clip.visual." + _rename(rest[len("vision_model.") :], _HF_TOWER)] = v
+        elif rest.startswith("text_model."):
+            out["clip.text." + _rename(rest[len("text_model.") :], _HF_TOWER)] = v
+        elif rest == "visual_projection.weight":
+            out["clip.visual.proj"] = v.t().contiguous()
+        elif rest == "text_projection.weight":
+            out["clip.text.text_projection"] = v.t().contiguous()
+        elif rest == "logit_scale":
+            out["clip.logit_scale"] = v
+        else:
+            out[k] = v
+    return out
+
+
+def hf_clipseg_to_ours(sd: Tensors) -> Tensors:
+    """HF `CLIPSegForImageSegmentation` keys -> ours."""
+    out = hf_clip_to_ours(sd, prefix="clip.")
+    return {
+        ("decoder." + _rename(k[len("decoder.") :], _HF_DECODER) if k.startswith("decoder.") else k): v
+        for k, v in out.items()
+    }
+
+
+CONVERTERS = {
+    "clipseg": lambda sd: sd,
+    "clipseg-decoder": lambda sd: sd,
+    "hf-clipseg": hf_clipseg_to_ours,
+    "hf-clip": hf_clip_to_ours,
+    "openai-clip": openai_clip_to_ours,
+    "authors-decoder": authors_decoder_to_ours,
+    "authors-deconv": authors_decoder_to_ours,
+}
+
+
+def to_ours(sd: Tensors) -> tuple[Tensors, str]:
+    """Convert any known layout to our keys; returns (state_dict, layout name)."""
+    layout = detect_layout(sd)
+    if layout == "unknown":
+        return sd, layout
+    return CONVERTERS[layout](sd), layout

@@ -1,0 +1,73 @@
+"""Getting pretrained files: the Hugging Face hub and plain URLs, cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from pathlib import Path
+
+from .errors import CheckpointError
+from .registry import PretrainedSource
+
+OFFLINE_HINT = (
+    "No network? Download the files on a machine that has it and pass their local path: "
+    "`huggingface-cli download CIDAS/clipseg-rd64-refined --local-dir clipseg-rd64-refined` "
+    "then `--weights clipseg-rd64-refined` (or load_clipseg('clipseg-rd64-refined')). "
+    "Without real weights, `clipseg demo` runs the built-in generated-world model."
+)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("CLIPSEG_CACHE", Path.home() / ".cache" / "clipseg"))
+
+
+def fetch_hub(repo_id: str, cache_dir: Path | None = None) -> Path:
+    """Download (or find in the HF cache) a full model repo; returns its local folder."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise CheckpointError(
+            f"'{repo_id}' is a Hugging Face hub model and huggingface_hub is not installed "
+            "(pip install 'clipseg[hub]'). " + OFFLINE_HINT
+        ) from None
+    try:
+        folder = snapshot_download(
+            repo_id,
+            allow_patterns=["config.json", "model.safetensors", "model*.safetensors", "*.safetensors.index.json"],
+            cache_dir=str(cache_dir) if cache_dir else None,
+        )
+    except Exception as e:
+        raise CheckpointError(
+            f"could not get '{repo_id}' from the Hugging Face hub ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
+            + OFFLINE_HINT
+        ) from None
+    return Path(folder)
+
+
+def fetch_url(source: PretrainedSource, cache_dir: Path | None = None) -> Path:
+    """Download a single file to the cache (atomically), checking its sha256 when known."""
+    cache = (cache_dir or default_cache_dir()) / "files"
+    target = cache / Path(source.location).name
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(source.location, timeout=30) as r, open(tmp, "wb") as f:
+            while chunk := r.read(1 << 20):
+                digest.update(chunk)
+                f.write(chunk)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"could not download {source.name} from {source.location}: {e}. " + OFFLINE_HINT) from None
+    if source.sha256 and digest.hexdigest() != source.sha256:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{source.name}: downloaded file has sha256 {digest.hexdigest()}, expected {source.sha256}")
+    os.replace(tmp, target)
+    return target
+
+
+def fetch(source: PretrainedSource, cache_dir: Path | None = None) -> Path:
+    return fetch_hub(source.location, cache_dir) if source.kind == "hf-hub" else fetch_url(source, cache_dir)

@@ -1,0 +1,181 @@
+"""Load a CLIPSeg model from whatever the user has: a hub name, a folder, or a file.
+
+    load_clipseg("CIDAS/clipseg-rd64-refined")           # hub (online) or HF cache
+    load_clipseg("path/to/clipseg-rd64-refined")         # HF folder: config.json + weights
+    load_clipseg("rd64-uni-refined.pth", backbone="ViT-B-16.pt")   # authors' decoder + OpenAI CLIP
+    load_clipseg("my_model.safetensors")                 # saved by save_clipseg
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from ..model.clipseg import CLIPSeg
+from ..model.config import CLIPSegConfig
+from .convert import to_ours
+from .errors import CheckpointError
+from .fetch import OFFLINE_HINT, fetch, fetch_hub
+from .hf_config import clipseg_config_from_hf
+from .infer import infer_clip_config, infer_decoder_config
+from .reader import read_checkpoint, read_json
+from .registry import DEFAULT_WEIGHTS, OPENAI_VIT_B16, PRETRAINED
+
+NATIVE_FORMAT = "clipseg"
+_HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_BACKBONE_LAYOUTS = ("openai-clip", "hf-clip")
+_DECODER_LAYOUTS = ("authors-decoder", "authors-deconv", "clipseg-decoder")
+
+
+def _summarize(keys: list[str], n: int = 8) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:n]) + (f" ... (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def assign_weights(model: torch.nn.Module, sd: dict[str, torch.Tensor], where: str, prefix: str = "") -> None:
+    """Copy sd into the model's parameters under `prefix`; every such parameter must be
+    given with its shape and no unknown key may remain, else CheckpointError."""
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        parts = [f"{where} does not fit the model"]
+        if missing:
+            parts.append(f"missing {len(missing)} keys: {_summarize(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys: {_summarize(unexpected)}")
+        if wrong:
+            parts.append(f"{len(wrong)} shape mismatches (file vs model): {_summarize(wrong, 4)}")
+        raise CheckpointError("; ".join(parts))
+    with torch.no_grad():
+        for k, v in sd.items():
+            own[k].copy_(v)
+
+
+def _read_hf_folder(folder: Path) -> tuple[dict[str, torch.Tensor], str, dict]:
+    """State dict, description and config.json of a Hugging Face model folder."""
+    config_path = folder / "config.json"
+    if not config_path.exists():
+        raise CheckpointError(f"{folder} has no config.json; expected a Hugging Face model folder")
+    config = read_json(config_path)
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        shards = sorted(set(read_json(index).get("weight_map", {}).values()))
+        sd: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            sd.update(read_checkpoint(folder / shard).state_dict)
+        return sd, f"{folder} (sharded safetensors)", config
+    for name in _HF_WEIGHT_FILES:
+        if (folder / name).exists():
+            raw = read_checkpoint(folder / name)
+            return raw.state_dict, f"{raw.path} ({raw.format})", config
+    raise CheckpointError(f"{folder} has config.json but no weights ({' or '.join(_HF_WEIGHT_FILES)})")
+
+
+def _resolve(weights: str | Path, cache_dir: Path | None) -> Path:
+    path = Path(weights).expanduser()
+    if path.exists():
+        return path
+    name = str(weights)
+    if name in PRETRAINED:
+        return fetch(PRETRAINED[name], cache_dir)
+    if name.count("/") == 1 and not name.startswith((".", "/")) and not path.suffix:
+        return fetch_hub(name, cache_dir)  # any other hub repo id
+    raise CheckpointError(f"weights '{name}' are neither a local file/folder nor a known pretrained name "
+                          f"({', '.join(PRETRAINED)}). " + OFFLINE_HINT)
+
+
+def read_backbone(backbone: str | Path | None, cache_dir: Path | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """CLIP weights (our `clip.*` keys) from OpenAI/open_clip files or an HF CLIPModel folder.
+    None = the OpenAI ViT-B/16 from the cache, downloaded when online."""
+    path = fetch(OPENAI_VIT_B16, cache_dir) if backbone is None else _resolve(backbone, cache_dir)
+    if path.is_dir():
+        sd, where, _ = _read_hf_folder(path)
+    else:
+        raw = read_checkpoint(path)
+        sd, where = raw.state_dict, f"{raw.path} ({raw.format})"
+    sd, layout = to_ours(sd)
+    if layout in ("hf-clipseg", "clipseg"):  # a full CLIPSeg model also carries a backbone
+        sd = {k: v for k, v in sd.items() if k.startswith("clip.")}
+    elif layout not in _BACKBONE_LAYOUTS:
+        raise CheckpointError(f"{where}: expected a CLIP backbone (OpenAI, open_clip or HF CLIPModel), found layout '{layout}'")
+    return sd, where
+
+
+def load_clipseg(
+    weights: str | Path = DEFAULT_WEIGHTS,
+    *,
+    backbone: str | Path | None = None,
+    extract_layers: tuple[int, ...] | None = None,
+    device: str | torch.device = "cpu",
+    cache_dir: str | Path | None = None,
+) -> CLIPSeg:
+    """Build and load a CLIPSeg model; see the module docstring for what `weights` may be.
+
+    backbone: CLIP weights for decoder-only files (default: OpenAI ViT-B/16, cached/downloaded).
+    extract_layers: override for decoder-only files (the released models use (3, 6, 9)).
+    Raises CheckpointError naming the file, its format and the missing/unexpected keys.
+    """
+    cache = Path(cache_dir) if cache_dir else None
+    path = _resolve(weights, cache)
+    if path.is_dir():
+        sd, where, hf_config = _read_hf_folder(path)
+        if "clipseg_config" in hf_config:  # our own folder format
+            config = CLIPSegConfig.from_dict(hf_config["clipseg_config"])
+        else:
+            config = clipseg_config_from_hf(hf_config, str(path / "config.json"))
+        sd, layout = to_ours(sd)
+    else:
+        raw = read_checkpoint(path)
+        where = f"{raw.path} ({raw.format})"
+        sd, layout = to_ours(raw.state_dict)
+        if raw.metadata.get("format") == NATIVE_FORMAT:
+            config = CLIPSegConfig.from_dict(json.loads(raw.metadata["clipseg_config"]))
+        elif layout == "hf-clipseg" or layout == "clipseg":
+            config = CLIPSegConfig(clip=infer_clip_config(sd), decoder=infer_decoder_config(sd, extract_layers))
+        elif layout in _DECODER_LAYOUTS:
+            config = CLIPSegConfig(decoder=infer_decoder_config(sd, extract_layers))
+        elif layout in _BACKBONE_LAYOUTS:
+            raise CheckpointError(
+                f"{where} is a CLIP backbone ({layout}), not a CLIPSeg model: pass it as backbone= "
+                "together with decoder weights (rd64-uni.pth, rd64-uni-refined.pth or rd16-uni.pth)"
+            )
+        else:
+            raise CheckpointError(f"{where}: unrecognised checkpoint layout; first keys: {_summarize(list(sd))}")
+    if extract_layers is not None:
+        config.decoder.extract_layers = tuple(extract_layers)
+    model = CLIPSeg(config)
+    if layout in _DECODER_LAYOUTS:
+        backbone_sd, backbone_where = read_backbone(backbone, cache)
+        config.clip = infer_clip_config(backbone_sd)
+        model = CLIPSeg(config)
+        assign_weights(model, backbone_sd, backbone_where, prefix="clip.")
+        assign_weights(model, sd, where, prefix="decoder.")
+    else:
+        sd.setdefault("clip.logit_scale", model.clip.logit_scale.detach().clone())  # unused by segmentation
+        assign_weights(model, sd, where)
+    return model.to(device).eval()
+
+
+def save_clipseg(model: CLIPSeg, path: str | Path, decoder_only: bool = False) -> Path:
+    """Save in the native format: one safetensors file with the config in its metadata.
+
+    decoder_only=True writes only the ~1 M decoder parameters (load with backbone=...).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if decoder_only:
+        sd = {k: v for k, v in sd.items() if k.startswith("decoder.")}
+    metadata = {"format": NATIVE_FORMAT, "clipseg_config": json.dumps(model.config.to_dict())}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(sd, str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return path
+
+
+__all__ = ["load_clipseg", "save_clipseg", "read_backbone", "assign_weights"]

@@ -1,0 +1,114 @@
+"""Read a state dict from any checkpoint file users have, safely, with clear errors.
+
+Formats: safetensors, torch zip (torch.save since 1.6), legacy torch pickle, and
+TorchScript archives. Pickles are only read with `torch.load(weights_only=True)`;
+TorchScript archives through the allow-list reader in `torchscript.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .torchscript import is_torchscript_archive, read_torchscript_tensors
+
+
+@dataclass
+class RawCheckpoint:
+    path: Path
+    format: str  # "safetensors" | "torch-zip" | "torch-legacy" | "torchscript"
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict[str, str] = field(default_factory=dict)  # safetensors header metadata
+
+
+def sniff_format(path: Path) -> str:
+    """Which container format a file is, from its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                return "torchscript" if is_torchscript_archive(zf) else "torch-zip"
+        except zipfile.BadZipFile:
+            return "torch-zip"  # reading it reports the truncation
+    if len(head) >= 9:
+        (n,) = struct.unpack("<Q", head[:8])
+        if 2 <= n < 100_000_000 and head[8:9] == b"{":
+            return "safetensors"
+    if head[:1] == b"\x80":
+        return "torch-legacy"
+    return "unknown"
+
+
+def _unwrap(obj: object, path: Path, fmt: str) -> dict[str, torch.Tensor]:
+    """Accept a flat {name: tensor} dict or the usual wrappers ({'state_dict': ...}, {'model': ...})."""
+    for _ in range(3):
+        if isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+            inner = next((obj[k] for k in ("state_dict", "model", "module", "weights") if isinstance(obj.get(k), dict)), None)
+            if inner is None:
+                break
+            obj = inner
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointError(f"{path}: {fmt} file holds {type(obj).__name__}, not a state dict of tensors")
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{path}: {fmt} file holds a dict without tensors (keys: {list(obj)[:8]})")
+    if all(k.startswith("module.") for k in tensors):  # saved from DataParallel/DDP
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
+    return tensors
+
+
+def read_checkpoint(path: str | Path) -> RawCheckpoint:
+    """Read a checkpoint file into CPU tensors. Raises CheckpointError naming the file and format."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint file {path} does not exist")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory; expected a checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint file {path} is empty (0 bytes)")
+    fmt = sniff_format(path)
+    try:
+        if fmt == "safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                metadata = f.metadata() or {}
+                sd = {k: f.get_tensor(k) for k in f.keys()}
+            return RawCheckpoint(path, fmt, sd, metadata)
+        if fmt == "torchscript":
+            with zipfile.ZipFile(path) as zf:
+                sd = read_torchscript_tensors(zf)
+            return RawCheckpoint(path, fmt, _unwrap(sd, path, fmt))
+        if fmt in ("torch-zip", "torch-legacy"):
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            return RawCheckpoint(path, fmt, _unwrap(obj, path, fmt))
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: {fmt} file contains Python objects that safe loading refuses "
+            f"(weights_only=True); not unpickling it. Detail: {str(e).splitlines()[0][:300]}"
+        ) from None
+    except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, ValueError, KeyError, struct.error) as e:
+        raise CheckpointError(f"{path}: {fmt} file is truncated or corrupt: {str(e).splitlines()[0][:300]}") from None
+    except Exception as e:  # safetensors raises its own SafetensorError
+        raise CheckpointError(f"{path}: {fmt} file could not be read: {type(e).__name__}: {str(e)[:300]}") from None
+    raise CheckpointError(
+        f"{path}: unknown checkpoint format (first bytes {open(path, 'rb').read(8)!r}); expected safetensors, "
+        "a torch.save file or a TorchScript archive"
+    )
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not a readable JSON file: {e}") from None

@@ -1,0 +1,50 @@
+"""Known pretrained checkpoints, as data (like timm's pretrained configs).
+
+Each entry says where the files live; `loader.load_clipseg` fetches them when online
+and always accepts the same files from a local path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PretrainedSource:
+    name: str
+    kind: str  # "hf-hub" (a full CLIPSeg repo) | "url" (a single file)
+    location: str  # hub repo id or URL
+    variant: str  # our model variant
+    sha256: str | None = None
+    description: str = ""
+
+
+OPENAI_VIT_B16 = PretrainedSource(
+    name="openai/ViT-B-16",
+    kind="url",
+    location="https://openaipublic.azureedge.net/clip/models/"
+    "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
+    variant="rd64-uni",
+    sha256="5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f",
+    description="OpenAI CLIP ViT-B/16 (TorchScript archive), the frozen backbone",
+)
+
+PRETRAINED: dict[str, PretrainedSource] = {
+    s.name: s
+    for s in [
+        PretrainedSource("CIDAS/clipseg-rd64-refined", "hf-hub", "CIDAS/clipseg-rd64-refined", "rd64-uni-refined",
+                         description="Hugging Face port of rd64-uni-refined (full model)"),
+        PretrainedSource("CIDAS/clipseg-rd64", "hf-hub", "CIDAS/clipseg-rd64", "rd64-uni",
+                         description="Hugging Face port of rd64-uni (full model)"),
+        PretrainedSource("CIDAS/clipseg-rd16", "hf-hub", "CIDAS/clipseg-rd16", "rd16-uni",
+                         description="Hugging Face port of rd16-uni (full model)"),
+        OPENAI_VIT_B16,
+    ]
+}
+
+# The authors' decoder files (rd64-uni.pth, rd64-uni-refined.pth, rd16-uni.pth) come in
+# one zip from their repository's README; they need the OpenAI backbone above.
+AUTHORS_WEIGHTS_URL = "https://owncloud.gwdg.de/index.php/s/ioHbRzFx6th32hn/download"
+AUTHORS_DECODER_FILES = {"rd64-uni.pth": "rd64-uni", "rd64-uni-refined.pth": "rd64-uni-refined", "rd16-uni.pth": "rd16-uni"}
+
+DEFAULT_WEIGHTS = "CIDAS/clipseg-rd64-refined"

@@ -1,0 +1,113 @@
+"""Predictor: one backbone pass for many prompts, equal to separate full forwards."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from clipseg import MixedPrompt, Predictor, PromptError, VisualPrompt, build_clipseg
+from clipseg.data.transforms import InputTransform
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_clipseg("tiny").eval()
+
+
+def _image(h=90, w=140, seed=0):
+    return (np.random.default_rng(seed).random((h, w, 3)) * 255).astype(np.uint8)
+
+
+def test_predict_equals_separate_forwards_with_one_backbone_pass(model):
+    predictor = Predictor(model)
+    img = _image()
+    calls = []
+    handle = model.clip.visual.register_forward_hook(lambda *a: calls.append(1))
+    orig = model.encode_image
+    counted = []
+
+    def counting(pixels):
+        counted.append(pixels.shape[0])
+        return orig(pixels)
+
+    model.encode_image = counting
+    try:
+        predictor.set_image(img)
+        prompts = ["a red circle", "a blue square", "something round", "the large star", "a cat"]
+        logits = predictor.predict_logits(prompts)
+    finally:
+        model.encode_image = orig
+        handle.remove()
+    assert counted == [1]  # the backbone ran once, for one image
+    x = InputTransform(size=64, multiple=8)(Image.fromarray(img))[None]
+    ids = predictor.prompt_encoder.tokenizer(prompts, context_length=16)
+    with torch.no_grad():
+        separate = torch.cat([model(x, text_ids=ids[i : i + 1]) for i in range(len(prompts))])
+    assert logits.shape == separate.shape == (5, 64, 64)
+    assert torch.allclose(logits, separate, atol=1e-5)
+
+
+def test_outputs_at_original_resolution_and_label_map(model):
+    predictor = Predictor(model)
+    probs = predictor.segment(_image(37, 201), ["a", "b", "c"])
+    assert probs.shape == (3, 37, 201) and probs.dtype == np.float32
+    assert probs.min() >= 0 and probs.max() <= 1
+    labels = predictor.label_map(["a", "b", "c"], none_threshold=0.0)
+    assert labels.shape == (37, 201)
+    assert set(np.unique(labels)) <= {1, 2, 3}
+    assert (predictor.label_map(["a", "b"], none_threshold=1.01) == 0).all()
+
+
+def test_keep_aspect_uses_a_non_square_grid(model):
+    predictor = Predictor(model, keep_aspect=True)
+    predictor.set_image(_image(60, 150))
+    assert predictor.input_size == (24, 64)
+    assert predictor.features.grid == (3, 8)
+    assert predictor.predict(["x"]).shape == (1, 60, 150)
+
+
+def test_visual_and_mixed_prompts(model):
+    predictor = Predictor(model)
+    img = _image()
+    mask = np.zeros((90, 140), bool)
+    mask[20:50, 30:80] = True
+    predictor.set_image(img)
+    vp = VisualPrompt(img, mask)
+    text = predictor.predict_logits(["a cat"])
+    vis = predictor.predict_logits([vp])
+    mixed = predictor.predict_logits([MixedPrompt("a cat", vp, 0.3)])
+    t = predictor.prompt_encoder.encode(["a cat"])
+    v = predictor.prompt_encoder.encode([vp])
+    with torch.inference_mode():
+        expected = model.decode(predictor.features, 0.3 * t + 0.7 * v)
+    assert torch.allclose(mixed, expected, atol=1e-5)
+    assert not torch.allclose(text, vis)
+
+
+def test_text_embeddings_are_cached(model):
+    predictor = Predictor(model)
+    predictor.set_image(_image())
+    calls = []
+    orig = model.encode_text
+    model.encode_text = lambda ids: (calls.append(ids.shape[0]), orig(ids))[1]
+    try:
+        predictor.predict(["a", "b"])
+        predictor.predict(["b", "a", "c"])
+    finally:
+        model.encode_text = orig
+    assert calls == [2, 1]
+
+
+def test_errors(model):
+    predictor = Predictor(model)
+    with pytest.raises(RuntimeError, match="set_image"):
+        predictor.predict(["x"])
+    predictor.set_image(_image())
+    with pytest.raises(PromptError, match="empty"):
+        predictor.predict(["ok", "  "])
+    with pytest.raises(PromptError, match="too long"):
+        predictor.predict([" ".join(["word"] * 1000)])
+    with pytest.raises(PromptError, match="empty"):
+        predictor.predict([VisualPrompt(_image(), np.zeros((90, 140), bool))])
+    assert Predictor(model, truncate_prompts=True).segment(_image(), [" ".join(["word"] * 1000)]).shape[0] == 1
