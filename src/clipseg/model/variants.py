@@ -16,11 +16,12 @@ VARIANTS: dict[str, CLIPSegConfig] = {
     # Paper variants trained with this project's training code.
     "rd128": CLIPSegConfig(decoder=DecoderConfig(reduce_dim=128)),
     "clip-deconv": CLIPSegConfig(decoder=DecoderConfig(kind="deconv", reduce_dim=64, extract_layers=(9,))),
-    # A small model for tests and the generated world (same code path, fewer numbers).
+    # A small model for tests (same code path, fewer numbers; heads = width // 64 as in
+    # OpenAI's CLIP, so that configs inferred from shapes match).
     "tiny": CLIPSegConfig(
         clip=CLIPConfig(
-            vision=VisionConfig(image_size=64, patch_size=8, width=64, layers=4, heads=4),
-            text=TextConfig(context_length=16, vocab_size=49408, width=64, layers=2, heads=4),
+            vision=VisionConfig(image_size=64, patch_size=8, width=128, layers=4, heads=2),
+            text=TextConfig(context_length=16, vocab_size=49408, width=64, layers=2, heads=1),
             embed_dim=64,
         ),
         decoder=DecoderConfig(reduce_dim=16, extract_layers=(1, 2, 3), heads=4, mlp_dim=64),

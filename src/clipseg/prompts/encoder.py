@@ -72,7 +72,7 @@ class PromptEncoder:
         """Engineered conditional image (3, S, S) of a visual prompt."""
         image = load_image(prompt.image)
         mask = load_mask(prompt.mask, size=image.size)
-        limit = 2 * self.visual_config.size  # no need to blur a 24 Mpx photo at full size
+        limit = 2 * self.visual_config.size  # blur at about the scale the references use, not at 24 Mpx
         if max(image.size) > limit:
             scale = limit / max(image.size)
             image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))

@@ -85,7 +85,7 @@ def _resolve(weights: str | Path, cache_dir: Path | None) -> Path:
         return fetch(PRETRAINED[name], cache_dir)
     if name.count("/") == 1 and not name.startswith((".", "/")) and not path.suffix:
         return fetch_hub(name, cache_dir)  # any other hub repo id
-    raise CheckpointError(f"weights '{name}' are neither a local file/folder nor a known pretrained name "
+    raise CheckpointError(f"checkpoint path '{name}' does not exist, and it is not a known pretrained name "
                           f"({', '.join(PRETRAINED)}). " + OFFLINE_HINT)
 
 
@@ -122,6 +122,7 @@ def load_clipseg(
     """
     cache = Path(cache_dir) if cache_dir else None
     path = _resolve(weights, cache)
+    native = False
     if path.is_dir():
         sd, where, hf_config = _read_hf_folder(path)
         if "clipseg_config" in hf_config:  # our own folder format
@@ -133,7 +134,8 @@ def load_clipseg(
         raw = read_checkpoint(path)
         where = f"{raw.path} ({raw.format})"
         sd, layout = to_ours(raw.state_dict)
-        if raw.metadata.get("format") == NATIVE_FORMAT:
+        native = raw.metadata.get("format") == NATIVE_FORMAT
+        if native:
             config = CLIPSegConfig.from_dict(json.loads(raw.metadata["clipseg_config"]))
         elif layout == "hf-clipseg" or layout == "clipseg":
             config = CLIPSegConfig(clip=infer_clip_config(sd), decoder=infer_decoder_config(sd, extract_layers))
@@ -151,7 +153,8 @@ def load_clipseg(
     model = CLIPSeg(config)
     if layout in _DECODER_LAYOUTS:
         backbone_sd, backbone_where = read_backbone(backbone, cache)
-        config.clip = infer_clip_config(backbone_sd)
+        if not native:  # head counts are not in the shapes: OpenAI's rule, width // 64
+            config.clip = infer_clip_config(backbone_sd)
         model = CLIPSeg(config)
         assign_weights(model, backbone_sd, backbone_where, prefix="clip.")
         assign_weights(model, sd, where, prefix="decoder.")

@@ -1,0 +1,93 @@
+"""Shared logic of the one-shot benchmarks (Pascal-5i, COCO-20i): a query (image, class),
+a support = another image of the same class as a visual prompt, the class name as phrase."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ...prompts.visual import VisualPromptConfig
+from ..sample import Sample
+from .common import SampleTransform, make_support, sample_rng
+
+
+@dataclass(frozen=True)
+class OneShotConfig:
+    image_size: int = 352
+    template: str = "a photo of a {}."
+    with_support: bool = True
+    visual_prompt: VisualPromptConfig = field(default_factory=VisualPromptConfig)
+    seed: int = 0
+    episodes: int | None = None  # fixed length, cycling over the queries (HSNet tests 1000 episodes)
+
+
+class OneShotDataset(Dataset):
+    """Items = records (image key, class id); subclasses implement `load`."""
+
+    def __init__(self, records: list[tuple[Hashable, int]], class_names: dict[int, str], config: OneShotConfig):
+        if not records:
+            raise ValueError("the split lists no (image, class) pairs")
+        self.records, self.class_names, self.config = records, class_names, config
+        self.transform = SampleTransform.of_size(config.image_size)
+        by_class: dict[int, dict[Hashable, None]] = {}
+        for key, cls in records:
+            by_class.setdefault(cls, {})[key] = None
+        self.by_class = {cls: list(keys) for cls, keys in by_class.items()}  # class -> image keys
+        self._position = {(cls, key): i for cls, keys in self.by_class.items() for i, key in enumerate(keys)}
+        self.epoch = 0
+
+    def load(self, key: Hashable, cls: int) -> tuple[Image.Image, np.ndarray, np.ndarray | None]:
+        """RGB image, (H, W) bool mask of class `cls`, optional (H, W) bool valid pixels."""
+        raise NotImplementedError
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.config.episodes or len(self.records)
+
+    def support_key(self, key: Hashable, cls: int, rng: np.random.Generator) -> Hashable | None:
+        """Another image of class `cls`, uniformly drawn; None if the query is its only image."""
+        keys = self.by_class[cls]
+        if len(keys) < 2:
+            return None
+        i = int(rng.integers(len(keys) - 1))
+        return keys[i if i < self._position[cls, key] else i + 1]
+
+    def __getitem__(self, index: int) -> Sample:
+        key, cls = self.records[index % len(self.records)]
+        rng = sample_rng(self.config.seed, self.epoch, index)
+        image, mask, valid = self.load(key, cls)
+        support = None
+        if self.config.with_support:
+            other = self.support_key(key, cls, rng)
+            if other is not None:
+                s_image, s_mask, _ = self.load(other, cls)
+                support = make_support(s_image, s_mask, self.config.image_size, self.config.visual_prompt)
+        name = self.class_names[cls]
+        return Sample(
+            image=self.transform.image(image),
+            mask=self.transform.mask(mask),
+            phrase=self.config.template.format(name),
+            support=support,
+            class_name=name,
+            valid=None if valid is None else self.transform.mask(valid).bool(),
+        )
+
+
+def check_split(split: str) -> str:
+    """'train'/'trn' -> 'trn', 'val'/'test' -> 'val' (HSNet's names)."""
+    names = {"train": "trn", "trn": "trn", "val": "val", "test": "val"}
+    if split not in names:
+        raise ValueError(f"split must be 'train' or 'val' (also 'trn', 'test'), not {split!r}")
+    return names[split]
+
+
+def check_fold(fold: int) -> int:
+    if fold not in (0, 1, 2, 3):
+        raise ValueError(f"fold must be 0, 1, 2 or 3, not {fold}")
+    return fold
