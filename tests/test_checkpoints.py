@@ -208,3 +208,33 @@ def test_offline_hub_name_gives_instructions(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CheckpointError, match="CIDAS/clipseg-rd64-refined.*local"):
         load_clipseg("CIDAS/clipseg-rd64-refined", cache_dir=tmp_path)
+
+
+def test_download_code_path_with_file_urls(model, tmp_path):
+    """The URL fetchers (used for OpenAI's ViT-B-16.pt and the authors' zip) run on
+    file:// URLs here: download, sha256 check, zip extraction, cache reuse."""
+    import hashlib
+    import zipfile
+
+    from clipseg.weights.fetch import fetch
+    from clipseg.weights.registry import PretrainedSource
+
+    dec = write_authors_decoder(model, tmp_path / "rd16-uni.pth")
+    archive = tmp_path / "weights.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(dec, "clipseg_weights/rd16-uni.pth")
+    src = PretrainedSource("rd16-uni", "zip-member", archive.as_uri(), "rd16-uni", member="rd16-uni.pth")
+    cache = tmp_path / "cache"
+    got = fetch(src, cache)
+    assert got.read_bytes() == dec.read_bytes()
+    archive.unlink()
+    assert fetch(src, cache) == got  # cached: no second download
+
+    backbone = write_openai_state_dict(model, tmp_path / "ViT-B-16.pt")
+    digest = hashlib.sha256(backbone.read_bytes()).hexdigest()
+    ok = PretrainedSource("clip", "url", backbone.as_uri(), "tiny", sha256=digest)
+    assert fetch(ok, cache).read_bytes() == backbone.read_bytes()
+    bad = PretrainedSource("clip2", "url", backbone.as_uri(), "tiny", sha256="0" * 64)
+    with pytest.raises(CheckpointError, match="sha256"):
+        fetch(bad, tmp_path / "cache2")
+    assert not list((tmp_path / "cache2" / "files").glob("*"))  # nothing half-written left

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from .errors import CheckpointError
@@ -45,10 +46,10 @@ def fetch_hub(repo_id: str, cache_dir: Path | None = None) -> Path:
     return Path(folder)
 
 
-def fetch_url(source: PretrainedSource, cache_dir: Path | None = None) -> Path:
+def fetch_url(source: PretrainedSource, cache_dir: Path | None = None, filename: str | None = None) -> Path:
     """Download a single file to the cache (atomically), checking its sha256 when known."""
     cache = (cache_dir or default_cache_dir()) / "files"
-    target = cache / Path(source.location).name
+    target = cache / (filename or Path(source.location).name)
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
@@ -69,5 +70,28 @@ def fetch_url(source: PretrainedSource, cache_dir: Path | None = None) -> Path:
     return target
 
 
+def fetch_zip_member(source: PretrainedSource, cache_dir: Path | None = None) -> Path:
+    """Download a zip once and extract the named member (found by its base name)."""
+    target = (cache_dir or default_cache_dir()) / "files" / source.member
+    if target.exists():
+        return target
+    archive = fetch_url(source, cache_dir, filename="authors-weights.zip")
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            name = next((n for n in zf.namelist() if Path(n).name == source.member), None)
+            if name is None:
+                raise CheckpointError(f"{archive} has no {source.member} (members: {zf.namelist()[:10]})")
+            tmp = target.with_suffix(".part")
+            tmp.write_bytes(zf.read(name))
+            os.replace(tmp, target)
+    except zipfile.BadZipFile as e:
+        raise CheckpointError(f"{archive} is not a valid zip ({e}); delete it and try again") from None
+    return target
+
+
 def fetch(source: PretrainedSource, cache_dir: Path | None = None) -> Path:
-    return fetch_hub(source.location, cache_dir) if source.kind == "hf-hub" else fetch_url(source, cache_dir)
+    if source.kind == "hf-hub":
+        return fetch_hub(source.location, cache_dir)
+    if source.kind == "zip-member":
+        return fetch_zip_member(source, cache_dir)
+    return fetch_url(source, cache_dir)

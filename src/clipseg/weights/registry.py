@@ -12,11 +12,12 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class PretrainedSource:
     name: str
-    kind: str  # "hf-hub" (a full CLIPSeg repo) | "url" (a single file)
+    kind: str  # "hf-hub" (a full CLIPSeg repo) | "url" (a single file) | "zip-member" (a file in a zip)
     location: str  # hub repo id or URL
     variant: str  # our model variant
     sha256: str | None = None
     description: str = ""
+    member: str | None = None  # for "zip-member": the file's name inside the zip
 
 
 OPENAI_VIT_B16 = PretrainedSource(
@@ -29,6 +30,16 @@ OPENAI_VIT_B16 = PretrainedSource(
     description="OpenAI CLIP ViT-B/16 (TorchScript archive), the frozen backbone",
 )
 
+# The authors' decoder files come in one zip linked from their repository's README;
+# they need the OpenAI backbone above.
+AUTHORS_WEIGHTS_URL = "https://owncloud.gwdg.de/index.php/s/ioHbRzFx6th32hn/download"
+
+
+def _authors(variant: str) -> PretrainedSource:
+    return PretrainedSource(variant, "zip-member", AUTHORS_WEIGHTS_URL, variant, member=f"{variant}.pth",
+                            description=f"the authors' {variant}.pth decoder (needs the OpenAI ViT-B/16 backbone)")
+
+
 PRETRAINED: dict[str, PretrainedSource] = {
     s.name: s
     for s in [
@@ -38,13 +49,11 @@ PRETRAINED: dict[str, PretrainedSource] = {
                          description="Hugging Face port of rd64-uni (full model)"),
         PretrainedSource("CIDAS/clipseg-rd16", "hf-hub", "CIDAS/clipseg-rd16", "rd16-uni",
                          description="Hugging Face port of rd16-uni (full model)"),
+        _authors("rd64-uni"),
+        _authors("rd64-uni-refined"),
+        _authors("rd16-uni"),
         OPENAI_VIT_B16,
     ]
 }
-
-# The authors' decoder files (rd64-uni.pth, rd64-uni-refined.pth, rd16-uni.pth) come in
-# one zip from their repository's README; they need the OpenAI backbone above.
-AUTHORS_WEIGHTS_URL = "https://owncloud.gwdg.de/index.php/s/ioHbRzFx6th32hn/download"
-AUTHORS_DECODER_FILES = {"rd64-uni.pth": "rd64-uni", "rd64-uni-refined.pth": "rd64-uni-refined", "rd16-uni.pth": "rd16-uni"}
 
 DEFAULT_WEIGHTS = "CIDAS/clipseg-rd64-refined"
