@@ -1,5 +1,7 @@
 """Numerical parity with transformers.CLIPSegForImageSegmentation (random weights)."""
 
+import functools
+
 import pytest
 import torch
 
@@ -12,6 +14,13 @@ from hf_reference import make_hf_clipseg, token_ids
 pytest.importorskip("transformers")
 
 
+@functools.lru_cache(maxsize=None)
+def _full_pair(refined):
+    """The (HF, ours) ViT-B/16 pair, built once per module: HF's init of 150 M params is slow."""
+    hf = make_hf_clipseg(refined, size="full")
+    return hf, _ours_from(hf, "rd64-uni-refined" if refined else "rd64-uni")
+
+
 def _ours_from(hf, variant):
     sd, layout = to_ours(hf.state_dict())
     assert layout == "hf-clipseg"
@@ -22,8 +31,7 @@ def _ours_from(hf, variant):
 
 @pytest.mark.parametrize("refined", [False, True], ids=["rd64", "rd64-refined"])
 def test_vit_b16_parity_text_and_visual(refined):
-    hf = make_hf_clipseg(refined, size="full")
-    ours = _ours_from(hf, "rd64-uni-refined" if refined else "rd64-uni")
+    hf, ours = _full_pair(refined)
     torch.manual_seed(2)
     cond_pixels = torch.randn(2, 3, 352, 352)
     ids = token_ids(2, 77)
@@ -41,8 +49,7 @@ def test_vit_b16_parity_text_and_visual(refined):
 
 
 def test_parity_of_embeddings_and_pooled_text():
-    hf = make_hf_clipseg(refined=False, size="full")
-    ours = _ours_from(hf, "rd64-uni")
+    hf, ours = _full_pair(False)
     ids = token_ids(3, 77, seed=5)
     pixels = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
