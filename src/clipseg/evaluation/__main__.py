@@ -1,0 +1,4 @@
+from .cli import main_evaluate
+
+if __name__ == "__main__":
+    main_evaluate()

@@ -1,0 +1,103 @@
+"""`python -m clipseg.training --config configs/x.json --data ROOT [--backbone CLIP_WEIGHTS]`.
+
+Under `torchrun --nproc_per_node N python -m clipseg.training ...` it trains on N ranks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ..model import CLIPSeg, build_clipseg
+from ..model.clip_vision import VisionTransformer
+from ..tokenizer import CLIPTokenizer, Tokenizer
+from .config import Experiment, ModelSpec, TrainConfig
+from .data import DATASETS, build_dataset, json_tuples
+from .trainer import TrainResult, train
+
+
+def load_tokenizer(spec: str = "clip") -> Tokenizer:
+    """'clip': CLIP's BPE tokenizer; otherwise the path of a word-tokenizer vocabulary
+    (JSON, `clipseg.tokenizer.words.WordTokenizer.save`) as the generated world uses."""
+    if spec == "clip":
+        return CLIPTokenizer()
+    from ..tokenizer.words import WordTokenizer
+
+    return WordTokenizer.load(spec)
+
+
+def build_model(spec: ModelSpec, backbone: str | None, seed: int = 0) -> CLIPSeg:
+    """The model of an experiment; its CLIP backbone from `backbone` (CLIP weights: OpenAI
+    .pt, open_clip, HF CLIPModel folder, or a CLIPSeg file whose `clip.*` part is used).
+    spec.backbone "random": nothing is read; "clip-text" (ViTSeg): the visual tower is
+    re-initialised after loading. Random parts are drawn from `seed`, so that every rank and
+    a resumed run get the same ones."""
+    torch.manual_seed(seed)
+    model = build_clipseg(spec.variant, **json_tuples(spec.decoder))
+    if spec.backbone == "random":
+        return model
+    if backbone is None:
+        raise SystemExit("this experiment needs CLIP weights: pass --backbone (e.g. OpenAI's ViT-B-16.pt)")
+    from ..weights import read_backbone
+    from ..weights.infer import infer_clip_config
+    from ..weights.loader import assign_weights
+
+    sd, where = read_backbone(backbone)
+    model.config.clip = infer_clip_config(sd)
+    model = CLIPSeg(model.config)  # rebuilt with the backbone's dimensions
+    assign_weights(model, sd, where, prefix="clip.")
+    if spec.backbone == "clip-text":
+        fresh = VisionTransformer(model.config.clip.vision, model.config.clip.embed_dim)
+        model.clip.visual.load_state_dict(fresh.state_dict())
+    return model
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict:
+    """["iterations=100", "amp=off"] -> {"iterations": 100, "amp": "off"} (values parsed as JSON if they can be)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m clipseg.training", description="Train a CLIPSeg decoder.")
+    p.add_argument("--config", required=True, help="experiment file (configs/*.json)")
+    p.add_argument("--data", default="", help="root folder of the data set (not needed for 'world')")
+    p.add_argument("--backbone", help="CLIP weights (OpenAI ViT-B-16.pt, open_clip, HF CLIPModel folder)")
+    p.add_argument("--tokenizer", default="clip", help="'clip' or a word-tokenizer vocabulary JSON")
+    p.add_argument("--out-dir", help="overrides train.out_dir")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in out_dir")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a train field")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main_train(argv: Sequence[str] | None = None) -> TrainResult:
+    """Run an experiment file; returns the TrainResult (see `train`)."""
+    args = parser().parse_args(argv)
+    exp = Experiment.load(args.config)
+    overrides = parse_overrides(args.set)
+    if args.out_dir:
+        overrides["out_dir"] = args.out_dir
+    exp.train = TrainConfig.from_dict({**exp.train.to_dict(), **overrides})
+    if exp.data.dataset not in DATASETS:
+        raise SystemExit(f"unknown data set '{exp.data.dataset}' in {args.config}; known: {', '.join(DATASETS)}")
+    model = build_model(exp.model, args.backbone, exp.train.seed)
+    dataset = build_dataset(exp.data.dataset, args.data, exp.data.split, exp.data.options, model.config.input_size)
+    if int(os.environ.get("RANK", "0")) == 0:
+        out_dir = Path(exp.train.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        exp.save(out_dir / "experiment.json")
+    return train(model, dataset, exp.train, load_tokenizer(args.tokenizer), progress=not args.no_progress, resume=args.resume)
