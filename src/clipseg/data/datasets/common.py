@@ -11,21 +11,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ...prompts.templates import PROMPT_TEMPLATES  # noqa: F401  (re-exported)
 from ...prompts.visual import VisualPromptConfig, engineer_visual_prompt
 from ..transforms import InputTransform
 
-# The prompt forms of PhraseCut+ (SPEC, after the CLIP authors' suggestions).
-PROMPT_TEMPLATES = (
-    "a photo of a {}.",
-    "a photograph of a {}.",
-    "an image of a {}.",
-    "{}.",
-    "a cropped photo of a {}.",
-    "a good photo of a {}.",
-    "a photo of one {}.",
-    "a bad photo of a {}.",
-    "a photo of the {}.",
-)
 
 
 @dataclass(frozen=True)

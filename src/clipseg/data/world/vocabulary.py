@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from ...prompts.templates import PROMPT_TEMPLATES
+
 RGB = tuple[int, int, int]
 
 # Ordered so that the four contiguous folds of three (see splits.fold_split) each
@@ -78,19 +80,8 @@ NUMBER_WORDS: tuple[str, ...] = (
     "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
 )
 
-# The PhraseCut+ prompt templates (SPEC.md); their words belong to the world too,
-# so a word-level tokenizer built from WORLD_WORDS covers templated prompts.
-PROMPT_TEMPLATES: tuple[str, ...] = (
-    "a photo of a {}.",
-    "a photograph of a {}.",
-    "an image of a {}.",
-    "{}.",
-    "a cropped photo of a {}.",
-    "a good photo of a {}.",
-    "a photo of one {}.",
-    "a bad photo of a {}.",
-    "a photo of the {}.",
-)
+# The PhraseCut+ prompt templates; their words belong to the world too, so a
+# word-level tokenizer built from WORLD_WORDS covers templated prompts.
 
 # Small words that glue captions and phrases together.
 FUNCTION_WORDS: tuple[str, ...] = (
