@@ -1,0 +1,127 @@
+"""Choosing the weights and device for the command line and the HTTP service.
+
+`--weights` (default: $CLIPSEG_WEIGHTS, else the registry default) accepts everything
+`clipseg.load_clipseg` does, plus `tiny:random[:SEED]`: a small randomly initialised model
+(64 px input) for tests and offline smoke runs. Its outputs mean nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+ENV_WEIGHTS = "CLIPSEG_WEIGHTS"
+RANDOM_PREFIX = "tiny:random"
+
+
+def default_weights() -> str:
+    from ..weights import DEFAULT_WEIGHTS
+
+    return os.environ.get(ENV_WEIGHTS) or DEFAULT_WEIGHTS
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """'auto' (or None) = cuda if available, else mps, else cpu. Raises ValueError when unavailable."""
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device '{device}': {e}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device '{device}' requested but CUDA is not available (torch {torch.__version__})")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device '{device}' requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device '{device}' requested but MPS is not available")
+    return dev
+
+
+@dataclass
+class LoadedModel:
+    model: "torch.nn.Module"
+    weights: str  # what the user asked for
+    source: str  # what was read (absolute path, hub id, or 'random')
+    device: torch.device
+    details: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        cfg = self.model.config
+        n_all = sum(p.numel() for p in self.model.parameters())
+        n_dec = sum(p.numel() for p in self.model.decoder.parameters())
+        vis, txt = cfg.clip.vision, cfg.clip.text
+        return {
+            "weights": self.weights,
+            "source": self.source,
+            **self.details,
+            "device": str(self.device),
+            "input_size": cfg.input_size,
+            "decoder": {
+                "kind": cfg.decoder.kind,
+                "reduce_dim": cfg.decoder.reduce_dim,
+                "extract_layers": list(cfg.decoder.extract_layers),
+                "refined": cfg.decoder.refined,
+            },
+            "backbone": {
+                "patch_size": vis.patch_size,
+                "width": vis.width,
+                "layers": vis.layers,
+                "text_context_length": txt.context_length,
+                "embed_dim": cfg.clip.embed_dim,
+            },
+            "parameters": {"total": n_all, "decoder": n_dec},
+        }
+
+
+def _random_model(spec: str):
+    from ..model import build_clipseg
+
+    rest = spec[len(RANDOM_PREFIX):]
+    seed = 0
+    if rest:
+        if not rest.startswith(":") or not rest[1:].isdigit():
+            from ..weights import CheckpointError
+
+            raise CheckpointError(f"'{spec}': expected '{RANDOM_PREFIX}' or '{RANDOM_PREFIX}:SEED' (SEED an integer)")
+        seed = int(rest[1:])
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = build_clipseg("tiny")
+    finally:
+        torch.random.set_rng_state(gen_state)
+    return model, {"note": "randomly initialised tiny model (for tests; outputs are meaningless)", "seed": seed}
+
+
+def load_model(weights: str | None = None, device: str | None = "cpu", backbone: str | None = None) -> LoadedModel:
+    """Load `weights` on `device`. Raises CheckpointError (bad/missing weights) or ValueError (device)."""
+    from ..weights import load_clipseg
+
+    spec = weights or default_weights()
+    dev = resolve_device(device)
+    if spec.startswith(RANDOM_PREFIX):
+        model, details = _random_model(spec)
+        return LoadedModel(model.to(dev).eval(), spec, "random", dev, details)
+    model = load_clipseg(spec, backbone=backbone, device=dev)
+    path = Path(spec).expanduser()
+    details: dict = {}
+    if path.exists():
+        source = str(path.resolve())
+        if path.is_file():
+            details["file_size"] = path.stat().st_size
+        else:
+            details["files"] = sorted(p.name for p in path.iterdir() if p.is_file())[:20]
+    else:
+        source = f"pretrained '{spec}' (hub / cache)"
+    if backbone:
+        details["backbone_file"] = str(Path(backbone).expanduser().resolve())
+    return LoadedModel(model, spec, source, dev, details)

@@ -1,0 +1,379 @@
+"""The `clipseg` command line.
+
+    clipseg segment photo.jpg -p "a cat" -p "a sofa" --mask --overlay -o out/
+    clipseg segment photos/ -p "a dog" --prob npy --rle -o out/          # recursive, resumable
+    clipseg segment photo.jpg --support example.jpg --support-mask example_mask.png --mask
+    clipseg info --weights clipseg-rd64-refined/
+    clipseg serve --port 8000
+    clipseg export-onnx out_dir/ | demo | train ... | evaluate ...
+
+Exit codes: 0 success; 1 some images failed (listed at the end); 2 bad usage, prompts or
+weights (one clear message, no traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .loading import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
+
+EXIT_FAILED_ITEMS = 1
+EXIT_USAGE = 2
+
+_WEIGHTS_HELP = (f"model weights: a hub name (default CIDAS/clipseg-rd64-refined), a Hugging Face folder, the authors' "
+                 f".pth (with --backbone) or a .safetensors saved by clipseg; default ${ENV_WEIGHTS} if set. "
+                 f"'{RANDOM_PREFIX}[:SEED]' = small random model for tests.")
+
+
+class CLIError(click.ClickException):
+    """A clear one-line failure: printed as 'Error: ...', exit code 2, no traceback."""
+
+    exit_code = EXIT_USAGE
+
+
+def _threads_option(f):
+    return click.option("--threads", default=None, type=click.IntRange(1, 1024), metavar="N",
+                        help="CPU threads of torch (default: torch's choice; 1 is fastest for small models "
+                             "on a busy machine).")(f)
+
+
+def _set_threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _weights_option(f):
+    f = click.option("--backbone", default=None, metavar="PATH",
+                     help="CLIP backbone for decoder-only weights (OpenAI ViT-B-16.pt).")(f)
+    f = click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")(f)
+    f = click.option("--weights", "-w", default=None, metavar="WEIGHTS", help=_WEIGHTS_HELP)(f)
+    return f
+
+
+def _load(weights: str | None, device: str, backbone: str | None = None):
+    from ..weights import CheckpointError
+    from .loading import load_model
+
+    try:
+        return load_model(weights, device, backbone)
+    except CheckpointError as e:
+        raise CLIError(f"cannot load weights '{weights or default_weights()}': {e}") from None
+    except ValueError as e:  # device
+        raise CLIError(str(e)) from None
+    except (OSError, RuntimeError) as e:
+        raise CLIError(f"cannot load weights '{weights or default_weights()}': {type(e).__name__}: {e}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _clip_tokenizer():
+    from ..tokenizer import CLIPTokenizer
+
+    return CLIPTokenizer()
+
+
+def _tokenizer(spec: str):
+    if spec == "clip":
+        return _clip_tokenizer()  # reading the BPE merges takes a moment: once per process
+    from ..tokenizer.words import WordTokenizer
+
+    try:
+        return WordTokenizer.load(spec)
+    except (OSError, ValueError, KeyError) as e:
+        raise CLIError(f"cannot read tokenizer vocabulary '{spec}': {e}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="clipseg", prog_name="clipseg")
+def cli():
+    """CLIPSeg: segment images by text or example-image prompts."""
+
+
+# ---------------------------------------------------------------- segment
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--prompt", "-p", "prompts", multiple=True, help="a text prompt (repeat for several).")
+@click.option("--prompts-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="text prompts, one per line.")
+@click.option("--support", "supports", multiple=True, type=click.Path(path_type=Path),
+              help="visual prompt: an example image (pair with --support-mask; repeatable).")
+@click.option("--support-mask", "support_masks", multiple=True, type=click.Path(path_type=Path),
+              help="visual prompt: mask of the object in the example image (nonzero = object).")
+@click.option("--out", "-o", "out_dir", default="clipseg-out", show_default=True, type=click.Path(path_type=Path),
+              help="output folder (mirrors the input folders).")
+@click.option("--prob", "prob_format", type=click.Choice(["png", "npy"]), default=None,
+              help="write probability maps: 16-bit PNG or float32 .npy.")
+@click.option("--mask/--no-mask", "want_mask", default=None, help="binary mask PNG per prompt (the default output).")
+@click.option("--overlay", is_flag=True, help="colour overlay of all prompts on the image.")
+@click.option("--labels", is_flag=True, help="label map PNG (palette; pixel value k = prompt k, 0 = none).")
+@click.option("--rle", is_flag=True, help="COCO RLE JSON of the masks.")
+@click.option("--threshold", "-t", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="probability threshold of masks, overlays outlines and RLE.")
+@click.option("--none-threshold", default=None, type=click.FloatRange(0.0, 1.0),
+              help="label maps: below this max probability a pixel is 0 (default: --threshold).")
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="walk sub-folders.")
+@click.option("--overwrite", is_flag=True, help="recompute images whose outputs exist (default: skip them, resumable).")
+@click.option("--keep-aspect", is_flag=True, help="feed the image at its aspect ratio instead of squashing it.")
+@click.option("--tokenizer", default="clip", show_default=True,
+              help="'clip' or a word-tokenizer vocabulary JSON (models trained on the generated world).")
+@click.option("--max-pixels", default=None, type=click.IntRange(1), metavar="N",
+              help="refuse images larger than this many pixels (default: the library's 64 Mpx).")
+@click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
+@_threads_option
+@_weights_option
+def segment(inputs, prompts, prompts_file, supports, support_masks, out_dir, prob_format, want_mask, overlay, labels,
+            rle, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels, progress, threads,
+            weights, device, backbone):
+    """Segment images (files or folders) by text prompts and/or visual prompts.
+
+    Outputs per image in OUT (default: masks): NAME.PROMPT.mask.png, NAME.PROMPT.prob.png|npy,
+    NAME.overlay.png, NAME.labels.png, NAME.rle.json; OUT/prompts.json lists the prompts.
+    """
+    from ..data.image_io import ImageError
+    from ..inference import Predictor
+    from ..prompts import PromptError, VisualPrompt
+    from .segment import Segmenter, SegmentOptions
+
+    texts = list(prompts)
+    if prompts_file:
+        try:
+            texts += [ln.strip() for ln in prompts_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise CLIError(f"cannot read prompts file '{prompts_file}': {e}") from None
+    if len(supports) != len(support_masks):
+        raise CLIError(f"--support and --support-mask come in pairs: got {len(supports)} image(s) "
+                       f"and {len(support_masks)} mask(s)")
+    visuals, names = [], list(texts)
+    for i, (img, mask) in enumerate(zip(supports, support_masks)):
+        visuals.append(VisualPrompt(str(img), str(mask)))
+        names.append("visual" if len(supports) == 1 else f"visual-{i + 1}")
+    if not texts and not visuals:
+        raise CLIError("no prompt given: use --prompt TEXT (repeatable), --prompts-file, or --support/--support-mask")
+    if labels and len(names) > 255:
+        raise CLIError(f"--labels holds at most 255 prompts, got {len(names)}")
+    kinds = []
+    if prob_format:
+        kinds.append("prob")
+    if want_mask or (want_mask is None and not (prob_format or overlay or labels or rle)):
+        kinds.append("mask")
+    kinds += [k for k, on in (("overlay", overlay), ("labels", labels), ("rle", rle)) if on]
+    if not kinds:
+        raise CLIError("no output chosen: use --mask, --prob png|npy, --overlay, --labels or --rle")
+
+    _set_threads(threads)
+    loaded = _load(weights, device, backbone)
+    predictor = Predictor(loaded.model, _tokenizer(tokenizer), keep_aspect=keep_aspect)
+    options = SegmentOptions(out_dir=out_dir, outputs=tuple(kinds), prob_format=prob_format or "png",
+                             threshold=threshold, none_threshold=none_threshold, overwrite=overwrite,
+                             recursive=recursive, progress=progress, max_pixels=max_pixels)
+    try:
+        segmenter = Segmenter(predictor, texts + visuals, names, options)
+    except PromptError as e:
+        raise CLIError(f"bad prompt: {e}") from None
+    except ImageError as e:
+        raise CLIError(f"bad visual prompt: {e}") from None
+    try:
+        summary = segmenter.run(inputs)
+    except OSError as e:  # e.g. the output folder cannot be written
+        raise CLIError(f"{type(e).__name__}: {e}") from None
+    click.echo(summary.report(), err=True)
+    if not summary.ok:
+        sys.exit(EXIT_FAILED_ITEMS)
+
+
+# ---------------------------------------------------------------- info
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON.")
+@_weights_option
+def info(as_json, weights, device, backbone):
+    """Load the checkpoint and print what it is (source, architecture, parameters)."""
+    loaded = _load(weights, device, backbone)
+    d = loaded.describe()
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+        return
+    p = d["parameters"]
+    dec, bb = d["decoder"], d["backbone"]
+    lines = [
+        f"weights:     {d['weights']}",
+        f"source:      {d['source']}",
+    ]
+    for k in ("file_size", "files", "backbone_file", "note"):
+        if k in d:
+            lines.append(f"{k + ':':<12} {d[k]}")
+    lines += [
+        f"decoder:     {dec['kind']}, reduce_dim={dec['reduce_dim']}, extract_layers={tuple(dec['extract_layers'])}, "
+        f"refined={dec['refined']}",
+        f"backbone:    ViT patch {bb['patch_size']}, width {bb['width']}, {bb['layers']} layers; "
+        f"text context {bb['text_context_length']}; embed_dim {bb['embed_dim']}",
+        f"input size:  {d['input_size']} px",
+        f"parameters:  {p['total'] / 1e6:.2f} M total, {p['decoder'] / 1e6:.3f} M decoder",
+        f"device:      {d['device']}",
+    ]
+    click.echo("\n".join(lines))
+
+
+# ---------------------------------------------------------------- serve
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--max-body-mb", default=20.0, show_default=True, type=float, help="largest request body.")
+@click.option("--max-pixels", default=40_000_000, show_default=True, type=int, help="largest image (width*height).")
+@click.option("--max-prompts", default=32, show_default=True, type=int, help="most prompts per request.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="requests computed at the same time (inference threads).")
+@click.option("--max-queue", default=16, show_default=True, type=click.IntRange(0, 100000),
+              help="requests allowed to wait; beyond it the server answers 503.")
+@click.option("--timeout", default=60.0, show_default=True, type=float, help="per-request time limit (s).")
+@click.option("--cache-size", default=32, show_default=True, type=click.IntRange(0, 100000),
+              help="images whose backbone features are kept (LRU by content hash).")
+@click.option("--tokenizer", default="clip", show_default=True, help="'clip' or a word-tokenizer vocabulary JSON.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@_threads_option
+@_weights_option
+def serve(host, port, max_body_mb, max_pixels, max_prompts, workers, max_queue, timeout, cache_size, tokenizer,
+          log_level, threads, weights, device, backbone):
+    """Run the HTTP service and web page (FastAPI + uvicorn)."""
+    try:
+        import uvicorn
+
+        from ..server import ServerSettings, create_app
+    except ImportError as e:
+        raise CLIError(f"the server needs extra packages ({e.name} missing): pip install 'clipseg[server]'") from None
+    _set_threads(threads)
+    loaded = _load(weights, device, backbone)
+    settings = ServerSettings(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
+                              max_prompts=max_prompts, workers=workers, max_queue=max_queue,
+                              request_timeout_s=timeout, cache_size=cache_size)
+    app = create_app(loaded, settings, tokenizer=_tokenizer(tokenizer))
+    click.echo(f"clipseg: serving {loaded.weights} on http://{host}:{port}/ (API docs /docs, schema /openapi.json)",
+               err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+# ---------------------------------------------------------------- export-onnx
+
+
+@cli.command("export-onnx")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--input-size", default=None, metavar="S|HxW",
+              help="image size the image-encoder graph is fixed to (default: the model's, e.g. 352).")
+@click.option("--opset", default=None, type=int, help="ONNX opset (default: the exporter's).")
+@_weights_option
+def export_onnx_cmd(out_dir, input_size, opset, weights, device, backbone):
+    """Export the model to ONNX in OUT_DIR: image encoder, text encoder, decoder + clipseg_onnx.json."""
+    try:
+        from ..export import onnx as onnx_export
+    except ImportError as e:
+        if (getattr(e, "name", None) or "clipseg").startswith("clipseg"):
+            raise CLIError(f"ONNX export is not part of this installation ({e})") from None
+        raise CLIError(f"ONNX export needs {e.name}: pip install 'clipseg[onnx]'") from None
+    fn = getattr(onnx_export, "export_onnx", None)
+    if fn is None:
+        raise CLIError("clipseg.export.onnx has no export_onnx() function")
+    kwargs: dict = {}
+    if input_size:
+        try:
+            parts = [int(v) for v in input_size.lower().replace("x", " ").split()]
+            if len(parts) not in (1, 2) or min(parts) <= 0:
+                raise ValueError
+        except ValueError:
+            raise CLIError(f"--input-size must be S or HxW (positive integers), got '{input_size}'") from None
+        kwargs["input_size"] = parts[0] if len(parts) == 1 else tuple(parts)
+    if opset is not None:
+        kwargs["opset"] = opset
+    loaded = _load(weights, device, backbone)
+    kwargs.setdefault("input_size", loaded.model.config.input_size)
+    try:
+        result = fn(loaded.model, out_dir, **kwargs)
+    except ImportError as e:
+        raise CLIError(f"ONNX export needs {e.name}: pip install 'clipseg[onnx]'") from None
+    except (ValueError, OSError, RuntimeError) as e:
+        raise CLIError(f"ONNX export failed: {type(e).__name__}: {e}") from None
+    if isinstance(result, dict):
+        for name, path in result.items():
+            click.echo(f"{name}: {path}")
+    else:
+        click.echo(f"exported to {out_dir}")
+
+
+# ---------------------------------------------------------------- demo / train / evaluate (other modules)
+
+
+def _module_available(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def _run_module_main(module: str, args: list[str], what: str) -> None:
+    """Run `python -m module args...` in this process (its argparse, its exit code)."""
+    import runpy
+
+    if not (_module_available(module + ".__main__") or (_module_available(module)
+                                                         and not _module_available(module + ".__init__"))):
+        raise CLIError(f"{what} (python -m {module}) is not available in this installation")
+    old = sys.argv
+    sys.argv = [f"clipseg ({module})", *args]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        sys.argv = old
+
+
+_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@cli.command(context_settings=_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def demo(args):
+    """The generated-world demo (python -m clipseg.world): train a tiny model on generated scenes and
+    segment with it; all arguments go to it (try `clipseg demo --help`)."""
+    _run_module_main("clipseg.world", list(args), "the generated-world demo")
+
+
+@cli.command(context_settings=_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def train(args):
+    """Train a decoder (python -m clipseg.training); all arguments go to it (try `clipseg train --help`)."""
+    try:
+        from ..training import main_train
+    except ImportError:
+        try:
+            from ..training.cli import main_train
+        except ImportError as e:
+            raise CLIError(f"training is not available in this installation ({e})") from None
+    main_train(list(args))
+
+
+@cli.command(context_settings=_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def evaluate(args):
+    """Evaluate a model (python -m clipseg.evaluation); all arguments go to it (try `clipseg evaluate --help`)."""
+    _run_module_main("clipseg.evaluation", list(args), "evaluation")
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cli.main(args=argv, prog_name="clipseg")
+
+
+if __name__ == "__main__":
+    main()

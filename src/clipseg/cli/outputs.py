@@ -1,0 +1,176 @@
+"""Encoding segmentation results as files: probability maps, masks, overlays, label maps, RLE.
+
+Shared by the command line and the HTTP service. Every writer is atomic (temporary file
+in the same folder, then rename), so an interrupted run never leaves a half-written
+output that a resumed run would mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from . import rle as rle_mod
+
+# Distinct colours for prompts 1..N (0 = none / background), reused cyclically.
+PALETTE: list[tuple[int, int, int]] = [
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+    (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0), (255, 215, 180),
+    (0, 0, 128), (128, 128, 128),
+]
+
+
+def colour(k: int) -> tuple[int, int, int]:
+    """Colour of prompt index k (0-based)."""
+    return PALETTE[k % len(PALETTE)]
+
+
+# ---------------------------------------------------------------- encoders (bytes)
+
+
+def png_bytes(img: Image.Image, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", **kwargs)
+    return buf.getvalue()
+
+
+def prob_image16(prob: np.ndarray) -> Image.Image:
+    """HxW probabilities in [0, 1] -> 16-bit grayscale image (0..65535)."""
+    a = np.round(np.clip(prob, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    return Image.fromarray(a)  # mode I;16
+
+
+def prob_image8(prob: np.ndarray) -> Image.Image:
+    a = np.round(np.clip(prob, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return Image.fromarray(a, "L")
+
+
+def mask_image(mask: np.ndarray) -> Image.Image:
+    """HxW bool -> 8-bit grayscale PNG-ready image, 0 / 255."""
+    return Image.fromarray((np.asarray(mask) != 0).astype(np.uint8) * 255, "L")
+
+
+def overlay_image(image: Image.Image, probs: np.ndarray, alpha: float = 0.6,
+                  threshold: float | None = None) -> Image.Image:
+    """The image with each prompt's probability map painted in its colour.
+
+    probs: (N, H, W). Each pixel takes the colour of its most likely prompt, blended in
+    proportion to that probability (times alpha); with a threshold, pixels below it are
+    left as they are, and the outline of each mask is drawn opaque.
+    """
+    base = np.asarray(image.convert("RGB"), dtype=np.float32)
+    probs = np.asarray(probs, dtype=np.float32)
+    if probs.ndim == 2:
+        probs = probs[None]
+    best = probs.argmax(axis=0)
+    p = probs.max(axis=0)
+    colours = np.array([colour(k) for k in range(len(probs))], dtype=np.float32)
+    tint = colours[best]
+    weight = alpha * p
+    if threshold is not None:
+        weight = np.where(p >= threshold, weight, 0.0)
+    out = base * (1.0 - weight[..., None]) + tint * weight[..., None]
+    if threshold is not None:
+        m = p >= threshold
+        edge = m & ~(np.pad(m, 1, mode="edge")[:-2, 1:-1] & np.pad(m, 1, mode="edge")[2:, 1:-1]
+                     & np.pad(m, 1, mode="edge")[1:-1, :-2] & np.pad(m, 1, mode="edge")[1:-1, 2:])
+        out[edge] = tint[edge]
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def label_image(labels: np.ndarray) -> Image.Image:
+    """(H, W) int labels (0 = none, k = prompt k) -> palette PNG whose pixel values are the labels."""
+    n = int(labels.max()) if labels.size else 0
+    if n > 255:
+        raise ValueError(f"a label map PNG holds at most 255 prompts, got {n}")
+    img = Image.fromarray(labels.astype(np.uint8), "P")
+    pal = [0, 0, 0]
+    for k in range(255):
+        pal.extend(colour(k))
+    img.putpalette(pal)
+    return img
+
+
+def rle_annotations(probs: np.ndarray, names: Sequence[str], threshold: float) -> list[dict]:
+    """One COCO-style annotation per prompt: RLE of the mask at `threshold`, area, bbox, scores."""
+    anns = []
+    for k, (prob, name) in enumerate(zip(probs, names)):
+        m = prob >= threshold
+        enc = rle_mod.encode(m)
+        anns.append({
+            "index": k,
+            "prompt": name,
+            "segmentation": enc,
+            "area": int(m.sum()),
+            "bbox": rle_mod.bbox(m),
+            "score": float(prob.max()) if prob.size else 0.0,
+            "mean_probability": float(prob.mean()) if prob.size else 0.0,
+        })
+    return anns
+
+
+# ---------------------------------------------------------------- atomic file writing
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Write via `write(fileobj)` into a temporary sibling, then rename onto `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def write_png(path: Path, img: Image.Image) -> Path:
+    return atomic_write(path, lambda f: img.save(f, format="PNG"))
+
+
+def write_npy(path: Path, array: np.ndarray) -> Path:
+    return atomic_write(path, lambda f: np.save(f, array))
+
+
+def write_json(path: Path, obj) -> Path:
+    return write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+# ---------------------------------------------------------------- names
+
+
+def slug(text: str, max_len: int = 40) -> str:
+    """A file-name-safe form of a prompt, with a short hash when it had to be shortened or changed."""
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip()).strip("._-") or "prompt"
+    if s != re.sub(r"\s+", "_", text.strip()) or len(s) > max_len:
+        s = f"{s[:max_len].rstrip('._-')}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
+    return s
+
+
+def unique_slugs(names: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        s = slug(name)
+        base, i = s, 2
+        while s in seen:
+            s, i = f"{base}-{i}", i + 1
+        seen.add(s)
+        out.append(s)
+    return out

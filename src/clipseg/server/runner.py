@@ -1,0 +1,40 @@
+"""Running the app with uvicorn in a background thread (tests, the load test, notebooks)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+
+@contextmanager
+def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+                    start_timeout: float = 30.0) -> Iterator[str]:
+    """Bind host:port (0 = a free port), serve `app` in a thread, yield 'http://host:port', stop on exit."""
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    actual = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="clipseg-uvicorn")
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    url = f"http://[{host}]:{actual}" if family == socket.AF_INET6 else f"http://{host}:{actual}"
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

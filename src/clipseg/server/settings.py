@@ -1,0 +1,22 @@
+"""Limits and sizes of the HTTP service (no web framework imported here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class ServerSettings:
+    max_body_bytes: int = 20 * 1024 * 1024  # whole request body; above it: 413
+    max_pixels: int = 40_000_000  # width*height of any uploaded image; above it: 413
+    max_prompts: int = 32  # prompts per request; above it: 422
+    max_prompt_chars: int = 2000  # longer text is refused before tokenizing (422)
+    workers: int = 1  # requests computed at once (inference threads, one Predictor each)
+    max_queue: int = 16  # admitted requests waiting for a worker; beyond: 503 + Retry-After
+    request_timeout_s: float = 60.0  # waiting + computing; queued too long: 503, computing too long: 504
+    cache_size: int = 32  # images whose backbone features are kept (LRU by sha256 of the bytes)
+    keep_aspect: bool = False
+    retry_after_s: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)

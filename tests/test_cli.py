@@ -1,0 +1,329 @@
+"""The `clipseg` command line: outputs, folders (recursive, resumable, failures), prompts,
+weights, info, the wired sub-commands; and the COCO RLE encoder it writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from clipseg import Predictor, VisualPrompt, save_clipseg
+from clipseg.cli import rle
+from clipseg.cli.loading import load_model
+from clipseg.cli.main import cli
+
+W = ["--weights", "tiny:random", "--no-progress"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The tiny model runs fastest on one thread (and the test machine is shared)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _img(path: Path, h: int = 30, w: int = 44, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.random.default_rng(seed).random((h, w, 3)) * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """A Predictor on the same random model the CLI builds for tiny:random."""
+    return Predictor(load_model("tiny:random").model)
+
+
+# ---------------------------------------------------------------- outputs of one image
+
+
+def test_single_image_all_outputs_match_the_predictor(tmp_path, reference):
+    img = _img(tmp_path / "in" / "photo.png")
+    res = run("segment", img, "-p", "a cat", "-p", "a dog", "--prob", "png", "--mask", "--overlay", "--labels", "--rle",
+              "--threshold", "0.45", "-o", tmp_path / "out", *W)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out"
+    probs = reference.segment(str(img), ["a cat", "a dog"])  # (2, 30, 44)
+    for k, s in enumerate(["a_cat", "a_dog"]):
+        p16 = Image.open(out / f"photo.{s}.prob.png")
+        assert p16.mode == "I;16" and p16.size == (44, 30)
+        assert np.abs(np.asarray(p16, dtype=np.float64) / 65535 - probs[k]).max() < 2e-4
+        m = Image.open(out / f"photo.{s}.mask.png")
+        assert m.mode == "L" and m.size == (44, 30)
+        assert np.array_equal(np.asarray(m) > 0, probs[k] >= 0.45)
+    labels = Image.open(out / "photo.labels.png")
+    assert labels.mode == "P"
+    expected = probs.argmax(0) + 1
+    expected[probs.max(0) < 0.45] = 0
+    assert np.array_equal(np.asarray(labels), expected)
+    assert Image.open(out / "photo.overlay.png").size == (44, 30)
+    doc = json.loads((out / "photo.rle.json").read_text())
+    assert (doc["height"], doc["width"]) == (30, 44)
+    assert [a["prompt"] for a in doc["annotations"]] == ["a cat", "a dog"]
+    for k, ann in enumerate(doc["annotations"]):
+        assert ann["segmentation"]["size"] == [30, 44] and isinstance(ann["segmentation"]["counts"], str)
+        assert np.array_equal(rle.decode(ann["segmentation"]), probs[k] >= 0.45)
+        assert ann["area"] == int((probs[k] >= 0.45).sum())
+    legend = json.loads((out / "prompts.json").read_text())
+    assert [p["prompt"] for p in legend["prompts"]] == ["a cat", "a dog"]
+    assert not list(out.rglob(".*.tmp"))  # atomic writes leave nothing behind
+
+
+def test_npy_probabilities_and_default_output_is_mask(tmp_path, reference):
+    img = _img(tmp_path / "a.jpg", 25, 31)
+    res = run("segment", img, "-p", "x", "--prob", "npy", "-o", tmp_path / "o", "--threads", "1", *W)
+    assert res.exit_code == 0, res.output
+    arr = np.load(tmp_path / "o" / "a.x.prob.npy")
+    assert arr.dtype == np.float32 and arr.shape == (25, 31)
+    assert np.allclose(arr, reference.segment(str(img), ["x"])[0], atol=1e-6)
+    assert not (tmp_path / "o" / "a.x.mask.png").exists()  # only what was asked for
+    res = run("segment", img, "-p", "x", "-o", tmp_path / "o2", *W)
+    assert res.exit_code == 0 and (tmp_path / "o2" / "a.x.mask.png").exists()
+
+
+def test_prompts_file_and_visual_prompt(tmp_path, reference):
+    img = _img(tmp_path / "a.png")
+    sup = _img(tmp_path / "support.png", 40, 40, seed=3)
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:25, 5:30] = 255
+    Image.fromarray(mask).save(tmp_path / "support_mask.png")
+    (tmp_path / "prompts.txt").write_text("a cat\n\n  a long green sofa  \n")
+    res = run("segment", img, "--prompts-file", tmp_path / "prompts.txt", "--support", sup, "--support-mask",
+              tmp_path / "support_mask.png", "--prob", "npy", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in (tmp_path / "o").glob("*.npy"))
+    assert names == ["a.a_cat.prob.npy", "a.a_long_green_sofa.prob.npy", "a.visual.prob.npy"]
+    expected = reference.segment(str(img), [VisualPrompt(str(sup), str(tmp_path / "support_mask.png"))])[0]
+    assert np.allclose(np.load(tmp_path / "o" / "a.visual.prob.npy"), expected, atol=1e-5)
+
+
+def test_visual_prompt_usage_errors(tmp_path):
+    img = _img(tmp_path / "a.png")
+    res = run("segment", img, "--support", img, "-o", tmp_path / "o", *W)
+    assert res.exit_code == 2 and "--support and --support-mask come in pairs" in res.output
+    Image.fromarray(np.zeros((30, 44), np.uint8)).save(tmp_path / "empty_mask.png")
+    res = run("segment", img, "--support", img, "--support-mask", tmp_path / "empty_mask.png", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 2 and "bad prompt" in res.output and "mask" in res.output.lower()
+    res = run("segment", img, "--support", img, "--support-mask", tmp_path / "missing.png", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 2 and "missing.png" in res.output
+
+
+def test_usage_errors_exit_2(tmp_path):
+    img = _img(tmp_path / "a.png")
+    res = run("segment", img, "-o", tmp_path / "o", *W)
+    assert res.exit_code == 2 and "no prompt given" in res.output
+    res = run("segment", img, "-p", "x", "--no-mask", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 2 and "no output chosen" in res.output
+    res = run("segment", img, "-p", "x", "--threshold", "1.5", *W)
+    assert res.exit_code == 2
+    if not torch.cuda.is_available():
+        res = run("segment", img, "-p", "x", "-o", tmp_path / "o", "--device", "cuda", *W)
+        assert res.exit_code == 2 and "CUDA is not available" in res.output
+    res = run("segment", img, "-p", "x", "-o", tmp_path / "o", "--device", "warp9", *W)
+    assert res.exit_code == 2 and "unknown device" in res.output
+
+
+# ---------------------------------------------------------------- folders
+
+
+def test_folder_recursive_resumable_and_failures_reported_at_the_end(tmp_path):
+    root = tmp_path / "photos"
+    _img(root / "a.png")
+    _img(root / "sub" / "b.jpg", seed=1)
+    _img(root / "sub" / "deeper" / "c.png", seed=2)
+    (root / "sub" / "broken.png").write_bytes(b"this is not a png")
+    (root / "notes.txt").write_text("not an image, and not an image name: ignored")
+    out = tmp_path / "out"
+    res = run("segment", root, "-p", "thing", "--mask", "--rle", "-o", out, *W)
+    assert res.exit_code == 1
+    assert "4 image(s): 3 segmented, 0 skipped (outputs exist), 1 failed" in res.output
+    assert "broken.png" in res.output and "not an image" in res.output
+    tail = res.output.rstrip().splitlines()
+    assert tail[-2] == "failed:" and "broken.png" in tail[-1]  # reported at the end
+    for rel in ["a", "sub/b", "sub/deeper/c"]:
+        assert (out / f"{rel}.thing.mask.png").exists() and (out / f"{rel}.rle.json").exists()
+
+    # resumable: a second run skips what is done; a missing output is redone
+    before = (out / "a.thing.mask.png").stat().st_mtime_ns
+    (out / "sub" / "b.rle.json").unlink()
+    res = run("segment", root, "-p", "thing", "--mask", "--rle", "-o", out, *W)
+    assert "1 segmented, 2 skipped (outputs exist), 1 failed" in res.output
+    assert (out / "sub" / "b.rle.json").exists()
+    assert (out / "a.thing.mask.png").stat().st_mtime_ns == before
+    # --overwrite recomputes; --no-recursive stays at the top
+    res = run("segment", root, "-p", "thing", "--mask", "--rle", "-o", out, "--overwrite", "--no-recursive", *W)
+    assert res.exit_code == 0 and "1 image(s): 1 segmented" in res.output
+
+
+def test_output_folder_inside_input_is_not_read_back_and_name_clash(tmp_path):
+    root = tmp_path / "p"
+    _img(root / "x.png")
+    _img(root / "x.jpg", seed=5)
+    res = run("segment", root, "-p", "t", "-o", root / "out", *W)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (root / "out").glob("*.png")) == ["x.jpg.t.mask.png", "x.png.t.mask.png"]
+    res = run("segment", root, "-p", "t", "-o", root / "out", *W)
+    assert "2 image(s): 0 segmented, 2 skipped" in res.output
+
+
+def test_missing_input_is_a_failure_not_a_crash(tmp_path):
+    img = _img(tmp_path / "a.png")
+    res = run("segment", img, tmp_path / "nope.png", "-p", "t", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 1 and "nope.png: no such file or folder" in res.output
+
+
+# ---------------------------------------------------------------- weights and info
+
+
+def test_info_text_and_json(tmp_path):
+    res = run("info", "--weights", "tiny:random")
+    assert res.exit_code == 0
+    assert "weights:     tiny:random" in res.output and "input size:  64 px" in res.output
+    res = run("info", "--weights", "tiny:random:3", "--json")
+    d = json.loads(res.output)
+    assert d["source"] == "random" and d["seed"] == 3 and d["input_size"] == 64 and d["parameters"]["decoder"] > 0
+
+
+def test_info_on_a_saved_checkpoint_and_env_default(tmp_path):
+    path = save_clipseg(load_model("tiny:random:1").model, tmp_path / "mine.safetensors")
+    res = run("info", "--weights", path)
+    assert res.exit_code == 0, res.output
+    assert f"source:      {path.resolve()}" in res.output and "file_size:" in res.output
+    res = run("info", env={"CLIPSEG_WEIGHTS": str(path)})
+    assert res.exit_code == 0 and str(path.resolve()) in res.output
+    # the saved weights give the same output as the model that was saved
+    img = _img(tmp_path / "a.png")
+    res = run("segment", img, "-p", "t", "--prob", "npy", "-o", tmp_path / "o", "--weights", path, "--no-progress")
+    assert res.exit_code == 0
+    expected = Predictor(load_model("tiny:random:1").model).segment(str(img), ["t"])[0]
+    assert np.allclose(np.load(tmp_path / "o" / "a.t.prob.npy"), expected, atol=1e-6)
+
+
+def test_offline_default_weights_say_how_to_get_them(tmp_path, monkeypatch):
+    from clipseg.weights import CheckpointError, loader
+    from clipseg.weights.fetch import OFFLINE_HINT
+
+    def offline(repo_id, cache_dir=None):
+        raise CheckpointError(f"could not get '{repo_id}' from the Hugging Face hub (ConnectError). " + OFFLINE_HINT)
+
+    monkeypatch.setattr(loader, "fetch_hub", offline)
+    monkeypatch.delenv("CLIPSEG_WEIGHTS", raising=False)
+    img = _img(tmp_path / "a.png")
+    for args in (["info"], ["segment", img, "-p", "x", "-o", tmp_path / "o"]):
+        res = run(*args)
+        assert res.exit_code == 2
+        assert "CIDAS/clipseg-rd64-refined" in res.output and "huggingface-cli download" in res.output
+        assert "Traceback" not in res.output
+
+
+def test_random_weights_spec_is_validated():
+    res = run("info", "--weights", "tiny:random:abc")
+    assert res.exit_code == 2 and "tiny:random:SEED" in res.output
+
+
+# ---------------------------------------------------------------- other sub-commands
+
+
+def test_help_lists_all_commands():
+    res = run("--help")
+    for name in ["segment", "info", "serve", "export-onnx", "demo", "train", "evaluate"]:
+        assert name in res.output
+    assert run("segment", "--help").exit_code == 0
+
+
+def test_train_and_evaluate_are_wired():
+    res = CliRunner().invoke(cli, ["train", "--help"])
+    assert res.exit_code == 0 and "--config" in res.output  # argparse help of clipseg.training
+    import importlib.util
+
+    for command, module in [("evaluate", "clipseg.evaluation"), ("demo", "clipseg.world")]:
+        res = CliRunner().invoke(cli, [command, "--help"])
+        try:
+            present = importlib.util.find_spec(module) is not None
+        except ImportError:
+            present = False
+        if present:
+            assert res.exit_code == 0 and "usage" in res.output.lower(), res.output
+        else:
+            assert res.exit_code == 2 and "not available in this installation" in res.output
+
+
+def test_export_onnx_wired_or_clear_error(tmp_path):
+    import importlib.util
+
+    res = CliRunner().invoke(cli, ["export-onnx", str(tmp_path / "onnx"), "--weights", "tiny:random"])
+    if importlib.util.find_spec("clipseg.export") is None:
+        assert res.exit_code == 2 and "not part of this installation" in res.output
+        return
+    if importlib.util.find_spec("onnx") is None:
+        assert res.exit_code == 2 and "pip install 'clipseg[onnx]'" in res.output
+        return
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in (tmp_path / "onnx").glob("*.onnx")} == {"image_encoder.onnx", "text_encoder.onnx",
+                                                                    "decoder.onnx"}
+    meta = json.loads((tmp_path / "onnx" / "clipseg_onnx.json").read_text())
+    assert meta["input_size"] == [64, 64]  # the model's own input size by default
+    res = CliRunner().invoke(cli, ["export-onnx", str(tmp_path / "o2"), "--weights", "tiny:random", "--opset", "9"])
+    assert res.exit_code == 2 and "opset" in res.output
+    res = CliRunner().invoke(cli, ["export-onnx", str(tmp_path / "o2"), "--weights", "tiny:random",
+                                   "--input-size", "abc"])
+    assert res.exit_code == 2 and "--input-size" in res.output
+
+
+# ---------------------------------------------------------------- COCO RLE
+
+
+# pycocotools' output for a 50x70 mask (quoted in armengot/COCOtoolsFORK's README)
+PYCOCOTOOLS_RLE = {"size": [50, 70], "counts": (
+    "0g05b08J4M2N2NA^O1`0OCO=0E090H080IO68DH;>@C>a0_O_O`0j0OWOF<:CM72I24NL43JM92FN;1ENKO72L0LO91J0MO92INO0NO122OO0M031O"
+    "000NO31OO11MO40N011MO41MO21L06OL021L06OL021L06OL021L060J040L060J040L060J040L060J040L060J040L060J040L060KO31L060KO31"
+    "L06OL021L06OL021L06OL021MO41MO21MO40N100NO310O00M0310O00NO1220NO92IONO91KOMO72M0<1EO:2GN63KM34OLM73JF<;=1G_O_Ob0=AC"
+    "`07EH=1IO71H090F0:1DO>1_O1b0>2N2N3L6H]O")}
+
+
+def test_rle_matches_the_coco_spec():
+    # column-major, counts start with zeros
+    assert rle.encode(np.array([[0, 1], [1, 1]]), compressed=False)["counts"] == [1, 3]
+    assert rle.encode(np.array([[1, 0], [0, 0]]), compressed=False)["counts"] == [0, 1, 3]
+    assert rle.encode(np.array([[1, 1, 0]]), compressed=False)["counts"] == [0, 2, 1]
+    assert rle.encode(np.zeros((3, 4), bool), compressed=False)["counts"] == [12]
+    assert rle.encode(np.ones((3, 4), bool), compressed=False)["counts"] == [0, 12]
+    # compressed: 5 bits a char from '0'; deltas from the count two before, for index > 2
+    assert rle.counts_to_string([3, 2, 5]) == "325"
+    assert rle.counts_to_string([3, 2, 5, 1]) == rle.counts_to_string([3, 2, 5]) + chr(48 + ((1 - 2) & 0x1F))
+    assert rle.counts_to_string([100]) == chr(48 + (100 & 0x1F) + 0x20) + chr(48 + (100 >> 5))
+
+
+def test_rle_round_trips_and_agrees_with_pycocotools_output():
+    counts = rle.string_to_counts(PYCOCOTOOLS_RLE["counts"])
+    assert sum(counts) == 50 * 70
+    mask = rle.decode(PYCOCOTOOLS_RLE)
+    assert mask.shape == (50, 70) and mask.any()
+    assert rle.encode(mask) == PYCOCOTOOLS_RLE
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1), (7, 3), (64, 97), (480, 640)]:
+        for density in (0.0, 0.02, 0.5, 1.0):
+            m = rng.random(shape) < density
+            if shape[0] > 10:  # blobs, for long runs and negative deltas
+                m[shape[0] // 4: shape[0] // 2, shape[1] // 3: shape[1] // 2] = True
+            enc = rle.encode(m)
+            assert set(enc["counts"]) <= {chr(c) for c in range(48, 112)}
+            assert np.array_equal(rle.decode(enc), m)
+            assert np.array_equal(rle.decode(rle.encode(m, compressed=False)), m)
+            assert rle.area(enc) == int(m.sum())
+    assert rle.bbox(np.pad(np.ones((3, 2), bool), ((4, 1), (5, 6)))) == [5, 4, 2, 3]
+    with pytest.raises(ValueError):
+        rle.decode({"size": [2, 2], "counts": [1, 1]})

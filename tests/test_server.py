@@ -1,0 +1,386 @@
+"""The HTTP service: segmentation answers, the image cache, limits, queue, timeouts,
+health/metrics/OpenAPI, and that it keeps serving after errors."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the server extra (fastapi) is not installed")
+pytest.importorskip("httpx", reason="httpx is needed to test the server")
+
+import httpx  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from clipseg import Predictor, VisualPrompt  # noqa: E402
+from clipseg.cli import rle  # noqa: E402
+from clipseg.cli.loading import load_model  # noqa: E402
+from clipseg.server import ServerSettings, create_app, serve_in_thread  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The tiny model runs fastest on one thread (and the test machine is shared)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def png(h=30, w=44, seed=0, mode="RGB") -> bytes:
+    a = (np.random.default_rng(seed).random((h, w, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).convert(mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return load_model("tiny:random")
+
+
+@pytest.fixture(scope="module")
+def reference(loaded):
+    return Predictor(loaded.model)
+
+
+@pytest.fixture()
+def client(loaded):
+    app = create_app(loaded, ServerSettings(max_body_bytes=300_000, max_pixels=200_000, max_prompts=5, cache_size=2))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def post(c, image=None, prompts=("a cat",), **data):
+    files = {"image": ("x.png", image, "image/png")} if image is not None else None
+    return c.post("/segment", files=files, data={"prompt": list(prompts), **data})
+
+
+# ---------------------------------------------------------------- answers
+
+
+def test_json_answer_matches_the_predictor(client, reference):
+    img = png()
+    r = post(client, img, ["a cat", "a dog"], threshold="0.4", outputs="rle,mask_png,prob_png", request_id="req-7")
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["request_id"] == "req-7" and r.headers["x-request-id"] == "req-7"
+    assert j["image"]["width"] == 44 and j["image"]["height"] == 30 and j["image"]["cached"] is False
+    import hashlib
+
+    assert j["image"]["sha256"] == hashlib.sha256(img).hexdigest() == r.headers["x-image-sha256"]
+    probs = reference.segment(img, ["a cat", "a dog"])
+    assert [x["prompt"] for x in j["results"]] == ["a cat", "a dog"]
+    for k, res in enumerate(j["results"]):
+        m = probs[k] >= 0.4
+        assert np.array_equal(rle.decode(res["segmentation"]), m)
+        assert res["area"] == int(m.sum()) and res["bbox"] == rle.bbox(m)
+        mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(res["mask_png"]))))
+        assert np.array_equal(mask > 0, m)
+        p16 = Image.open(io.BytesIO(base64.b64decode(res["prob_png"])))
+        assert p16.mode == "I;16"
+        assert np.abs(np.asarray(p16, dtype=np.float64) / 65535 - probs[k]).max() < 2e-4
+
+
+def test_png_answers(client, reference):
+    img = png(seed=1)
+    probs = reference.segment(img, ["a cat", "a dog"])
+    r = post(client, img, ["a cat"], format="png", threshold="0.5")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.content))) > 0, probs[0] >= 0.5)
+    r = post(client, img, ["a cat"], format="png", kind="prob")
+    p = Image.open(io.BytesIO(r.content))
+    assert p.mode == "I;16" and np.abs(np.asarray(p, dtype=np.float64) / 65535 - probs[0]).max() < 2e-4
+    r = post(client, img, ["a cat", "a dog"], format="png", kind="labels", none_threshold="0.0")
+    lab = Image.open(io.BytesIO(r.content))
+    assert lab.mode == "P" and np.array_equal(np.asarray(lab), probs.argmax(0) + 1)
+    r = post(client, img, ["a cat", "a dog"], format="png", kind="mask")
+    assert r.status_code == 422 and "kind=labels" in r.json()["detail"]
+
+
+def test_prompts_as_json_field_and_visual_prompt(client, reference):
+    img, sup = png(seed=2), png(40, 40, seed=3)
+    mask = np.zeros((40, 40), np.uint8)
+    mask[5:20, 10:35] = 255
+    buf = io.BytesIO()
+    Image.fromarray(mask).save(buf, format="PNG")
+    r = client.post("/segment", files={"image": ("x.png", img), "support_image": ("s.png", sup),
+                                       "support_mask": ("m.png", buf.getvalue())},
+                    data={"prompts": json.dumps(["a cat"]), "outputs": "prob_png"})
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert [x["prompt"] for x in res] == ["a cat", "<visual prompt>"]
+    expected = reference.segment(img, [VisualPrompt(sup, buf.getvalue())])[0]
+    got = np.asarray(Image.open(io.BytesIO(base64.b64decode(res[1]["prob_png"]))), dtype=np.float64) / 65535
+    assert np.abs(got - expected).max() < 1e-3
+    r = client.post("/segment", files={"image": ("x.png", img), "support_image": ("s.png", sup)})
+    assert r.status_code == 422 and r.json()["error"] == "bad_prompt"
+
+
+# ---------------------------------------------------------------- the image cache
+
+
+def test_cache_by_content_hash_saves_the_backbone(client):
+    metrics = client.app.state.service.metrics
+    img = png(seed=4)
+    runs = metrics.get("clipseg_backbone_runs_total")
+    a = post(client, img, ["a cat"]).json()
+    b = post(client, img, ["a dog", "a bird"])  # same bytes, more prompts
+    assert b.status_code == 200 and b.json()["image"]["cached"] is True and b.headers["x-cache"] == "hit"
+    assert metrics.get("clipseg_backbone_runs_total") == runs + 1
+    # by hash only, without uploading again
+    c = post(client, None, ["a fish"], image_sha256=a["image"]["sha256"])
+    assert c.status_code == 200 and c.json()["image"] == {**a["image"], "cached": True}
+    assert metrics.get("clipseg_backbone_runs_total") == runs + 1
+    assert metrics.get("clipseg_image_cache_hits_total") >= 2
+    # unknown hash: 404 with a reason; wrong hash for the bytes: 422
+    r = post(client, None, ["a fish"], image_sha256="0" * 64)
+    assert r.status_code == 404 and r.json()["error"] == "image_not_cached"
+    r = post(client, img, ["a fish"], image_sha256="1" * 64)
+    assert r.status_code == 422 and r.json()["error"] == "sha256_mismatch"
+    r = post(client, None, ["a fish"], image_sha256="xyz")
+    assert r.status_code == 422
+    # LRU of 2 images: a third evicts the oldest
+    post(client, png(seed=5), ["x"])
+    post(client, png(seed=6), ["x"])
+    assert post(client, None, ["x"], image_sha256=a["image"]["sha256"]).status_code == 404
+
+
+# ---------------------------------------------------------------- limits and errors
+
+
+def test_limits_give_4xx_json(client):
+    r = post(client, b"\0" * 400_000)
+    assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+    buf = io.BytesIO()
+    Image.new("RGB", (500, 500), (9, 99, 199)).save(buf, format="PNG")
+    r = post(client, buf.getvalue())  # 250 kpx > 200 kpx limit, body under the limit
+    assert r.status_code == 413 and r.json()["error"] == "image_too_large" and "500x500" in r.json()["detail"]
+    r = post(client, png(), [f"p{i}" for i in range(6)])
+    assert r.status_code == 422 and r.json()["error"] == "too_many_prompts"
+    r = post(client, png(), ["x" * 3000])
+    assert r.status_code == 422 and r.json()["error"] == "bad_prompt"
+    r = post(client, png(), ["x"], outputs="rle,jpeg")
+    assert r.status_code == 422 and "jpeg" in r.json()["detail"]
+    r = post(client, png(), ["x"], threshold="abc")
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request" and "threshold" in r.json()["detail"]
+    r = client.post("/segment", data={"prompt": ["x"]})
+    assert r.status_code == 422 and "image" in r.json()["detail"]
+    r = client.get("/nope")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = client.get("/segment")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert post(client, png(), ["x"]).status_code == 200
+
+
+def test_internal_error_is_500_json_and_the_server_goes_on(client, monkeypatch):
+    service = client.app.state.service
+    calls = []
+    original = service._segment
+
+    def broken_once(predictor, job):
+        if not calls:
+            calls.append(1)
+            raise RuntimeError("boom")
+        return original(predictor, job)
+
+    monkeypatch.setattr(service, "_segment", broken_once)
+    r = post(client, png(), ["x"])
+    assert r.status_code == 500 and r.json() == {"error": "internal_error", "detail": "RuntimeError: boom"}
+    assert post(client, png(), ["x"]).status_code == 200
+
+
+# ---------------------------------------------------------------- health, metrics, schema
+
+
+def test_health_metrics_info_openapi_and_page(client):
+    post(client, png(), ["x"])
+    h = client.get("/health").json()
+    assert h["status"] == "ok" and h["model"] == "tiny:random" and h["queue"]["capacity"] == 17
+    text = client.get("/metrics")
+    assert text.headers["content-type"].startswith("text/plain")
+    body = text.text
+    for name in ["clipseg_requests_total", "clipseg_request_duration_seconds_bucket", "clipseg_image_cache_hits_total",
+                 "clipseg_image_cache_misses_total", "clipseg_queue_waiting", "clipseg_inflight"]:
+        assert name in body
+    assert 'clipseg_requests_total{path="/segment",status="200"}' in body
+    for line in body.splitlines():  # Prometheus text format: comments or "name{labels} value"
+        assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2 and float(line.rsplit(" ", 1)[1]) >= 0
+    info = client.get("/info").json()
+    assert info["model"]["input_size"] == 64 and info["limits"]["max_pixels"] == 200_000
+    schema = client.get("/openapi.json").json()
+    seg = schema["paths"]["/segment"]["post"]
+    ref = seg["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+    fields = schema["components"]["schemas"][ref]["properties"]
+    assert {"image", "image_sha256", "prompt", "support_image", "support_mask", "threshold", "format"} <= set(fields)
+    page = client.get("/")
+    assert page.status_code == 200 and "<title>CLIPSeg</title>" in page.text
+    assert client.get("/static/app.js").status_code == 200
+
+
+# ---------------------------------------------------------------- queue and timeouts (real server, threads)
+
+
+@pytest.fixture()
+def slow_server(loaded):
+    """A live server with 1 worker, 1 queue slot, whose inference waits for `gate`."""
+    app = create_app(loaded, ServerSettings(workers=1, max_queue=1, request_timeout_s=0.5))
+    service = app.state.service
+    gate = threading.Event()
+    original = service._segment
+
+    def gated(predictor, job):
+        if job.request_id and job.request_id.startswith("slow"):
+            gate.wait(10)
+        return original(predictor, job)
+
+    service._segment = gated
+    with serve_in_thread(app) as url:
+        yield url, gate, service
+    gate.set()
+
+
+def test_queue_full_is_503_and_timeouts_then_recovers(slow_server):
+    url, gate, service = slow_server
+    img = png()
+    results: dict[str, httpx.Response] = {}
+
+    def send(rid, timeout=15):
+        with httpx.Client(base_url=url, timeout=timeout) as c:
+            results[rid] = c.post("/segment", files={"image": ("x.png", img)}, data={"prompt": ["x"], "request_id": rid})
+
+    running = threading.Thread(target=send, args=("slow-1",))
+    running.start()
+    while service.running < 1:
+        time.sleep(0.01)
+    queued = threading.Thread(target=send, args=("slow-2",))
+    queued.start()
+    while service.pending < 2:
+        time.sleep(0.01)
+    send("third")  # 1 running + 1 waiting = capacity 2: refused at once
+    r = results["third"]
+    assert r.status_code == 503 and r.json()["error"] == "queue_full" and r.headers["retry-after"] == "1"
+    running.join()
+    queued.join()
+    # the running one passed the 0.5 s limit while computing: 504; the waiting one never started: 503
+    assert results["slow-1"].status_code == 504 and results["slow-1"].json()["error"] == "timeout"
+    assert results["slow-2"].status_code == 503 and results["slow-2"].json()["error"] == "queue_timeout"
+    gate.set()
+    deadline = time.time() + 10
+    while service.pending and time.time() < deadline:
+        time.sleep(0.01)
+    send("after")
+    assert results["after"].status_code == 200 and results["after"].json()["request_id"] == "after"
+    with httpx.Client(base_url=url) as c:
+        m = c.get("/metrics").text
+        assert 'clipseg_rejected_total{reason="queue_full"} 1' in m
+        assert 'clipseg_timeouts_total{stage="inference"} 1' in m
+        assert 'clipseg_timeouts_total{stage="queue"} 1' in m
+
+
+def test_body_limit_on_a_live_server_streamed_and_declared(loaded):
+    app = create_app(loaded, ServerSettings(max_body_bytes=100_000))
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=20) as c:
+        r = c.post("/segment", files={"image": ("x.png", b"\1" * 300_000)}, data={"prompt": ["x"]})
+        assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+
+        def chunks():  # no Content-Length: counted while streaming
+            for _ in range(30):
+                yield b"\2" * 10_000
+
+        r = c.post("/segment", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+        assert r.status_code == 413
+        assert c.get("/health").status_code == 200
+
+
+def test_slow_body_times_out_with_408(loaded):
+    app = create_app(loaded, ServerSettings(request_timeout_s=0.5))
+    with serve_in_thread(app) as url:
+        host, port = url.rsplit("/", 1)[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"POST /segment HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                      b"Content-Length: 1000\r\n\r\n--x\r\n")  # ... and the rest never comes
+            answer = s.recv(65536).decode()
+        assert answer.startswith("HTTP/1.1 408") and '"error": "body_timeout"' in answer
+        assert httpx.get(url + "/health").status_code == 200
+
+
+# ---------------------------------------------------------------- `clipseg serve`
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_clipseg_serve_command_starts_and_answers(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "clipseg.cli", "serve", "--weights", "tiny:random", "--port",
+                             str(port), "--log-level", "warning"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert r.json()["model"] == "tiny:random"
+        r = httpx.post(f"http://127.0.0.1:{port}/segment", files={"image": ("x.png", png())},
+                       data={"prompt": ["x"]}, timeout=30)
+        assert r.status_code == 200 and r.json()["image"]["width"] == 44
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_clipseg_serve_with_bad_weights_exits_2(tmp_path):
+    from click.testing import CliRunner
+
+    from clipseg.cli.main import cli
+
+    bad = tmp_path / "model.pth"
+    bad.write_bytes(os.urandom(256))
+    res = CliRunner().invoke(cli, ["serve", "--weights", str(bad)])
+    assert res.exit_code == 2 and "model.pth" in res.output and "Traceback" not in res.output
+
+
+def test_load_test_script_small_run(tmp_path):
+    """benchmarks/load_test.py end to end: its own server, concurrent requests, nothing lost or mixed."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "load_test.py"
+    spec = importlib.util.spec_from_file_location("clipseg_load_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        del sys.modules[spec.name]
+    out = tmp_path / "load.json"
+    rc = mod.main(["--requests", "40", "--concurrency", "6", "--max-queue", "2", "--images", "3", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert rc == 0 and result["ok"] == 40 and result["lost"] == 0 and result["mixed"] == 0
+    assert result["latency_ms"]["p50"] > 0 and result["throughput_rps"] > 0
+    assert result["server"]["cache_hits"] > 0
+    with pytest.raises(SystemExit):
+        mod.main(["--url", "http://example.com:8000"])  # loopback only

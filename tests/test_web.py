@@ -1,0 +1,164 @@
+"""The web page, end to end in headless Chromium (Debian's chromium + the playwright package).
+
+Needs: `apt-get install -y chromium` and `pip install playwright` (never `playwright install`:
+the browser is the system one, /usr/bin/chromium, or $CLIPSEG_CHROMIUM). Skipped with the
+reason when either is missing. Set CLIPSEG_WEB_SCREENSHOT=path.png to keep a screenshot.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+pytest.importorskip("fastapi", reason="the server extra (fastapi) is not installed")
+pytest.importorskip("uvicorn", reason="the server extra (uvicorn) is not installed")
+
+CHROMIUM = os.environ.get("CLIPSEG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (pip install playwright; "
+                                                       "the browser itself comes from apt: chromium)"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install -y chromium, "
+                                                           "or set CLIPSEG_CHROMIUM)"),
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The tiny model runs fastest on one thread (and the test machine is shared)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _scene(path: Path, w: int = 240, h: int = 160) -> Path:
+    rng = np.random.default_rng(7)
+    bg = (rng.random((h, w, 3)) * 40 + np.array([170, 200, 230])).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(bg)
+    d = ImageDraw.Draw(img)
+    d.ellipse([20, 30, 100, 110], fill=(220, 40, 40))
+    d.rectangle([130, 50, 210, 130], fill=(40, 90, 220))
+    d.polygon([(110, 20), (140, 5), (160, 40)], fill=(250, 210, 30))
+    img.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server():
+    from clipseg.cli.loading import load_model
+    from clipseg.server import ServerSettings, create_app, serve_in_thread
+
+    app = create_app(load_model("tiny:random"), ServerSettings(cache_size=8))
+    with serve_in_thread(app) as url:
+        yield url, app
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_upload_prompts_heatmaps_visual_prompt_and_download(server, browser, tmp_path):
+    url, app = server
+    image = _scene(tmp_path / "scene.png")
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+    assert page.title() == "CLIPSeg"
+    page.wait_for_function("document.getElementById('model-info').textContent.includes('tiny:random')")
+
+    # 1. upload + two text prompts -> two heatmap cards
+    page.set_input_files("#image-input", str(image))
+    page.wait_for_selector("#image-preview:not([hidden])")
+    page.fill("#prompts", "a red circle\na blue square")
+    page.click("#segment-btn")
+    page.wait_for_selector("#results .result >> nth=1")
+    page.wait_for_function("document.getElementById('status').textContent.includes('prompt(s)')")
+    cards = page.locator("#results .result")
+    assert cards.count() == 2
+    assert cards.nth(0).locator(".prompt").inner_text() == "a red circle"
+    assert cards.nth(1).locator(".prompt").inner_text() == "a blue square"
+    size = page.evaluate("(() => { const c = document.querySelector('#results .result canvas');"
+                         " return [c.width, c.height]; })()")
+    assert size == [240, 160]
+    # the canvas shows the image with a heatmap painted over it (not blank, not the bare image)
+    painted = page.evaluate("""(() => {
+        const c = document.querySelector('#results .result canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] + d[i + 1] + d[i + 2];
+        return s / (d.length / 4); })()""")
+    assert 20 < painted < 740
+    assert "computed" in page.inner_text("#status")
+
+    # 2. more prompts for the same image: sent by sha256, the backbone does not run again
+    runs = app.state.service.metrics.get("clipseg_backbone_runs_total")
+    page.fill("#prompts", "a red circle\na blue square\na yellow triangle")
+    page.click("#segment-btn")
+    page.wait_for_function("document.querySelectorAll('#results .result').length === 3")
+    page.wait_for_function("document.getElementById('status').textContent.includes('from the cache')")
+    assert app.state.service.metrics.get("clipseg_backbone_runs_total") == runs
+
+    # 3. visual prompt: use the image as the example, draw on it
+    page.click("#support-use-image")
+    page.wait_for_selector("#support-area:not([hidden])")
+    box = page.locator("#support-draw").bounding_box()
+    page.mouse.move(box["x"] + 40, box["y"] + 60)
+    page.mouse.down()
+    for dx, dy in [(20, 0), (40, 10), (50, 30), (30, 40), (10, 30)]:
+        page.mouse.move(box["x"] + 40 + dx, box["y"] + 60 + dy, steps=3)
+    page.mouse.up()
+    assert page.is_checked("#use-visual")
+    page.fill("#prompts", "a red circle")
+    page.click("#segment-btn")
+    page.wait_for_function("document.querySelectorAll('#results .result').length === 2 && "
+                           "document.querySelectorAll('#results .result .prompt')[1].textContent === '<visual prompt>'")
+
+    # 4. download a mask: a PNG of the image's size
+    with page.expect_download() as dl:
+        cards.nth(0).locator("a.download-mask").click()
+    saved = tmp_path / "mask.png"
+    dl.value.save_as(saved)
+    assert dl.value.suggested_filename == "scene.a_red_circle.mask.png"
+    mask = Image.open(saved)
+    assert mask.size == (240, 160) and set(np.unique(np.asarray(mask))) <= {0, 255}
+
+    shot = os.environ.get("CLIPSEG_WEB_SCREENSHOT")
+    if shot:
+        page.screenshot(path=shot, full_page=True)
+
+    # 5. a bad upload shows the server's reason and the page keeps working
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    page.set_input_files("#image-input", str(bad))
+    page.click("#segment-btn")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "bad_image" in page.inner_text("#error")
+    page.set_input_files("#image-input", str(image))
+    page.wait_for_selector("#image-preview:not([hidden])")
+    page.click("#segment-btn")
+    page.wait_for_selector("#error", state="hidden")
+    page.wait_for_function("document.getElementById('status').textContent.includes('prompt(s)')")
+    assert errors == []
+    page.close()
