@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from clipseg import Predictor, VisualPrompt, save_clipseg
-from clipseg.cli import rle
-from clipseg.cli.loading import load_model
+from clipseg.data import rle
+from clipseg.inference.loading import load_model
 from clipseg.cli.main import cli
 
 W = ["--weights", "tiny:random", "--no-progress"]

@@ -24,8 +24,8 @@ import httpx  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from clipseg import Predictor, VisualPrompt  # noqa: E402
-from clipseg.cli import rle  # noqa: E402
-from clipseg.cli.loading import load_model  # noqa: E402
+from clipseg.data import rle  # noqa: E402
+from clipseg.inference.loading import load_model  # noqa: E402
 from clipseg.server import ServerSettings, create_app, serve_in_thread  # noqa: E402
 
 

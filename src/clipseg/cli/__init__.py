@@ -1,5 +1,2 @@
-"""The `clipseg` command line (click); see `clipseg.cli.main`.
-
-The RLE and output encoders (`clipseg.cli.rle`, `clipseg.cli.outputs`) have no CLI
-dependency and are shared with the HTTP service.
-"""
+"""The `clipseg` command line (click); see `clipseg.cli.main`. Output encoders live in
+`clipseg.inference.outputs` and `clipseg.data.rle`, shared with the HTTP service."""

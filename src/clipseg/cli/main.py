@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from .loading import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
+from ..inference.loading import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
 
 EXIT_FAILED_ITEMS = 1
 EXIT_USAGE = 2
@@ -60,7 +60,7 @@ def _weights_option(f):
 
 def _load(weights: str | None, device: str, backbone: str | None = None):
     from ..weights import CheckpointError
-    from .loading import load_model
+    from ..inference.loading import load_model
 
     try:
         return load_model(weights, device, backbone)

@@ -18,7 +18,7 @@ import torch
 
 from ..data.image_io import ImageError, load_image
 from ..inference import Predictor, label_map
-from . import outputs as out
+from ..inference import outputs as out
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 OUTPUT_KINDS = ("prob", "mask", "overlay", "labels", "rle")

@@ -38,7 +38,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..cli import outputs as out
+from ..inference import outputs as out
 from ..data.image_io import ImageError, load_image
 from ..inference import Predictor, label_map
 from ..prompts import PromptError, VisualPrompt
@@ -354,9 +354,9 @@ def _parse_prompts(prompt: list[str] | None, prompts: str | None) -> list[str]:
 
 
 def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -> FastAPI:
-    """The FastAPI app for a loaded model (`clipseg.cli.loading.LoadedModel`, or a bare CLIPSeg)."""
+    """The FastAPI app for a loaded model (`clipseg.inference.loading.LoadedModel`, or a bare CLIPSeg)."""
     if not hasattr(loaded, "describe"):
-        from ..cli.loading import LoadedModel
+        from ..inference.loading import LoadedModel
 
         loaded = LoadedModel(loaded, "<model object>", "in-process", next(loaded.parameters()).device)
     settings = settings or ServerSettings()

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from . import rle as rle_mod
+from ..data import rle as rle_mod
 
 # Distinct colours for prompts 1..N (0 = none / background), reused cyclically.
 PALETTE: list[tuple[int, int, int]] = [
