@@ -22,15 +22,7 @@ from clipseg.cli.main import cli
 W = ["--weights", "tiny:random", "--no-progress"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tiny model runs fastest on one thread (and the test machine is shared)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

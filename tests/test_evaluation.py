@@ -22,7 +22,8 @@ from clipseg.evaluation.visual_prompts import UNMODIFIED
 from clipseg.model import CLIPSeg, ImageFeatures, build_clipseg, variant_config
 from clipseg.tokenizer import CLIPTokenizer
 
-from test_training import one_thread  # noqa: F401  (autouse fixture: one intra-op thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 CLASSES = ["cat", "dog", "sofa"]  # label values 1, 2, 3; "background" is 0
 SIZE = 32

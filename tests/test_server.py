@@ -29,15 +29,7 @@ from clipseg.inference.loading import load_model  # noqa: E402
 from clipseg.server import ServerSettings, create_app, serve_in_thread  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tiny model runs fastest on one thread (and the test machine is shared)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def png(h=30, w=44, seed=0, mode="RGB") -> bytes:

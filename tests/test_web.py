@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     sync_playwright = None
 
 pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
     pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (pip install playwright; "
                                                        "the browser itself comes from apt: chromium)"),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install -y chromium, "
@@ -36,15 +37,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tiny model runs fastest on one thread (and the test machine is shared)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _scene(path: Path, w: int = 240, h: int = 160) -> Path:
