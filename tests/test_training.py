@@ -95,21 +95,26 @@ def kill_at(iteration: int):
     return on_step
 
 
-def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, tokenizer):
+@pytest.mark.parametrize("checkpoint_every", [4, 3], ids=["at-epoch-end", "mid-epoch"])
+def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, tokenizer, checkpoint_every):
     # 16 samples / batch 4: three epochs; decoder dropout 0.1 stays on; text/visual mixing is used.
+    # Resuming mid-epoch starts a DataLoader at another iteration than the whole run did.
     data = ShapesDataset(16)
-    whole = train(tiny(), data, config(tmp_path / "a"), tokenizer, progress=False)
+    whole = train(tiny(), data, config(tmp_path / "a", checkpoint_every=checkpoint_every), tokenizer, progress=False)
 
     with pytest.raises(Killed):
-        train(tiny(), data, config(tmp_path / "b"), tokenizer, progress=False, on_step=kill_at(10))
+        train(tiny(), data, config(tmp_path / "b", checkpoint_every=checkpoint_every), tokenizer, progress=False,
+              on_step=kill_at(10))
     model = tiny()  # the frozen backbone is the same; the decoder must come from the checkpoint
     with torch.no_grad():
         for p in model.decoder.parameters():
             p.normal_()
-    resumed = train(model, data, config(tmp_path / "b"), tokenizer, progress=False, resume=True)
+    resumed = train(model, data, config(tmp_path / "b", checkpoint_every=checkpoint_every), tokenizer,
+                    progress=False, resume=True)
 
-    assert resumed.start_iteration == 8 and resumed.iteration == 12
-    assert resumed.losses == whole.losses[8:]
+    start = 10 // checkpoint_every * checkpoint_every
+    assert resumed.start_iteration == start and resumed.iteration == 12
+    assert resumed.losses == whole.losses[start:]
     expected = torch.load(whole.checkpoint, weights_only=True)["decoder"]
     for name, value in model.decoder.state_dict().items():
         assert torch.equal(value, expected[name]), name

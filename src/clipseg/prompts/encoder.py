@@ -20,7 +20,10 @@ class PromptEncoder:
     """Computes conditional vectors (N, embed_dim) for a list of prompts in batched passes.
 
     Text embeddings are cached by prompt string (LRU, `cache_size` entries), so a prompt
-    asked again for another image costs nothing.
+    asked again for another image costs nothing. The cache can be saved and restored
+    (`cache_state`, `load_cache_state`): training checkpoints carry it, because an embedding
+    computed in another batch of prompts differs in the last bits, and a resumed run must
+    repeat the uninterrupted one exactly.
     """
 
     def __init__(
@@ -67,6 +70,17 @@ class PromptEncoder:
             self._text_cache.move_to_end(t)
             out.append(self._text_cache[t])
         return torch.stack(out)
+
+    def cache_state(self) -> dict:
+        """The text cache in LRU order: {"texts": [...], "embeddings": (n, embed_dim)}."""
+        texts = list(self._text_cache)
+        embeddings = torch.stack(list(self._text_cache.values())).cpu() if texts else torch.zeros(0)
+        return {"texts": texts, "embeddings": embeddings}
+
+    def load_cache_state(self, state: dict) -> None:
+        self._text_cache = OrderedDict(
+            (t, e.to(self.device)) for t, e in zip(state["texts"], state["embeddings"])
+        )
 
     def visual_prompt_tensor(self, prompt: VisualPrompt) -> torch.Tensor:
         """Engineered conditional image (3, S, S) of a visual prompt."""

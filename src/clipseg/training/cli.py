@@ -1,6 +1,8 @@
 """`python -m clipseg.training --config configs/x.json --data ROOT [--backbone CLIP_WEIGHTS]`.
 
-Under `torchrun --nproc_per_node N python -m clipseg.training ...` it trains on N ranks.
+Under `torchrun --nproc_per_node N -m clipseg.training ...` it trains on N ranks.
+`--init WEIGHTS` fine-tunes a trained model (anything `load_clipseg` reads) instead of
+starting the decoder from random weights.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from ..model import CLIPSeg, build_clipseg
 from ..model.clip_vision import VisionTransformer
 from ..tokenizer import CLIPTokenizer, Tokenizer
+from .checkpoint import CheckpointMismatchError
 from .config import Experiment, ModelSpec, TrainConfig
 from .data import DATASETS, build_dataset, json_tuples
 from .trainer import TrainResult, train
@@ -76,6 +79,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="experiment file (configs/*.json)")
     p.add_argument("--data", default="", help="root folder of the data set (not needed for 'world')")
     p.add_argument("--backbone", help="CLIP weights (OpenAI ViT-B-16.pt, open_clip, HF CLIPModel folder)")
+    p.add_argument("--init", help="fine-tune these CLIPSeg weights (e.g. CIDAS/clipseg-rd64-refined, rd64-uni.pth with "
+                                  "--backbone) instead of a random decoder; the config's model section is then ignored")
     p.add_argument("--tokenizer", default="clip", help="'clip' or a word-tokenizer vocabulary JSON")
     p.add_argument("--out-dir", help="overrides train.out_dir")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in out_dir")
@@ -94,10 +99,20 @@ def main_train(argv: Sequence[str] | None = None) -> TrainResult:
     exp.train = TrainConfig.from_dict({**exp.train.to_dict(), **overrides})
     if exp.data.dataset not in DATASETS:
         raise SystemExit(f"unknown data set '{exp.data.dataset}' in {args.config}; known: {', '.join(DATASETS)}")
-    model = build_model(exp.model, args.backbone, exp.train.seed)
+    if args.init:
+        from ..weights import load_clipseg
+
+        model = load_clipseg(args.init, backbone=args.backbone)
+    else:
+        model = build_model(exp.model, args.backbone, exp.train.seed)
     dataset = build_dataset(exp.data.dataset, args.data, exp.data.split, exp.data.options, model.config.input_size)
-    if int(os.environ.get("RANK", "0")) == 0:
-        out_dir = Path(exp.train.out_dir)
+    out_dir = Path(exp.train.out_dir)
+    record = out_dir / "experiment.json"
+    if int(os.environ.get("RANK", "0")) == 0 and not (args.resume and record.exists()):
         out_dir.mkdir(parents=True, exist_ok=True)
-        exp.save(out_dir / "experiment.json")
-    return train(model, dataset, exp.train, load_tokenizer(args.tokenizer), progress=not args.no_progress, resume=args.resume)
+        exp.save(record)  # a resumed run keeps the record of the run it continues
+    try:
+        return train(model, dataset, exp.train, load_tokenizer(args.tokenizer), progress=not args.no_progress,
+                     resume=args.resume)
+    except CheckpointMismatchError as e:
+        raise SystemExit(f"cannot resume: {e}") from None

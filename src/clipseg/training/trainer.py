@@ -133,6 +133,8 @@ def _train(
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     sampler = ShardedBatchSampler(len(dataset), config.batch_size, config.seed, dist.rank, dist.world_size)
 
+    prompts = PromptEncoder(model, tokenizer, cache_size=config.text_cache_size, truncate=True)
+    cache_path = out_dir / f"text_cache.rank{dist.rank}.pt"
     start = 0
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
@@ -143,6 +145,10 @@ def _train(
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         start = state["iteration"]
+        if cache_path.exists():  # this rank's text embeddings as they were at the checkpoint
+            cache = load_checkpoint(cache_path)
+            if cache.get("iteration") == start:
+                prompts.load_cache_state(cache["text_cache"])
 
     decoder = model.decoder
     if dist.enabled:
@@ -153,7 +159,6 @@ def _train(
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=amp_dtype)
 
-    prompts = PromptEncoder(model, tokenizer, cache_size=config.text_cache_size, truncate=True)
     rows = slice(dist.rank * sampler.local_batch, (dist.rank + 1) * sampler.local_batch)
     log = CSVLog(out_dir / LOG_NAME, start) if dist.is_main else None
     bar = tqdm(total=config.iterations, initial=start, disable=not (progress and dist.is_main), desc="train")
@@ -162,8 +167,10 @@ def _train(
     t0 = time.perf_counter()
 
     for it in range(start, config.iterations):
-        torch.manual_seed(derive_seed(config.seed, "dropout", it, dist.rank))
         batch = next(batches)
+        # reseed after fetching: starting a DataLoader iterator draws from torch's RNG, and
+        # a resumed run starts one at another iteration than the uninterrupted run did
+        torch.manual_seed(derive_seed(config.seed, "dropout", it, dist.rank))
         image = batch["image"].to(device, non_blocking=True)  # (b, 3, H, W)
         mask = batch["mask"].to(device, non_blocking=True)  # (b, 1, H, W)
         valid = batch["valid"].to(device, non_blocking=True)  # (b, 1, H, W)
@@ -193,6 +200,10 @@ def _train(
         bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
         if log:
             log.add(done, loss_value, lr, done % config.log_every == 0 or done == config.iterations)
+        if done % config.checkpoint_every == 0 or done == config.iterations:
+            # every rank keeps its text cache: embeddings computed in other batches of
+            # prompts would differ in the last bits, and the resumed run must be exact
+            save_checkpoint(cache_path, {"iteration": done, "text_cache": prompts.cache_state()})
         if dist.is_main and (done % config.checkpoint_every == 0 or done == config.iterations):
             save_checkpoint(
                 ckpt_path,

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -177,6 +178,9 @@ def save_clipseg(model: CLIPSeg, path: str | Path, decoder_only: bool = False) -
     metadata = {"format": NATIVE_FORMAT, "clipseg_config": json.dumps(model.config.to_dict())}
     tmp = path.with_name(path.name + ".tmp")
     save_file(sd, str(tmp), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, as open() would make it
     tmp.replace(path)
     return path
 
