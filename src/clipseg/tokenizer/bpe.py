@@ -31,6 +31,8 @@ import ftfy
 import regex
 import torch
 
+from .packing import pack_token_ids
+
 __all__ = ["CLIPTokenizer", "bytes_to_unicode", "get_pairs", "clean_text"]
 
 VOCAB_FILENAME = "bpe_simple_vocab_16e6.txt.gz"
@@ -206,26 +208,8 @@ class CLIPTokenizer:
         does not fit is cut so that the last position holds EOT when
         ``truncate`` is true; otherwise a ``ValueError`` is raised.
         """
-        if isinstance(texts, str):
-            texts = [texts]
         length = self.context_length if context_length is None else context_length
-        if length < 2:
-            raise ValueError(f"context_length must be at least 2 (SOT + EOT), got {length}")
-
-        out = torch.full((len(texts), length), self.pad_token, dtype=torch.long)
-        for row, text in enumerate(texts):
-            tokens = [self.sot_token, *self.encode(text), self.eot_token]
-            if len(tokens) > length:
-                if not truncate:
-                    shown = text if len(text) <= 40 else text[:37] + "..."
-                    raise ValueError(
-                        f"prompt {shown!r} is {len(tokens)} tokens long (including start and "
-                        f"end tokens), more than the context length of {length}"
-                    )
-                tokens = tokens[:length]
-                tokens[-1] = self.eot_token
-            out[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-        return out  # type: ignore[return-value]
+        return pack_token_ids(texts, self.encode, self.sot_token, self.eot_token, self.pad_token, length, truncate)
 
     def save_hf_vocab(self, directory: str | Path) -> tuple[Path, Path]:
         """Write ``vocab.json`` and ``merges.txt`` for Hugging Face's CLIPTokenizer.

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from .packing import pack_token_ids
+
 PAD, UNK, SOT, EOT = "<pad>", "<unk>", "<sot>", "<eot>"
 FORMAT = "clipseg-word-tokenizer"
 
@@ -83,21 +85,8 @@ class WordTokenizer:
         truncate: bool = True,
     ) -> torch.LongTensor:
         """(batch, context_length) LongTensor laid out as [SOT, ids..., EOT, 0, ...]."""
-        if isinstance(texts, str):
-            texts = [texts]
         length = self.context_length if context_length is None else context_length
-        if length < 2:
-            raise ValueError(f"context_length must be at least 2 (SOT + EOT), got {length}")
-        out = torch.full((len(texts), length), self.pad_token, dtype=torch.long)
-        for row, text in enumerate(texts):
-            tokens = [self.sot_token, *self.encode(text), self.eot_token]
-            if len(tokens) > length:
-                if not truncate:
-                    raise ValueError(f"prompt {text!r} is {len(tokens)} tokens long, more than {length}")
-                tokens = tokens[:length]
-                tokens[-1] = self.eot_token
-            out[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-        return out  # type: ignore[return-value]
+        return pack_token_ids(texts, self.encode, self.sot_token, self.eot_token, self.pad_token, length, truncate)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
