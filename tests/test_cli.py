@@ -231,7 +231,7 @@ def test_random_weights_spec_is_validated():
 
 def test_help_lists_all_commands():
     res = run("--help")
-    for name in ["segment", "info", "serve", "export-onnx", "demo", "train", "evaluate"]:
+    for name in ["segment", "info", "serve", "export-onnx", "demo", "world", "train", "evaluate"]:
         assert name in res.output
     assert run("segment", "--help").exit_code == 0
 
@@ -241,7 +241,7 @@ def test_train_and_evaluate_are_wired():
     assert res.exit_code == 0 and "--config" in res.output  # argparse help of clipseg.training
     import importlib.util
 
-    for command, module in [("evaluate", "clipseg.evaluation"), ("demo", "clipseg.world")]:
+    for command, module in [("evaluate", "clipseg.evaluation"), ("world", "clipseg.world")]:
         res = CliRunner().invoke(cli, [command, "--help"])
         try:
             present = importlib.util.find_spec(module) is not None
@@ -319,3 +319,40 @@ def test_rle_round_trips_and_agrees_with_pycocotools_output():
     assert rle.bbox(np.pad(np.ones((3, 2), bool), ((4, 1), (5, 6)))) == [5, 4, 2, 3]
     with pytest.raises(ValueError):
         rle.decode({"size": [2, 2], "counts": [1, 1]})
+
+
+def test_demo_with_weights_segments_the_example_image(tmp_path):
+    out = tmp_path / "demo.png"
+    res = run("demo", "--weights", "tiny:random", "--prompt", "a red circle", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "weights: random" in res.output and "'a red circle'" in res.output
+    assert Image.open(out).size == (352, 352)
+
+
+def test_demo_without_weights_falls_back_to_the_world_model(tmp_path, monkeypatch):
+    """Offline with nothing cached: say so, say how to get weights, run the world model."""
+    from types import SimpleNamespace
+
+    import clipseg.world.pipeline as pipeline
+
+    calls = []
+
+    def fake_segment_demo(prompt, out_png, **kw):
+        calls.append((prompt, out_png))
+        return SimpleNamespace(unknown_words=[], objects=["a red circle"], scene_seed=0, prompt=prompt,
+                               foreground=0.1, threshold=0.5, path=out_png)
+
+    monkeypatch.setattr(pipeline, "segment_demo", fake_segment_demo)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("CLIPSEG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("CLIPSEG_WEIGHTS", raising=False)
+    res = run("demo", "--out", str(tmp_path / "w.png"))
+    assert res.exit_code == 0, res.output
+    assert "No real weights available" in res.output and "huggingface-cli download" in res.output
+    assert calls == [("a red circle", str(tmp_path / "w.png"))]
+
+
+def test_demo_with_named_missing_weights_is_an_error(tmp_path):
+    res = run("demo", "--weights", str(tmp_path / "missing.pth"))
+    assert res.exit_code != 0 and "does not exist" in res.output

@@ -5,7 +5,8 @@
     clipseg segment photo.jpg --support example.jpg --support-mask example_mask.png --mask
     clipseg info --weights clipseg-rd64-refined/
     clipseg serve --port 8000
-    clipseg export-onnx out_dir/ | demo | train ... | evaluate ...
+    clipseg demo [--prompt P]          # real weights if any, else the generated-world model
+    clipseg export-onnx out_dir/ | world ... | train ... | evaluate ...
 
 Exit codes: 0 success; 1 some images failed (listed at the end); 2 bad usage, prompts or
 weights (one clear message, no traceback).
@@ -22,6 +23,7 @@ from pathlib import Path
 import click
 
 from ..inference.loading import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
+from .demo import demo as demo_command
 
 EXIT_FAILED_ITEMS = 1
 EXIT_USAGE = 2
@@ -343,10 +345,13 @@ _PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_
 
 @cli.command(context_settings=_PASSTHROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def demo(args):
-    """The generated-world demo (python -m clipseg.world): train a tiny model on generated scenes and
-    segment with it; all arguments go to it (try `clipseg demo --help`)."""
-    _run_module_main("clipseg.world", list(args), "the generated-world demo")
+def world(args):
+    """The generated-world pipeline (python -m clipseg.world run|demo ...): pretrain a small CLIP,
+    train CLIPSeg and baselines on generated scenes, print the table (try `clipseg world --help`)."""
+    _run_module_main("clipseg.world", list(args), "the generated-world pipeline")
+
+
+cli.add_command(demo_command, name="demo")
 
 
 @cli.command(context_settings=_PASSTHROUGH)
