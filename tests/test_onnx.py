@@ -1,0 +1,164 @@
+"""ONNX export (three graphs) and the onnxruntime predictor equal the PyTorch model."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from clipseg import Predictor, PromptError, VisualPrompt, build_clipseg
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from clipseg.export import OnnxPredictor, export_onnx, read_metadata  # noqa: E402
+
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = build_clipseg("tiny").eval()
+    with torch.no_grad():  # logits of a few units, like a trained model's
+        m.decoder.trans_conv.weight.mul_(3.0)
+    return m
+
+
+@pytest.fixture(scope="module")
+def export_dir(model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx")
+    export_onnx(model, out, input_size=64)
+    return out
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _image(h=90, w=140, seed=0):
+    return (np.random.default_rng(seed).random((h, w, 3)) * 255).astype(np.uint8)
+
+
+def test_export_writes_three_graphs_and_metadata(model, export_dir):
+    meta = read_metadata(export_dir)
+    assert meta["input_size"] == [64, 64] and meta["grid"] == [8, 8]
+    assert meta["extract_layers"] == [1, 2, 3]
+    assert meta["mean"] == list(model.config.mean) and meta["std"] == list(model.config.std)
+    assert meta["context_length"] == 16 and meta["embed_dim"] == model.config.clip.embed_dim == 64
+    for name, file in meta["files"].items():
+        assert (export_dir / file).is_file(), name
+    assert meta["tensors"]["decoder"]["inputs"] == ["act_1", "act_2", "act_3", "cond"]
+    assert json.loads((export_dir / "clipseg_onnx.json").read_text())["format"] == "clipseg-onnx"
+    assert not model.training and next(model.parameters()).dtype == torch.float32
+
+
+def test_image_encoder_graph_equals_pytorch(model, export_dir):
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        ref = model.encode_image(x).activations
+    out = _session(export_dir / "image_encoder.onnx").run(None, {"pixels": x.numpy()})
+    assert len(out) == 3
+    for o, r in zip(out, ref):
+        assert o.shape == tuple(r.shape) == (2, 65, model.config.clip.vision.width)
+        assert np.abs(o - r.numpy()).max() < TOL
+
+
+def test_text_encoder_graph_equals_pytorch_for_any_length(model, export_dir):
+    from clipseg import CLIPTokenizer
+
+    ids = CLIPTokenizer()(["a cat", "the big red square on the left"], context_length=16)
+    with torch.inference_mode():
+        ref = model.encode_text(ids).numpy()
+    sess = _session(export_dir / "text_encoder.onnx")
+    for length in (16, int(ids.argmax(-1).max()) + 1):
+        out = sess.run(None, {"input_ids": ids[:, :length].numpy()})[0]
+        assert out.shape == (2, 64)
+        assert np.abs(out - ref).max() < TOL
+
+
+def test_decoder_graph_broadcasts_one_image_against_n_conds(model, export_dir):
+    torch.manual_seed(3)
+    with torch.inference_mode():
+        feats = model.encode_image(torch.randn(3, 3, 64, 64))
+    sess = _session(export_dir / "decoder.onnx")
+    for n in (1, 5):
+        cond = torch.randn(n, 64)
+        with torch.inference_mode():
+            ref = model.decode(feats.select(0), cond).numpy()
+        feeds = {f"act_{l}": a[:1].numpy() for l, a in zip((1, 2, 3), feats.activations)}
+        out = sess.run(None, {**feeds, "cond": cond.numpy()})[0]
+        assert out.shape == (n, 64, 64)
+        assert np.abs(ref).max() > 0.5
+        assert np.abs(out - ref).max() < TOL
+    cond = torch.randn(3, 64)  # one conditional per image of a batch
+    with torch.inference_mode():
+        ref = model.decode(feats, cond).numpy()
+    feeds = {f"act_{l}": a.numpy() for l, a in zip((1, 2, 3), feats.activations)}
+    assert np.abs(sess.run(None, {**feeds, "cond": cond.numpy()})[0] - ref).max() < TOL
+
+
+def test_onnx_predictor_equals_predictor_end_to_end(model, export_dir):
+    ours, onnx = Predictor(model), OnnxPredictor(export_dir, threads=1)
+    img = _image(37, 201)
+    prompts = ["a red circle", "a blue square", "something round"]
+    ours.set_image(img)
+    onnx.set_image(img)
+    assert np.abs(onnx.predict_logits(prompts).numpy() - ours.predict_logits(prompts).numpy()).max() < TOL
+    probs, ref = onnx.predict(prompts), ours.predict(prompts)
+    assert probs.shape == ref.shape == (3, 37, 201) and probs.dtype == np.float32
+    assert np.abs(probs - ref).max() < TOL
+    emb = ours.prompt_encoder.encode(["a cat"])[0]
+    assert np.abs(onnx.predict([emb]) - ours.predict([emb])).max() < TOL
+    assert (onnx.label_map(prompts, 0.0) == ours.label_map(prompts, 0.0)).mean() > 0.999
+
+
+def test_onnx_predictor_caches_text_embeddings(export_dir):
+    predictor = OnnxPredictor(export_dir, threads=1)
+    predictor.set_image(_image())
+    calls = []
+    sess = predictor.sessions["text_encoder"]
+
+    class Counting:
+        def run(self, names, feeds):
+            calls.append(feeds["input_ids"].shape[0])
+            return sess.run(names, feeds)
+
+    predictor.sessions["text_encoder"] = Counting()
+    predictor.predict(["a", "b"])
+    predictor.predict(["b", "a", "c"])
+    assert calls == [2, 1]
+
+
+def test_non_square_export(model, tmp_path):
+    export_onnx(model, tmp_path, input_size=(48, 80))
+    x = torch.randn(1, 3, 48, 80)
+    with torch.inference_mode():
+        feats = model.encode_image(x)
+        cond = torch.randn(2, 64)
+        ref = model.decode(feats, cond).numpy()
+    acts = _session(tmp_path / "image_encoder.onnx").run(None, {"pixels": x.numpy()})
+    out = _session(tmp_path / "decoder.onnx").run(None, {"act_1": acts[0], "act_2": acts[1], "act_3": acts[2],
+                                                           "cond": cond.numpy()})[0]
+    assert out.shape == (2, 48, 80)
+    assert np.abs(out - ref).max() < TOL
+    assert OnnxPredictor(tmp_path).segment(_image(), ["x"]).shape == (1, 90, 140)
+
+
+def test_errors(model, export_dir, tmp_path):
+    with pytest.raises(ValueError, match="not a clipseg ONNX export"):
+        read_metadata(tmp_path)
+    with pytest.raises(ValueError, match="multiples of the patch size"):
+        export_onnx(model, tmp_path, input_size=60)
+    predictor = OnnxPredictor(export_dir)
+    with pytest.raises(RuntimeError, match="set_image"):
+        predictor.predict(["x"])
+    predictor.set_image(_image())
+    with pytest.raises(PromptError, match="empty"):
+        predictor.predict(["ok", " "])
+    with pytest.raises(PromptError, match="too long"):
+        predictor.predict([" ".join(["word"] * 100)])
+    with pytest.raises(PromptError, match="text and embedding"):
+        predictor.predict([VisualPrompt(_image(), np.ones((90, 140), bool))])
+    with pytest.raises(PromptError, match="shape"):
+        predictor.predict([np.zeros(3, np.float32)])
