@@ -22,6 +22,10 @@
               support = an engineered prompt of that class from another scene,
               no phrase; key = class name.
   "negative"  evaluation: every phrase matches nothing in the scene; empty masks.
+  "zero_shot_phrases" evaluation, text: like "zero_shot", but the phrase names the
+              held-out class with attributes ("red star", "large striped star"; any
+              class or attribute phrase of an object of that class that contains the
+              class name); key = class name.
   =========== ================================================================
 
 Every sample is a pure function of (seed, index), also with DataLoader workers and
@@ -38,15 +42,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ...prompts.visual import VisualPromptConfig, engineer_visual_prompt
 from ..sample import Sample
 from ..transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
-from .phrases import PHRASE_KINDS, caption, negative_phrases, sample_phrase
+from .phrases import CAPTION_STYLES, PHRASE_KINDS, caption, describe_object, referring_phrases, negative_phrases, sample_phrase
 from .scenes import Scene, SceneConfig, generate_scene
 from .splits import DEFAULT_SPLIT, WorldSplit
-from .vocabulary import PROMPT_TEMPLATES, SHAPE_CLASSES
+from .vocabulary import PROMPT_TEMPLATES, SHAPE_CLASSES, split_words, with_article
 
 # Disjoint scene-seed ranges per role.
 SEED_OFFSETS: dict[str, int] = {
@@ -57,9 +62,11 @@ SEED_OFFSETS: dict[str, int] = {
     "zero_shot": 40_000_000,
     "one_shot": 50_000_000,
     "negative": 60_000_000,
+    "zero_shot_phrases": 70_000_000,
 }
 _ROLE_RANGE = 10_000_000  # scene seeds of a role lie in [offset, offset + _ROLE_RANGE)
-MODES: tuple[str, ...] = ("train", "referring", "zero_shot", "one_shot", "negative")
+MODES: tuple[str, ...] = ("train", "referring", "zero_shot", "one_shot", "negative", "zero_shot_phrases")
+EVAL_MODES: tuple[str, ...] = ("referring", "zero_shot", "zero_shot_phrases", "one_shot", "negative")
 EVAL_TEMPLATE = "a photo of a {}."
 
 
@@ -83,20 +90,66 @@ def apply_template(text: str, rng: np.random.Generator | None, templates: Sequen
 # ---------------------------------------------------------------- CLIP pretraining
 
 
+def crop_resize(image: torch.Tensor, cx: float, cy: float, side: float, size: tuple[int, int]) -> torch.Tensor:
+    """Square crop (3, H, W) of `side` px centred at (cx, cy) (edges replicated outside), resized (bilinear)."""
+    h, w = image.shape[-2:]
+    s = max(2, int(round(side)))
+    x0, y0 = int(round(cx - s / 2)), int(round(cy - s / 2))
+    pad = (max(0, -x0), max(0, x0 + s - w), max(0, -y0), max(0, y0 + s - h))
+    x = F.pad(image[None], pad, mode="replicate") if any(pad) else image[None]
+    x = x[:, :, y0 + pad[2]: y0 + pad[2] + s, x0 + pad[0]: x0 + pad[0] + s]
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)[0]
+
+
+def object_caption(obj, rng: np.random.Generator, bare_prob: float = 0.4) -> str:
+    """A caption of one object: 'a large red star', 'a photo of a dotted star.', 'star.'.
+
+    With probability `bare_prob` only the class is named.
+    """
+    text = obj.shape if rng.random() < bare_prob else describe_object(obj, rng)
+    r = rng.random()
+    if r < 0.5:
+        return apply_template(text, rng)
+    return with_article(text) if r < 0.85 else text
+
+
 class WorldCaptionDataset(Dataset):
     """(image (3,H,W), caption) pairs for CLIP pretraining, from `scenes` scenes of all classes.
 
     Item i shows scene i % scenes with a caption drawn from (seed, i): with
     `captions_per_scene` > 1 the same image comes back with other captions (style,
-    attributes mentioned, object order). Scenes are generated on first use and kept in
-    memory (`cache`; 64 px scenes take 12 KiB each).
+    attributes mentioned, object order); `style_weights` ({"list": 1, "count": 2, ...},
+    missing styles weigh 0; default uniform) biases the caption styles.
+
+    Object views (`object_crop_prob`): that share of the items is a close-up of one
+    random object of the scene instead of the whole scene - a square crop of
+    `crop_scale` (min, max) times the object's size around its centre, shifted by up to
+    `crop_jitter` of the crop side, resized to the image size - captioned with that
+    object only ("a photo of a large red star."). A ViT trained from scratch learns shapes
+    much faster from such views, because the object no longer lands anywhere relative to
+    the patch grid; whole scenes keep it used to the layouts it will segment.
+
+    Scenes are generated on first use and kept in memory (`cache`; 64 px scenes take
+    12 KiB each).
     """
 
     def __init__(self, scenes: int, captions_per_scene: int = 1, seed: int = 0,
                  scene_config: SceneConfig | None = None, classes: Sequence[str] | None = None,
-                 cache: bool = True, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+                 cache: bool = True, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 style_weights: dict[str, float] | None = None, object_crop_prob: float = 0.0,
+                 crop_scale: tuple[float, float] = (1.3, 2.6), crop_jitter: float = 0.15):
+        if not 0 <= object_crop_prob <= 1:
+            raise ValueError("object_crop_prob must lie in [0, 1]")
+        self.object_crop_prob, self.crop_scale, self.crop_jitter = object_crop_prob, crop_scale, crop_jitter
         if scenes < 1 or captions_per_scene < 1:
             raise ValueError("scenes and captions_per_scene must be positive")
+        unknown = set(style_weights or {}) - set(CAPTION_STYLES)
+        if unknown:
+            raise ValueError(f"unknown caption styles {sorted(unknown)}; known: {CAPTION_STYLES}")
+        w = np.array([(style_weights or {}).get(k, 0.0 if style_weights else 1.0) for k in CAPTION_STYLES], float)
+        if w.sum() <= 0:
+            raise ValueError("style_weights must give some style a positive weight")
+        self.style_p = w / w.sum()
         self.scenes, self.captions_per_scene, self.seed = scenes, captions_per_scene, seed
         self.scene_config = scene_config or SceneConfig()
         self.classes = tuple(classes) if classes is not None else SHAPE_CLASSES
@@ -122,7 +175,19 @@ class WorldCaptionDataset(Dataset):
             raise IndexError(index)
         scene = self.scene(index)
         rng = np.random.default_rng([self.seed, index])
-        return scene_tensor(scene, self.mean, self.std), caption(scene, rng)
+        image = scene_tensor(scene, self.mean, self.std)
+        if self.object_crop_prob and scene.objects and rng.random() < self.object_crop_prob:
+            obj = scene.objects[int(rng.integers(len(scene.objects)))]
+            return self._object_view(image, obj, rng), object_caption(obj, rng)
+        style = CAPTION_STYLES[int(rng.choice(len(CAPTION_STYLES), p=self.style_p))]
+        return image, caption(scene, rng, style)
+
+    def _object_view(self, image: torch.Tensor, obj, rng: np.random.Generator) -> torch.Tensor:
+        x0, y0, x1, y1 = obj.bbox
+        side = max(x1 - x0, y1 - y0, 2) * rng.uniform(*self.crop_scale)
+        cx = (x0 + x1) / 2 + rng.uniform(-1, 1) * self.crop_jitter * side
+        cy = (y0 + y1) / 2 + rng.uniform(-1, 1) * self.crop_jitter * side
+        return crop_resize(image, cx, cy, side, image.shape[-2:])
 
 
 # ---------------------------------------------------------------- segmentation
@@ -162,10 +227,10 @@ class WorldSegmentationDataset(Dataset):
         split = config.split
         self.seen = split.seen_classes()
         self.unseen = split.unseen_classes()
-        if config.mode == "zero_shot" and not self.unseen:
+        if config.mode.startswith("zero_shot") and not self.unseen:
             raise ValueError("zero_shot needs a split with held-out classes")
         self.query_classes = tuple(config.classes) if config.classes is not None else (
-            self.unseen if config.mode in ("one_shot", "zero_shot") else self.seen)
+            self.unseen if config.mode in ("one_shot", "zero_shot", "zero_shot_phrases") else self.seen)
         if not self.query_classes:
             raise ValueError(f"mode {config.mode!r} has no classes to query")
         side = min(config.scene.hw)
@@ -210,12 +275,15 @@ class WorldSegmentationDataset(Dataset):
 
     # -- items -------------------------------------------------------------------------
     def __getitem__(self, index: int) -> Sample:
+        return self.item_with_scene(index)[0]
+
+    def item_with_scene(self, index: int) -> tuple[Sample, Scene]:
+        """The sample of `index` and the query scene it was made from."""
         if not 0 <= index < len(self):
             raise IndexError(index)
-        rng = self._rng(index)
-        return getattr(self, f"_item_{self.config.mode}")(index, rng)
+        return getattr(self, f"_item_{self.config.mode}")(index, self._rng(index))
 
-    def _item_train(self, index: int, rng: np.random.Generator) -> Sample:
+    def _item_train(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
         c = self.config
         scene = generate_scene(int(rng.integers(_ROLE_RANGE)) + SEED_OFFSETS["train"], c.scene, self.seen)
         image = scene_tensor(scene)
@@ -223,45 +291,54 @@ class WorldSegmentationDataset(Dataset):
             negatives = negative_phrases(scene, classes=self.seen)
             phrase = negatives[int(rng.integers(len(negatives)))]
             return Sample(image, self._mask(phrase.mask), apply_template(phrase.text, rng, c.templates),
-                          None, phrase.text, is_negative=True)
+                          None, phrase.text, is_negative=True), scene
         target = int(rng.integers(len(scene.objects)))
         if rng.random() < c.support_prob:
             cls = scene.objects[target].shape
             mask = scene.union_mask([i for i, o in enumerate(scene.objects) if o.shape == cls])
             support = self.support_for(cls, rng, self.seen)
-            return Sample(image, self._mask(mask), apply_template(cls, rng, c.templates), support, cls)
+            return Sample(image, self._mask(mask), apply_template(cls, rng, c.templates), support, cls), scene
         phrase = sample_phrase(scene, target, rng, c.kinds)
         return Sample(image, self._mask(phrase.mask), apply_template(phrase.text, rng, c.templates),
-                      None, scene.objects[target].shape)
+                      None, scene.objects[target].shape), scene
 
-    def _item_referring(self, index: int, rng: np.random.Generator) -> Sample:
+    def _item_referring(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
         scene = generate_scene(_scene_seed("referring", self.config.seed, index), self.config.scene, self.seen)
         target = int(rng.integers(len(scene.objects)))
         phrase = sample_phrase(scene, target, rng, self.config.kinds)
         return Sample(scene_tensor(scene), self._mask(phrase.mask), apply_template(phrase.text, None),
-                      None, f"referring-{index}")
+                      None, f"referring-{index}"), scene
 
-    def _item_zero_shot(self, index: int, rng: np.random.Generator) -> Sample:
+    def _item_zero_shot(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
         # Query classes cycle so every class gets the same number of samples.
         cls = self.query_classes[index % len(self.query_classes)]
         scene, _ = self._scene_with(rng, "zero_shot", (cls,), self.config.split.classes)
         mask = scene.union_mask([i for i, o in enumerate(scene.objects) if o.shape == cls])
-        return Sample(scene_tensor(scene), self._mask(mask), apply_template(cls, None), None, cls)
+        return Sample(scene_tensor(scene), self._mask(mask), apply_template(cls, None), None, cls), scene
 
-    def _item_one_shot(self, index: int, rng: np.random.Generator) -> Sample:
+    def _item_zero_shot_phrases(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
+        cls = self.query_classes[index % len(self.query_classes)]
+        scene, _ = self._scene_with(rng, "zero_shot_phrases", (cls,), self.config.split.classes)
+        targets = [i for i, o in enumerate(scene.objects) if o.shape == cls]
+        target = targets[int(rng.integers(len(targets)))]
+        options = [p for p in referring_phrases(scene, target, ("class", "attribute")) if cls in split_words(p.text)]
+        phrase = options[int(rng.integers(len(options)))]
+        return Sample(scene_tensor(scene), self._mask(phrase.mask), apply_template(phrase.text, None), None, cls), scene
+
+    def _item_one_shot(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
         # Query classes cycle so every class gets the same number of samples.
         cls = self.query_classes[index % len(self.query_classes)]
         scene, _ = self._scene_with(rng, "one_shot", (cls,), self.config.split.classes)
         mask = scene.union_mask([i for i, o in enumerate(scene.objects) if o.shape == cls])
         support = self.support_for(cls, rng, self.config.split.classes)
-        return Sample(scene_tensor(scene), self._mask(mask), "", support, cls)
+        return Sample(scene_tensor(scene), self._mask(mask), "", support, cls), scene
 
-    def _item_negative(self, index: int, rng: np.random.Generator) -> Sample:
+    def _item_negative(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
         scene = generate_scene(_scene_seed("negative", self.config.seed, index), self.config.scene, self.seen)
         negatives = negative_phrases(scene, classes=self.config.split.classes)
         phrase = negatives[int(rng.integers(len(negatives)))]
         return Sample(scene_tensor(scene), self._mask(phrase.mask), apply_template(phrase.text, None),
-                      None, phrase.text, is_negative=True)
+                      None, f"negative-{index}", is_negative=True), scene
 
 
 def world_training_set(size: int, **kw) -> WorldSegmentationDataset:
@@ -270,7 +347,7 @@ def world_training_set(size: int, **kw) -> WorldSegmentationDataset:
 
 
 def world_evaluation_sets(size: int, **kw) -> dict[str, WorldSegmentationDataset]:
-    """The four evaluation sets: referring (seen, text), zero_shot (held-out, text),
-    one_shot (held-out, visual), negative."""
+    """The evaluation sets: referring (seen, text), zero_shot (held-out, class names),
+    zero_shot_phrases (held-out, attribute phrases), one_shot (held-out, visual), negative."""
     return {mode: WorldSegmentationDataset(WorldSegmentationConfig(mode=mode, size=size, **kw))
-            for mode in ("referring", "zero_shot", "one_shot", "negative")}
+            for mode in EVAL_MODES}
