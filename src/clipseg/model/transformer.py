@@ -8,6 +8,9 @@ checkpoints users have load without renaming. Attention runs through
 CPU inference (no autograd) runs the MLPs in row chunks (`chunked_mlp`): the wide hidden
 activation (tokens x 3072 in the ViT, x 2048 in the decoder) then stays in cache instead
 of going through memory (and fresh page-faulted allocations) three times. Same math.
+The QuickGELU MLP there runs as one in-place SiLU between GEMMs that carry the 1.702
+scale in their alpha/beta (`quick_gelu_mlp`): same function, fewer passes over the
+hidden activation (equal to the plain form within float rounding, about 1e-7 relative).
 """
 
 from __future__ import annotations
@@ -19,14 +22,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+QUICK_GELU_SCALE = 1.702
+
+
 class QuickGELU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(1.702 * x)
+        return x * torch.sigmoid(QUICK_GELU_SCALE * x)
 
 
-def quick_gelu_(x: torch.Tensor) -> torch.Tensor:
-    """In-place QuickGELU, bit-identical to `QuickGELU()(x)`."""
-    return x.mul_(torch.sigmoid(x * 1.702))
+def quick_gelu_mlp(x: torch.Tensor, fc: nn.Linear, proj: nn.Linear) -> torch.Tensor:
+    """proj(QuickGELU(fc(x))) for 2-D x (no autograd), with QuickGELU(y) = silu(a*y) / a.
+
+    a = 1.702 goes into the first GEMM (alpha, beta) and 1/a into the second (alpha), so
+    the hidden activation sees a single in-place SiLU instead of scale, sigmoid and product.
+    Other layer types (e.g. dynamically quantized Linear) take the plain form, in place.
+    """
+    a = QUICK_GELU_SCALE
+    if not all(type(m) is nn.Linear and m.bias is not None for m in (fc, proj)):
+        h = fc(x)
+        return proj(h.mul_(torch.sigmoid(h * a)))
+    h = torch.addmm(fc.bias, x, fc.weight.t(), beta=a, alpha=a)  # (n, hidden) = a * fc(x)
+    F.silu(h, inplace=True)
+    return torch.addmm(proj.bias, h, proj.weight.t(), alpha=1.0 / a)
 
 
 # Rows of the token matrix per chunk of `chunked_mlp` (about one 352 px image). Measured on
@@ -48,15 +65,15 @@ def use_chunked_mlp(x: torch.Tensor, module: nn.Module) -> bool:
     )
 
 
-def chunked_mlp(x: torch.Tensor, fc: nn.Module, act_, proj: nn.Module, rows: int | None = None) -> torch.Tensor:
-    """proj(act(fc(x))) over (..., D) computed `rows` tokens at a time; act_ works in place."""
+def chunked_mlp(x: torch.Tensor, mlp, rows: int | None = None) -> torch.Tensor:
+    """mlp(rows) over (..., D) computed `rows` tokens at a time; mlp maps (n, D) -> (n, D')."""
     rows = rows or MLP_CHUNK_ROWS
     shape = x.shape
     flat = x.reshape(-1, shape[-1])
     n = flat.shape[0]
     if n <= rows:
-        return proj(act_(fc(flat))).reshape(*shape[:-1], -1)
-    chunks = [proj(act_(fc(flat[s : s + rows]))) for s in range(0, n, rows)]
+        return mlp(flat).reshape(*shape[:-1], -1)
+    chunks = [mlp(flat[s : s + rows]) for s in range(0, n, rows)]
     return torch.cat(chunks).reshape(*shape[:-1], -1)
 
 
@@ -99,7 +116,7 @@ class ResidualAttentionBlock(nn.Module):
     def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), causal=causal)
         if use_chunked_mlp(x, self) and isinstance(self.mlp.gelu, QuickGELU):
-            return x + chunked_mlp(self.ln_2(x), self.mlp.c_fc, quick_gelu_, self.mlp.c_proj)
+            return x + chunked_mlp(self.ln_2(x), lambda h: quick_gelu_mlp(h, self.mlp.c_fc, self.mlp.c_proj))
         return x + self.mlp(self.ln_2(x))
 
 
@@ -146,5 +163,5 @@ class PostNormEncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm1(x + self.dropout1(self.self_attn(x)))
         if use_chunked_mlp(x, self):  # eval: dropout is the identity
-            return self.norm2(x + chunked_mlp(x, self.linear1, torch.relu_, self.linear2))
+            return self.norm2(x + chunked_mlp(x, lambda h: self.linear2(torch.relu_(self.linear1(h)))))
         return self.norm2(x + self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x))))))
