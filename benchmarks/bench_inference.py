@@ -44,7 +44,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -68,6 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
+import common  # noqa: E402  (benchmarks/common.py)
 from clipseg import CLIPTokenizer, Predictor  # noqa: E402
 from clipseg.data.transforms import InputTransform  # noqa: E402
 from clipseg.data.world import SceneConfig, generate_scene, referring_phrases  # noqa: E402
@@ -502,21 +502,11 @@ def bench_low_precision(b: Bench, repeats: int, scenes: int) -> dict:
 
 # ---------------------------------------------------------------------------- report
 def environment(args) -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import transformers
 
     return {
-        "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
-        "dtype": "float32", "weights": "random (same for both)", "tiny": args.tiny,
-        "repeats": args.repeats, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(default)"),
+        **common.environment(), "transformers": transformers.__version__, "dtype": "float32",
+        "weights": "random (same for both)", "tiny": args.tiny, "repeats": args.repeats,
     }
 
 
@@ -635,13 +625,6 @@ def goals(res: dict) -> dict:
     return {k: {"measured": v, "goal": target[k], "met": v >= target[k]} for k, v in out.items()}
 
 
-def load() -> str:
-    try:
-        return " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per case (after one warm-up)")
@@ -659,7 +642,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    res = {"load_before": load()}
+    res = {"load_before": common.load()}
     print(f"building HF and ours ({'tiny' if args.tiny else 'rd64-refined, ViT-B/16'}), threads={args.threads}",
           flush=True)
     b = Bench(args)
@@ -685,12 +668,8 @@ def main(argv=None) -> int:
         res["low_precision"] = bench_low_precision(b, args.repeats, 2 if args.tiny else args.scenes)
     if not args.tiny:  # the tiny layout's numbers say nothing about the goals
         res["goals"] = goals(res)
-    res["load_after"] = load()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "inference.json").write_text(json.dumps(res, indent=2) + "\n")
-    md = markdown(res)
-    (args.out / "inference.md").write_text(md)
-    print(md)
+    res["load_after"] = common.load()
+    common.write_results(args.out, "inference", res, markdown(res))
     return 0
 
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -46,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
+import common  # noqa: E402  (benchmarks/common.py)
 from clipseg.model import build_clipseg  # noqa: E402
 
 
@@ -195,25 +194,14 @@ def main(argv=None) -> int:
         print(f"{r['precision']}: {r['iterations_per_s']:.3f} it/s ({r['step_median_s']:.2f} s/step: backbone "
               f"{r['backbone_median_s']:.2f} s, decoder {r['decoder_median_s']:.2f} s)", flush=True)
         runs.append(r)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
-    if device.type == "cpu":
-        try:
-            name = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-        except (OSError, StopIteration):
-            pass
-        name += f" ({os.cpu_count()} cores, shared)"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{common.cpu_name()} ({os.cpu_count()} cores, shared)")
     res = {
-        "environment": {"device": str(device), "device_name": name, "torch": torch.__version__,
-                        "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-                        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(default)")},
+        "environment": {**common.environment(), "device": str(device), "device_name": name},
         "variant": "tiny" if args.tiny else args.variant, "batch": args.batch, "input_size": model.config.input_size,
         "iterations": iterations, "warmup": warmup, "runs": runs,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "training.json").write_text(json.dumps(res, indent=2) + "\n")
-    md = markdown(res)
-    (args.out / "training.md").write_text(md)
-    print(md)
+    common.write_results(args.out, "training", res, markdown(res))
     return 0
 
 

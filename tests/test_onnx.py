@@ -12,6 +12,7 @@ pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from clipseg.export import OnnxPredictor, export_onnx, read_metadata  # noqa: E402
+from predictor_checks import check_prompt_errors, random_image  # noqa: E402
 
 TOL = 1e-4
 
@@ -34,10 +35,6 @@ def export_dir(model, tmp_path_factory):
 
 def _session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-
-def _image(h=90, w=140, seed=0):
-    return (np.random.default_rng(seed).random((h, w, 3)) * 255).astype(np.uint8)
 
 
 def test_export_writes_three_graphs_and_metadata(model, export_dir):
@@ -100,7 +97,7 @@ def test_decoder_graph_broadcasts_one_image_against_n_conds(model, export_dir):
 
 def test_onnx_predictor_equals_predictor_end_to_end(model, export_dir):
     ours, onnx = Predictor(model), OnnxPredictor(export_dir, threads=1)
-    img = _image(37, 201)
+    img = random_image(37, 201)
     prompts = ["a red circle", "a blue square", "something round"]
     ours.set_image(img)
     onnx.set_image(img)
@@ -115,7 +112,7 @@ def test_onnx_predictor_equals_predictor_end_to_end(model, export_dir):
 
 def test_onnx_predictor_caches_text_embeddings(export_dir):
     predictor = OnnxPredictor(export_dir, threads=1)
-    predictor.set_image(_image())
+    predictor.set_image(random_image())
     calls = []
     sess = predictor.sessions["text_encoder"]
 
@@ -142,7 +139,7 @@ def test_non_square_export(model, tmp_path):
                                                            "cond": cond.numpy()})[0]
     assert out.shape == (2, 48, 80)
     assert np.abs(out - ref).max() < TOL
-    assert OnnxPredictor(tmp_path).segment(_image(), ["x"]).shape == (1, 90, 140)
+    assert OnnxPredictor(tmp_path).segment(random_image(), ["x"]).shape == (1, 90, 140)
 
 
 def test_errors(model, export_dir, tmp_path):
@@ -151,14 +148,8 @@ def test_errors(model, export_dir, tmp_path):
     with pytest.raises(ValueError, match="multiples of the patch size"):
         export_onnx(model, tmp_path, input_size=60)
     predictor = OnnxPredictor(export_dir)
-    with pytest.raises(RuntimeError, match="set_image"):
-        predictor.predict(["x"])
-    predictor.set_image(_image())
-    with pytest.raises(PromptError, match="empty"):
-        predictor.predict(["ok", " "])
-    with pytest.raises(PromptError, match="too long"):
-        predictor.predict([" ".join(["word"] * 100)])
+    check_prompt_errors(predictor, too_long_words=100)
     with pytest.raises(PromptError, match="text and embedding"):
-        predictor.predict([VisualPrompt(_image(), np.ones((90, 140), bool))])
+        predictor.predict([VisualPrompt(random_image(), np.ones((90, 140), bool))])
     with pytest.raises(PromptError, match="shape"):
         predictor.predict([np.zeros(3, np.float32)])

@@ -7,6 +7,7 @@ from PIL import Image
 
 from clipseg import MixedPrompt, Predictor, PromptError, VisualPrompt, build_clipseg
 from clipseg.data.transforms import InputTransform
+from predictor_checks import check_prompt_errors, random_image
 
 
 @pytest.fixture(scope="module")
@@ -15,13 +16,9 @@ def model():
     return build_clipseg("tiny").eval()
 
 
-def _image(h=90, w=140, seed=0):
-    return (np.random.default_rng(seed).random((h, w, 3)) * 255).astype(np.uint8)
-
-
 def test_predict_equals_separate_forwards_with_one_backbone_pass(model):
     predictor = Predictor(model)
-    img = _image()
+    img = random_image()
     calls = []
     handle = model.clip.visual.register_forward_hook(lambda *a: calls.append(1))
     orig = model.encode_image
@@ -50,7 +47,7 @@ def test_predict_equals_separate_forwards_with_one_backbone_pass(model):
 
 def test_outputs_at_original_resolution_and_label_map(model):
     predictor = Predictor(model)
-    probs = predictor.segment(_image(37, 201), ["a", "b", "c"])
+    probs = predictor.segment(random_image(37, 201), ["a", "b", "c"])
     assert probs.shape == (3, 37, 201) and probs.dtype == np.float32
     assert probs.min() >= 0 and probs.max() <= 1
     labels = predictor.label_map(["a", "b", "c"], none_threshold=0.0)
@@ -61,7 +58,7 @@ def test_outputs_at_original_resolution_and_label_map(model):
 
 def test_keep_aspect_uses_a_non_square_grid(model):
     predictor = Predictor(model, keep_aspect=True)
-    predictor.set_image(_image(60, 150))
+    predictor.set_image(random_image(60, 150))
     assert predictor.input_size == (24, 64)
     assert predictor.features.grid == (3, 8)
     assert predictor.predict(["x"]).shape == (1, 60, 150)
@@ -69,7 +66,7 @@ def test_keep_aspect_uses_a_non_square_grid(model):
 
 def test_visual_and_mixed_prompts(model):
     predictor = Predictor(model)
-    img = _image()
+    img = random_image()
     mask = np.zeros((90, 140), bool)
     mask[20:50, 30:80] = True
     predictor.set_image(img)
@@ -87,7 +84,7 @@ def test_visual_and_mixed_prompts(model):
 
 def test_text_embeddings_are_cached(model):
     predictor = Predictor(model)
-    predictor.set_image(_image())
+    predictor.set_image(random_image())
     calls = []
     orig = model.encode_text
     model.encode_text = lambda ids: (calls.append(ids.shape[0]), orig(ids))[1]
@@ -101,13 +98,7 @@ def test_text_embeddings_are_cached(model):
 
 def test_errors(model):
     predictor = Predictor(model)
-    with pytest.raises(RuntimeError, match="set_image"):
-        predictor.predict(["x"])
-    predictor.set_image(_image())
+    check_prompt_errors(predictor, too_long_words=1000)
     with pytest.raises(PromptError, match="empty"):
-        predictor.predict(["ok", "  "])
-    with pytest.raises(PromptError, match="too long"):
-        predictor.predict([" ".join(["word"] * 1000)])
-    with pytest.raises(PromptError, match="empty"):
-        predictor.predict([VisualPrompt(_image(), np.zeros((90, 140), bool))])
-    assert Predictor(model, truncate_prompts=True).segment(_image(), [" ".join(["word"] * 1000)]).shape[0] == 1
+        predictor.predict([VisualPrompt(random_image(), np.zeros((90, 140), bool))])
+    assert Predictor(model, truncate_prompts=True).segment(random_image(), [" ".join(["word"] * 1000)]).shape[0] == 1

@@ -1,0 +1,46 @@
+"""What the benchmark scripts share: machine description and writing their results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (platform.processor() elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
+
+
+def environment() -> dict:
+    """Software and threading facts every result file records."""
+    return {
+        "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "python": platform.python_version(),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(default)"),
+    }
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages, as text."""
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def write_results(out: Path, name: str, results: dict, markdown: str) -> None:
+    """<out>/<name>.json and <out>/<name>.md; the markdown is also printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    print(markdown)
