@@ -12,9 +12,10 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from clipseg import Predictor, VisualPrompt, save_clipseg
+from clipseg import MixedPrompt, Predictor, VisualPrompt, save_clipseg
 from clipseg.data import rle
 from clipseg.inference.loading import load_model
+from clipseg.inference.outputs import slug
 from clipseg.cli.main import cli
 
 W = ["--weights", "tiny:random", "--no-progress"]
@@ -86,12 +87,17 @@ def test_npy_probabilities_and_default_output_is_mask(tmp_path, reference):
     assert res.exit_code == 0 and (tmp_path / "o2" / "a.x.mask.png").exists()
 
 
-def test_prompts_file_and_visual_prompt(tmp_path, reference):
-    img = _img(tmp_path / "a.png")
+def _support(tmp_path: Path) -> tuple[Path, Path]:
     sup = _img(tmp_path / "support.png", 40, 40, seed=3)
     mask = np.zeros((40, 40), np.uint8)
     mask[10:25, 5:30] = 255
     Image.fromarray(mask).save(tmp_path / "support_mask.png")
+    return sup, tmp_path / "support_mask.png"
+
+
+def test_prompts_file_and_visual_prompt(tmp_path, reference):
+    img = _img(tmp_path / "a.png")
+    sup, _ = _support(tmp_path)
     (tmp_path / "prompts.txt").write_text("a cat\n\n  a long green sofa  \n")
     res = run("segment", img, "--prompts-file", tmp_path / "prompts.txt", "--support", sup, "--support-mask",
               tmp_path / "support_mask.png", "--prob", "npy", "-o", tmp_path / "o", *W)
@@ -111,6 +117,42 @@ def test_visual_prompt_usage_errors(tmp_path):
     assert res.exit_code == 2 and "bad prompt" in res.output and "mask" in res.output.lower()
     res = run("segment", img, "--support", img, "--support-mask", tmp_path / "missing.png", "-o", tmp_path / "o", *W)
     assert res.exit_code == 2 and "missing.png" in res.output
+
+
+def test_text_weight_mixes_the_visual_prompt_into_each_text_prompt(tmp_path, reference):
+    img = _img(tmp_path / "a.png")
+    sup, mask = _support(tmp_path)
+    res = run("segment", img, "-p", "a cat", "-p", "a dog", "--support", sup, "--support-mask", mask,
+              "--text-weight", "0.3", "--prob", "npy", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "o"
+    files = {n: f"a.{slug(n)}.prob.npy" for n in ("a cat+visual", "a dog+visual")}
+    assert sorted(p.name for p in out.glob("*.npy")) == sorted(files.values())  # no separate visual output
+    legend = json.loads((out / "prompts.json").read_text())["prompts"]
+    assert [(p["prompt"], p["text_weight"]) for p in legend] == [("a cat+visual", 0.3), ("a dog+visual", 0.3)]
+    visual = VisualPrompt(str(sup), str(mask))
+    expected = reference.segment(str(img), [MixedPrompt("a cat", visual, 0.3), MixedPrompt("a dog", visual, 0.3)])
+    pure = reference.segment(str(img), ["a cat", "a dog", visual])
+    for k, name in enumerate(files):
+        got = np.load(out / files[name])
+        assert np.allclose(got, expected[k], atol=1e-5)
+        assert np.abs(got - pure[k]).max() > 0.01 and np.abs(got - pure[2]).max() > 0.01  # neither text nor visual
+
+
+def test_text_weight_usage_errors(tmp_path):
+    img = _img(tmp_path / "a.png")
+    sup, mask = _support(tmp_path)
+    pair = ["--support", sup, "--support-mask", mask]
+    for w in ("1.5", "-0.1", "nan"):
+        res = run("segment", img, "-p", "x", *pair, "--text-weight", w, "-o", tmp_path / "o", *W)
+        assert res.exit_code == 2 and "--text-weight must be between 0" in res.output, res.output
+    res = run("segment", img, "-p", "x", "--text-weight", "0.5", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 2 and "exactly one --support/--support-mask pair, got 0" in res.output
+    res = run("segment", img, "-p", "x", *pair, *pair, "--text-weight", "0.5", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 2 and "exactly one --support/--support-mask pair, got 2" in res.output
+    res = run("segment", img, *pair, "--text-weight", "0.5", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 2 and "at least one --prompt" in res.output
+    assert not (tmp_path / "o").exists()  # refused before any work
 
 
 def test_usage_errors_exit_2(tmp_path):

@@ -82,6 +82,24 @@ def test_visual_and_mixed_prompts(model):
     assert not torch.allclose(text, vis)
 
 
+def test_a_visual_prompt_shared_by_mixed_prompts_is_encoded_once(model):
+    predictor = Predictor(model)
+    mask = np.zeros((90, 140), bool)
+    mask[20:50, 30:80] = True
+    vp, other = VisualPrompt(random_image(), mask), VisualPrompt(random_image(), mask)
+    prompts = [MixedPrompt("a", vp, 0.3), vp, MixedPrompt("b", vp, 0.6), other]
+    batches = []
+    orig = model.encode_visual_prompt
+    model.encode_visual_prompt = lambda pixels: (batches.append(pixels.shape[0]), orig(pixels))[1]
+    try:
+        cond = predictor.prompt_encoder.encode(prompts)
+    finally:
+        model.encode_visual_prompt = orig
+    assert batches == [2]  # vp once, other once
+    one_by_one = torch.cat([predictor.prompt_encoder.encode([p]) for p in prompts])
+    assert torch.allclose(cond, one_by_one, atol=1e-5)
+
+
 def test_text_embeddings_are_cached(model):
     predictor = Predictor(model)
     predictor.set_image(random_image())

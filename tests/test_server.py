@@ -23,7 +23,7 @@ pytest.importorskip("httpx", reason="httpx is needed to test the server")
 import httpx  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from clipseg import Predictor, VisualPrompt  # noqa: E402
+from clipseg import MixedPrompt, Predictor, VisualPrompt  # noqa: E402
 from clipseg.data import rle  # noqa: E402
 from clipseg.inference.loading import load_model  # noqa: E402
 from clipseg.server import ServerSettings, create_app, serve_in_thread  # noqa: E402
@@ -103,23 +103,80 @@ def test_png_answers(client, reference):
     assert r.status_code == 422 and "kind=labels" in r.json()["detail"]
 
 
-def test_prompts_as_json_field_and_visual_prompt(client, reference):
-    img, sup = png(seed=2), png(40, 40, seed=3)
+def support() -> tuple[bytes, bytes]:
     mask = np.zeros((40, 40), np.uint8)
     mask[5:20, 10:35] = 255
     buf = io.BytesIO()
     Image.fromarray(mask).save(buf, format="PNG")
+    return png(40, 40, seed=3), buf.getvalue()
+
+
+def prob(result: dict) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(result["prob_png"]))), dtype=np.float64) / 65535
+
+
+def test_prompts_as_json_field_and_visual_prompt(client, reference):
+    img, (sup, mask) = png(seed=2), support()
     r = client.post("/segment", files={"image": ("x.png", img), "support_image": ("s.png", sup),
-                                       "support_mask": ("m.png", buf.getvalue())},
+                                       "support_mask": ("m.png", mask)},
                     data={"prompts": json.dumps(["a cat"]), "outputs": "prob_png"})
     assert r.status_code == 200, r.text
     res = r.json()["results"]
     assert [x["prompt"] for x in res] == ["a cat", "<visual prompt>"]
-    expected = reference.segment(img, [VisualPrompt(sup, buf.getvalue())])[0]
-    got = np.asarray(Image.open(io.BytesIO(base64.b64decode(res[1]["prob_png"]))), dtype=np.float64) / 65535
-    assert np.abs(got - expected).max() < 1e-3
+    expected = reference.segment(img, [VisualPrompt(sup, mask)])[0]
+    assert np.abs(prob(res[1]) - expected).max() < 1e-3
     r = client.post("/segment", files={"image": ("x.png", img), "support_image": ("s.png", sup)})
     assert r.status_code == 422 and r.json()["error"] == "bad_prompt"
+
+
+def test_text_weight_mixes_the_visual_prompt_and_the_cache_keeps_them_apart(client, reference):
+    img, (sup, mask) = png(seed=7), support()
+    visual = VisualPrompt(sup, mask)
+    texts, mixed = ["a cat", "a dog"], [MixedPrompt("a cat", visual, 0.3), MixedPrompt("a dog", visual, 0.3)]
+    expected, pure = reference.segment(img, mixed), reference.segment(img, [*texts, visual])
+    files = {"support_image": ("s.png", sup), "support_mask": ("m.png", mask)}
+    # plain text first: the image features (and the text embeddings) are cached
+    plain = post(client, img, texts, outputs="prob_png").json()
+    r = client.post("/segment", files=files, data={"image_sha256": plain["image"]["sha256"], "prompt": texts,
+                                                   "text_weight": "0.3", "outputs": "prob_png"})
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["image"]["cached"] is True and j["text_weight"] == 0.3
+    assert [x["prompt"] for x in j["results"]] == ["a cat + <visual prompt> (w=0.3)", "a dog + <visual prompt> (w=0.3)"]
+    for k, res in enumerate(j["results"]):  # one result per text, the mix, not a cached text or visual answer
+        assert np.abs(prob(res) - expected[k]).max() < 2e-4
+        assert np.abs(prob(res) - prob(plain["results"][k])).max() > 0.01
+        assert np.abs(prob(res) - pure[2]).max() > 0.01
+    again = post(client, None, texts, image_sha256=plain["image"]["sha256"], outputs="prob_png").json()
+    assert again["text_weight"] is None and [x["prompt"] for x in again["results"]] == texts
+    for k in range(2):
+        assert np.abs(prob(again["results"][k]) - pure[k]).max() < 2e-4
+    # one text + a visual prompt, mixed: one map, so format=png works
+    r = client.post("/segment", files={"image": ("x.png", img), **files},
+                    data={"prompt": ["a cat"], "text_weight": "0.3", "format": "png", "kind": "prob"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    got = np.asarray(Image.open(io.BytesIO(r.content)), dtype=np.float64) / 65535
+    assert np.abs(got - expected[0]).max() < 2e-4
+
+
+def test_text_weight_errors_are_422_json(client):
+    img, (sup, mask) = png(), support()
+    files = {"image": ("x.png", img), "support_image": ("s.png", sup), "support_mask": ("m.png", mask)}
+    for w in ("1.5", "-0.1", "nan", "abc"):
+        r = client.post("/segment", files=files, data={"prompt": ["x"], "text_weight": w})
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request" and "text_weight" in r.json()["detail"]
+    r = post(client, img, ["x"], text_weight="0.5")
+    assert r.status_code == 422 and r.json()["error"] == "bad_prompt" and "support_image" in r.json()["detail"]
+    r = client.post("/segment", files=files, data={"text_weight": "0.5"})
+    assert r.status_code == 422 and r.json()["error"] == "bad_prompt" and "'prompt'" in r.json()["detail"]
+    r = client.post("/segment", files=files, data={"prompt": [f"p{i}" for i in range(5)], "text_weight": "0.5"})
+    assert r.status_code == 200 and len(r.json()["results"]) == 5  # the limit counts mixed prompts, not + 1
+    r = client.post("/segment", files=files, data={"prompt": [f"p{i}" for i in range(6)], "text_weight": "0.5"})
+    assert r.status_code == 422 and r.json()["error"] == "too_many_prompts"
+    r = client.post("/segment", files=files, data={"prompt": ["x", "y"], "text_weight": "0.5", "format": "png"})
+    assert r.status_code == 422 and "2 prompts" in r.json()["detail"]
+    r = client.post("/segment", files=files, data={"prompt": ["x"], "text_weight": ""})  # empty = not mixed
+    assert r.status_code == 200 and [x["prompt"] for x in r.json()["results"]] == ["x", "<visual prompt>"]
 
 
 # ---------------------------------------------------------------- the image cache
@@ -217,7 +274,8 @@ def test_health_metrics_info_openapi_and_page(client):
     seg = schema["paths"]["/segment"]["post"]
     ref = seg["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
     fields = schema["components"]["schemas"][ref]["properties"]
-    assert {"image", "image_sha256", "prompt", "support_image", "support_mask", "threshold", "format"} <= set(fields)
+    assert {"image", "image_sha256", "prompt", "support_image", "support_mask", "text_weight", "threshold",
+            "format"} <= set(fields)
     page = client.get("/")
     assert page.status_code == 200 and "<title>CLIPSeg</title>" in page.text
     assert client.get("/static/app.js").status_code == 200

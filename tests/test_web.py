@@ -136,6 +136,15 @@ def test_upload_prompts_heatmaps_visual_prompt_and_download(server, browser, tmp
     mask = Image.open(saved)
     assert mask.size == (240, 160) and set(np.unique(np.asarray(mask))) <= {0, 255}
 
+    # 4b. a text weight mixes the visual prompt into the text prompt: one card, named after both
+    page.fill("#text-weight", "0.5")
+    page.click("#segment-btn")
+    page.wait_for_function("document.querySelectorAll('#results .result').length === 1")
+    assert cards.nth(0).locator(".prompt").inner_text() == "a red circle + <visual prompt> (w=0.5)"
+    download = cards.nth(0).locator("a.download-mask").get_attribute("download")
+    assert download == "scene.a_red_circle_visual_w_0.5.mask.png"
+    page.fill("#text-weight", "")
+
     shot = os.environ.get("CLIPSEG_WEB_SCREENSHOT")
     if shot:
         page.screenshot(path=shot, full_page=True)

@@ -3,6 +3,7 @@
     clipseg segment photo.jpg -p "a cat" -p "a sofa" --mask --overlay -o out/
     clipseg segment photos/ -p "a dog" --prob npy --rle -o out/          # recursive, resumable
     clipseg segment photo.jpg --support example.jpg --support-mask example_mask.png --mask
+    clipseg segment photo.jpg -p "a cat" --support ex.jpg --support-mask ex_mask.png --text-weight 0.5
     clipseg info --weights clipseg-rd64-refined/
     clipseg serve --port 8000
     clipseg demo [--prompt P]          # real weights if any, else the generated-world model
@@ -110,6 +111,9 @@ def cli():
               help="visual prompt: an example image (pair with --support-mask; repeatable).")
 @click.option("--support-mask", "support_masks", multiple=True, type=click.Path(path_type=Path),
               help="visual prompt: mask of the object in the example image (nonzero = object).")
+@click.option("--text-weight", default=None, type=float, metavar="W",
+              help="mix the visual prompt into each text prompt: cond = W*text + (1-W)*visual, 0 <= W <= 1 "
+                   "(paper Sec. 3.2); needs one --support/--support-mask pair; outputs are named TEXT+visual.")
 @click.option("--out", "-o", "out_dir", default="clipseg-out", show_default=True, type=click.Path(path_type=Path),
               help="output folder (mirrors the input folders).")
 @click.option("--prob", "prob_format", type=click.Choice(["png", "npy"]), default=None,
@@ -132,9 +136,9 @@ def cli():
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
 @_threads_option
 @_weights_option
-def segment(inputs, prompts, prompts_file, supports, support_masks, out_dir, prob_format, want_mask, overlay, labels,
-            rle, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels, progress, threads,
-            weights, device, backbone):
+def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
+            overlay, labels, rle, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
+            progress, threads, weights, device, backbone):
     """Segment images (files or folders) by text prompts and/or visual prompts.
 
     Outputs per image in OUT (default: masks): NAME.PROMPT.mask.png, NAME.PROMPT.prob.png|npy,
@@ -142,7 +146,7 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, out_dir, pro
     """
     from ..data.image_io import ImageError
     from ..inference import Predictor
-    from ..prompts import PromptError, VisualPrompt
+    from ..prompts import MixedPrompt, PromptError, VisualPrompt
     from .segment import Segmenter, SegmentOptions
 
     texts = list(prompts)
@@ -154,12 +158,23 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, out_dir, pro
     if len(supports) != len(support_masks):
         raise CLIError(f"--support and --support-mask come in pairs: got {len(supports)} image(s) "
                        f"and {len(support_masks)} mask(s)")
-    visuals, names = [], list(texts)
-    for i, (img, mask) in enumerate(zip(supports, support_masks)):
-        visuals.append(VisualPrompt(str(img), str(mask)))
-        names.append("visual" if len(supports) == 1 else f"visual-{i + 1}")
+    visuals = [VisualPrompt(str(img), str(mask)) for img, mask in zip(supports, support_masks)]
     if not texts and not visuals:
         raise CLIError("no prompt given: use --prompt TEXT (repeatable), --prompts-file, or --support/--support-mask")
+    if text_weight is None:
+        all_prompts = texts + visuals
+        names = texts + (["visual"] if len(visuals) == 1 else [f"visual-{i + 1}" for i in range(len(visuals))])
+    else:
+        if not 0.0 <= text_weight <= 1.0:
+            raise CLIError(f"--text-weight must be between 0 (visual only) and 1 (text only), got {text_weight}")
+        if len(visuals) != 1:
+            raise CLIError(f"--text-weight mixes one visual prompt into the text prompts: give exactly one "
+                           f"--support/--support-mask pair, got {len(visuals)}")
+        if not texts:
+            raise CLIError("--text-weight mixes the visual prompt into text prompts: give at least one --prompt "
+                           "or --prompts-file")
+        all_prompts = [MixedPrompt(t, visuals[0], text_weight) for t in texts]
+        names = [f"{t}+visual" for t in texts]
     if labels and len(names) > 255:
         raise CLIError(f"--labels holds at most 255 prompts, got {len(names)}")
     kinds = []
@@ -178,7 +193,7 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, out_dir, pro
                              threshold=threshold, none_threshold=none_threshold, overwrite=overwrite,
                              recursive=recursive, progress=progress, max_pixels=max_pixels)
     try:
-        segmenter = Segmenter(predictor, texts + visuals, names, options)
+        segmenter = Segmenter(predictor, all_prompts, names, options)
     except PromptError as e:
         raise CLIError(f"bad prompt: {e}") from None
     except ImageError as e:

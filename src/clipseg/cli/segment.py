@@ -19,6 +19,7 @@ import torch
 from ..data.image_io import ImageError, load_image
 from ..inference import Predictor, label_map
 from ..inference import outputs as out
+from ..prompts import MixedPrompt
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 OUTPUT_KINDS = ("prob", "mask", "overlay", "labels", "rle")
@@ -106,11 +107,12 @@ class Segmenter:
         if not prompts:
             raise ValueError("no prompts")
         self.predictor = predictor
+        self.prompts = list(prompts)
         self.names = list(names)
         self.slugs = out.unique_slugs(self.names)
         self.options = options
         with torch.inference_mode():
-            cond = predictor.prompt_encoder.encode(list(prompts))  # PromptError here, before any image
+            cond = predictor.prompt_encoder.encode(self.prompts)  # PromptError here, before any image
         self.cond = [c for c in cond]
 
     def targets(self, job: Job) -> dict[str, Path]:
@@ -136,8 +138,9 @@ class Segmenter:
         o = self.options
         legend = {
             "prompts": [
-                {"index": k, "label": k + 1, "prompt": n, "file_name": s, "colour": list(out.colour(k))}
-                for k, (n, s) in enumerate(zip(self.names, self.slugs))
+                {"index": k, "label": k + 1, "prompt": n, "file_name": s, "colour": list(out.colour(k)),
+                 **({"text_weight": p.text_weight} if isinstance(p, MixedPrompt) else {})}
+                for k, (p, n, s) in enumerate(zip(self.prompts, self.names, self.slugs))
             ],
             "threshold": o.threshold,
             "none_threshold": o.threshold if o.none_threshold is None else o.none_threshold,

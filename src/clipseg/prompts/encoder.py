@@ -109,18 +109,20 @@ class PromptEncoder:
             raise PromptError("no prompts given")
         dim = self.model.config.clip.embed_dim
         texts = [p if isinstance(p, str) else p.text for p in prompts if isinstance(p, (str, MixedPrompt))]
-        visuals = [p if isinstance(p, VisualPrompt) else p.visual for p in prompts if isinstance(p, (VisualPrompt, MixedPrompt))]
+        # one pass per visual prompt object, however many mixed prompts share it
+        visuals = {id(v): v for v in (p if isinstance(p, VisualPrompt) else p.visual for p in prompts
+                                      if isinstance(p, (VisualPrompt, MixedPrompt)))}
         text_emb = iter(self.encode_texts(texts)) if texts else iter(())
-        vis_emb = iter(self.encode_visuals(visuals)) if visuals else iter(())
+        vis_emb = dict(zip(visuals, self.encode_visuals(list(visuals.values())))) if visuals else {}
         out = []
         for i, p in enumerate(prompts):
             if isinstance(p, str):
                 out.append(next(text_emb))
             elif isinstance(p, VisualPrompt):
-                out.append(next(vis_emb))
+                out.append(vis_emb[id(p)])
             elif isinstance(p, MixedPrompt):
                 w = float(p.text_weight)
-                out.append(w * next(text_emb) + (1 - w) * next(vis_emb))
+                out.append(w * next(text_emb) + (1 - w) * vis_emb[id(p.visual)])
             elif isinstance(p, torch.Tensor):
                 if p.shape != (dim,):
                     raise PromptError(f"prompt #{i}: an embedding must have shape ({dim},), got {tuple(p.shape)}")

@@ -1,7 +1,8 @@
 """The HTTP service: FastAPI app around a Predictor, with limits, a queue, a cache and metrics.
 
     POST /segment       multipart: image (or image_sha256 of an image sent before), prompt (repeatable),
-                        support_image + support_mask (visual prompt), threshold, outputs, format, kind
+                        support_image + support_mask (visual prompt), text_weight (mix the visual prompt
+                        into each text prompt), threshold, outputs, format, kind
     GET  /health        liveness + queue and cache state
     GET  /metrics       Prometheus text format
     GET  /info          the loaded model and the limits
@@ -41,7 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..inference import outputs as out
 from ..data.image_io import ImageError, load_image
 from ..inference import Predictor, label_map
-from ..prompts import PromptError, VisualPrompt
+from ..prompts import MixedPrompt, PromptError, VisualPrompt, describe
 from .cache import FeatureCache
 from .metrics import Metrics
 from .settings import ServerSettings
@@ -69,6 +70,7 @@ class SegmentJob:
     image_sha256: str | None
     prompts: list[str]
     support: tuple[bytes, bytes] | None
+    text_weight: float | None  # set: each text prompt is mixed with the support (no separate visual result)
     threshold: float
     none_threshold: float | None
     outputs: tuple[str, ...]
@@ -210,12 +212,15 @@ class InferenceService:
             predictor.prompt_encoder.tokenize(job.prompts)  # PromptError before paying for the image
         sha, was_cached = self._set_image(predictor, job)
         prompts: list = list(job.prompts)
-        names = list(job.prompts)
         if job.support is not None:
             self._check_pixels(job.support[0], "support_image")
             self._check_pixels(job.support[1], "support_mask")
-            prompts.append(VisualPrompt(job.support[0], job.support[1]))
-            names.append("<visual prompt>")
+            visual = VisualPrompt(job.support[0], job.support[1])
+            if job.text_weight is None:
+                prompts.append(visual)
+            else:
+                prompts = [MixedPrompt(t, visual, job.text_weight) for t in job.prompts]
+        names = [describe(p) for p in prompts]
         t0 = time.perf_counter()
         probs = predictor.predict(prompts)  # (N, H, W)
         job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
@@ -255,6 +260,7 @@ class InferenceService:
             "request_id": job.request_id,
             "image": {"sha256": sha, "width": w, "height": h, "cached": was_cached},
             "threshold": job.threshold,
+            "text_weight": job.text_weight,
             "results": results,
             "timing_ms": {k: round(v, 2) for k, v in job.timing.items()},
         }
@@ -452,6 +458,10 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
         support_image: Annotated[UploadFile | None, File(description="visual prompt: example image")] = None,
         support_mask: Annotated[UploadFile | None, File(description="visual prompt: mask of the example "
                                                                     "(nonzero / opaque = object)")] = None,
+        text_weight: Annotated[float | None, Form(ge=0.0, le=1.0, description="with a visual prompt and text "
+                                                                         "prompts: condition on text_weight * text + "
+                                                                         "(1 - text_weight) * visual, one result per "
+                                                                         "text prompt")] = None,
         threshold: Annotated[float, Form(ge=0.0, le=1.0, description="mask threshold")] = 0.5,
         none_threshold: Annotated[float | None, Form(ge=0.0, le=1.0, description="label maps: 'none' below "
                                                                                  "this (default threshold)")] = None,
@@ -477,6 +487,14 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
         if n == 0:
             raise ApiError(422, "bad_prompt", "no prompt: send at least one 'prompt' field or a support_image + "
                                               "support_mask")
+        if text_weight is not None:
+            if support_image is None:
+                raise ApiError(422, "bad_prompt", "text_weight mixes a visual prompt into the text prompts: send "
+                                                  "support_image + support_mask too")
+            if not texts:
+                raise ApiError(422, "bad_prompt", "text_weight mixes the visual prompt into text prompts: send at "
+                                                  "least one 'prompt' field")
+            n = len(texts)  # one mixed prompt per text
         if n > settings.max_prompts:
             raise ApiError(422, "too_many_prompts", f"{n} prompts, more than the {settings.max_prompts} allowed")
         wanted = tuple(o.strip() for o in outputs.split(",") if o.strip())
@@ -497,8 +515,8 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
         if support_image is not None:
             support = (await support_image.read(), await support_mask.read())
         job = SegmentJob(image=data, image_sha256=image_sha256 or None, prompts=texts, support=support,
-                         threshold=threshold, none_threshold=none_threshold, outputs=wanted or ("rle",), fmt=format,
-                         kind=kind, request_id=request_id)
+                         text_weight=text_weight, threshold=threshold, none_threshold=none_threshold,
+                         outputs=wanted or ("rle",), fmt=format, kind=kind, request_id=request_id)
         return await service.submit(job)
 
     @app.get("/health", summary="Liveness and queue/cache state")

@@ -167,6 +167,7 @@ async function request(withImage) {
   if ($("use-visual").checked && state.drawn && state.supportBlob) {
     fd.append("support_image", state.supportBlob, "support.png");
     fd.append("support_mask", await canvasBlob(state.mask), "support_mask.png");
+    if ($("text-weight").value !== "") fd.append("text_weight", $("text-weight").value);  // mixed prompts
   }
   fd.append("threshold", $("threshold").value);
   fd.append("outputs", "rle,mask_png,prob_png");
@@ -288,7 +289,7 @@ async function render(j) {
     stats.className = "stats";
     stats.textContent = `mask: ${(100 * r.area_fraction).toFixed(1)}% of the image · max p ${r.score.toFixed(2)} · mean p ${r.mean_probability.toFixed(2)}`;
     const links = document.createElement("div");
-    const file = `${name}.${r.prompt === "<visual prompt>" ? "visual" : slug(r.prompt)}`;
+    const file = `${name}.${slug(r.prompt.replace("<visual prompt>", "visual"))}`;
     const dl = document.createElement("a");
     dl.className = "download-mask";
     dl.href = "data:image/png;base64," + r.mask_png;
