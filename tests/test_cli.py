@@ -202,6 +202,32 @@ def test_folder_recursive_resumable_and_failures_reported_at_the_end(tmp_path):
     assert res.exit_code == 0 and "1 image(s): 1 segmented" in res.output
 
 
+def test_resuming_with_other_settings_is_refused_not_mixed(tmp_path):
+    root, out = tmp_path / "in", tmp_path / "out"
+    _img(root / "a.png")
+    sup, mask = _img(tmp_path / "s.png", seed=3), tmp_path / "m.png"
+    Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), ((5, 15), (5, 29)))).save(mask)
+    args = ["segment", root, "-p", "thing", "--support", sup, "--support-mask", mask, "-o", out, *W]
+    assert run(*args).exit_code == 0
+    before = (out / "a.thing.mask.png").read_bytes()
+    res = run(*args)  # same settings: resumed (skipped)
+    assert res.exit_code == 0 and "0 segmented, 1 skipped" in res.output
+
+    res = run(*args, "--threshold", "0.3")  # masks at 0.5 exist: refuse, keep them
+    assert res.exit_code == 2
+    assert "other settings" in res.output and "threshold 0.5 -> 0.3" in res.output and "--overwrite" in res.output
+    assert (out / "a.thing.mask.png").read_bytes() == before
+
+    Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), ((15, 5), (25, 9)))).save(mask)  # another support mask
+    res = run(*args)
+    assert res.exit_code == 2 and "prompt 'visual' is not the one its files were made from" in res.output
+    res = run(*args, "--threshold", "0.3", "--overwrite")
+    assert res.exit_code == 0 and "1 segmented" in res.output
+    assert json.loads((out / "prompts.json").read_text())["threshold"] == 0.3
+    res = run("segment", root, "-p", "other", "-o", out, "--threshold", "0.3", *W)  # new prompt, new files: fine
+    assert res.exit_code == 0 and "1 segmented" in res.output
+
+
 def test_output_folder_inside_input_is_not_read_back_and_name_clash(tmp_path):
     root = tmp_path / "p"
     _img(root / "x.png")

@@ -147,7 +147,7 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     from ..data.image_io import ImageError
     from ..inference import Predictor
     from ..prompts import MixedPrompt, PromptError, VisualPrompt
-    from .segment import Segmenter, SegmentOptions
+    from .segment import Segmenter, SegmentOptions, SettingsConflict
 
     texts = list(prompts)
     if prompts_file:
@@ -191,7 +191,8 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     predictor = Predictor(loaded.model, _tokenizer(tokenizer), keep_aspect=keep_aspect)
     options = SegmentOptions(out_dir=out_dir, outputs=tuple(kinds), prob_format=prob_format or "png",
                              threshold=threshold, none_threshold=none_threshold, overwrite=overwrite,
-                             recursive=recursive, progress=progress, max_pixels=max_pixels)
+                             recursive=recursive, progress=progress, max_pixels=max_pixels,
+                             model=loaded.source, keep_aspect=keep_aspect)
     try:
         segmenter = Segmenter(predictor, all_prompts, names, options)
     except PromptError as e:
@@ -200,6 +201,8 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         raise CLIError(f"bad visual prompt: {e}") from None
     try:
         summary = segmenter.run(inputs)
+    except SettingsConflict as e:
+        raise CLIError(str(e)) from None
     except OSError as e:  # e.g. the output folder cannot be written
         raise CLIError(f"{type(e).__name__}: {e}") from None
     click.echo(summary.report(), err=True)

@@ -3,10 +3,15 @@
 Folder runs are recursive and resumable: an image whose outputs all exist is skipped
 (outputs are written atomically, so an existing file is a complete one). A file that
 cannot be read is reported and the run goes on; the summary at the end lists failures.
+`prompts.json` records what the outputs mean (weights, threshold, each prompt's source);
+resuming into a folder written with other settings is refused (`SettingsConflict`)
+instead of mixing old and new results under the same file names.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,7 +24,7 @@ import torch
 from ..data.image_io import ImageError, load_image
 from ..inference import Predictor, label_map
 from ..inference import outputs as out
-from ..prompts import MixedPrompt
+from ..prompts import MixedPrompt, VisualPrompt
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 OUTPUT_KINDS = ("prob", "mask", "overlay", "labels", "rle")
@@ -36,6 +41,12 @@ class SegmentOptions:
     recursive: bool = True
     progress: bool | None = None  # None = only on a terminal
     max_pixels: int | None = None
+    model: str = ""  # what was loaded (recorded; a resumed run must use the same)
+    keep_aspect: bool = False
+
+
+class SettingsConflict(ValueError):
+    """The output folder holds results of a run with other settings."""
 
 
 @dataclass
@@ -100,6 +111,32 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
     return jobs, missing
 
 
+# Settings in prompts.json that change what existing output files mean.
+RUN_SETTINGS = ("threshold", "none_threshold", "prob_format", "model", "keep_aspect")
+
+
+def _file_digest(source) -> str:
+    """sha256 (16 hex digits) of a file's bytes or an array's; '' for other inputs (PIL, bytes)."""
+    if isinstance(source, (str, Path)):
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:16]
+    if isinstance(source, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(source).tobytes()).hexdigest()[:16]
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()[:16]
+    return ""
+
+
+def prompt_source(prompt) -> str:
+    """What a prompt was made from, comparable across runs: the text, the support files' sha256."""
+    if isinstance(prompt, str):
+        return f"text:{prompt}"
+    if isinstance(prompt, VisualPrompt):
+        return f"visual:{_file_digest(prompt.image)}/{_file_digest(prompt.mask)}"
+    if isinstance(prompt, MixedPrompt):
+        return f"mixed:{prompt.text_weight:g}:{prompt.text}|{prompt_source(prompt.visual)}"
+    return "embedding"
+
+
 class Segmenter:
     """Runs a fixed list of prompts (encoded once) over images and writes the chosen outputs."""
 
@@ -134,11 +171,13 @@ class Segmenter:
             t["rle"] = base.with_name(f"{name}.rle.json")
         return t
 
-    def write_legend(self) -> None:
+    def legend(self) -> dict:
+        """What prompts.json records: the prompts, their files and the settings behind them."""
         o = self.options
-        legend = {
+        return {
             "prompts": [
                 {"index": k, "label": k + 1, "prompt": n, "file_name": s, "colour": list(out.colour(k)),
+                 "source": prompt_source(p),
                  **({"text_weight": p.text_weight} if isinstance(p, MixedPrompt) else {})}
                 for k, (p, n, s) in enumerate(zip(self.prompts, self.names, self.slugs))
             ],
@@ -146,8 +185,35 @@ class Segmenter:
             "none_threshold": o.threshold if o.none_threshold is None else o.none_threshold,
             "outputs": list(o.outputs),
             "prob_format": o.prob_format,
+            "model": o.model,
+            "keep_aspect": o.keep_aspect,
         }
-        out.write_json(Path(o.out_dir) / "prompts.json", legend)
+
+    def check_resumable(self, legend: dict) -> None:
+        """Raise SettingsConflict if existing outputs in out_dir were made with other settings."""
+        o = self.options
+        path = Path(o.out_dir) / "prompts.json"
+        if o.overwrite or not path.exists():
+            return
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # unreadable legend: nothing to compare with (it is rewritten)
+        changed = [f"{key} {old[key]!r} -> {legend[key]!r}" for key in RUN_SETTINGS
+                   if key in old and old[key] != legend[key]]
+        old_sources = {q.get("file_name"): q.get("source") for q in old.get("prompts", [])}
+        changed += [f"prompt '{q['prompt']}' is not the one its files were made from"
+                    for q in legend["prompts"]
+                    if old_sources.get(q["file_name"], q["source"]) not in (None, q["source"])]
+        if changed:
+            raise SettingsConflict(
+                f"'{o.out_dir}' holds outputs of a run with other settings ({'; '.join(changed)}); "
+                "pass --overwrite to recompute them, or choose another output folder")
+
+    def write_legend(self) -> None:
+        legend = self.legend()
+        self.check_resumable(legend)
+        out.write_json(Path(self.options.out_dir) / "prompts.json", legend)
 
     def process(self, job: Job) -> bool:
         """Segment one image; False = skipped because its outputs exist."""
