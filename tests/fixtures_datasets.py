@@ -145,6 +145,33 @@ def write_coco_json(path: Path, images: list[dict], annotations: list[dict], cat
     path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
 
 
+def write_lvis_objects(root: Path) -> None:
+    """Image 0: armchair (300 px + a 25 px instance), bus (300 px), dog (25 px); image 1: only two
+    categories; image 2: only small objects; image 3: bus, dog, umbrella (400 px, "area" given)."""
+    names = ["armchair", "bus_(vehicle)", "dog", "umbrella"]
+    cats = [{"id": i + 1, "name": n, "synonyms": [n]} for i, n in enumerate(names)]
+    images = []
+    for k in range(4):
+        write_image(root / "val2017" / f"{k:012d}.jpg", 40, 30, seed=k)
+        images.append({"id": k, "coco_url": f"http://images.cocodataset.org/val2017/{k:012d}.jpg", "width": 40,
+                       "height": 30})  # fmt: skip
+    anns = [
+        {"image_id": 0, "category_id": 1, "segmentation": [flat_rect(0, 0, 19, 14)]},
+        {"image_id": 0, "category_id": 1, "segmentation": [flat_rect(25, 0, 29, 4)]},
+        {"image_id": 0, "category_id": 2, "segmentation": [flat_rect(20, 15, 39, 29)]},
+        {"image_id": 0, "category_id": 3, "segmentation": [flat_rect(0, 20, 4, 24)]},
+        {"image_id": 1, "category_id": 3, "segmentation": [flat_rect(0, 0, 19, 19)]},
+        {"image_id": 1, "category_id": 4, "segmentation": [flat_rect(20, 0, 39, 19)]},
+        {"image_id": 2, "category_id": 1, "segmentation": [flat_rect(0, 0, 4, 4)]},
+        {"image_id": 2, "category_id": 3, "segmentation": [flat_rect(10, 10, 14, 14)]},
+        {"image_id": 2, "category_id": 4, "segmentation": [flat_rect(20, 20, 24, 24)]},
+        {"image_id": 3, "category_id": 2, "segmentation": [flat_rect(0, 0, 4, 4)]},
+        {"image_id": 3, "category_id": 3, "segmentation": [flat_rect(10, 10, 14, 14)]},
+        {"image_id": 3, "category_id": 4, "segmentation": [flat_rect(20, 10, 39, 29)], "area": 400.0},
+    ]
+    write_coco_json(root / "lvis_v1_val.json", images, anns, cats)
+
+
 def write_phrase_folder(root: Path, rows: list[tuple[str, str, str]], fmt: str = "csv", header: bool = True) -> None:
     """rows: (image, mask, phrase); images and masks named in rows are created (40x30)."""
     for k, (image, mask, _) in enumerate(rows):

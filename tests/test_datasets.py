@@ -13,6 +13,10 @@ from clipseg.data.datasets import (
     FolderConfig,
     LvisGeneralized,
     LvisGeneralizedConfig,
+    LvisObjects,
+    LvisObjectsConfig,
+    NoSplitError,
+    ObjectSample,
     OneShotConfig,
     Pascal5i,
     PascalZeroShot,
@@ -40,6 +44,7 @@ from fixtures_datasets import (
     rect_polygon,
     write_coco_json,
     write_image,
+    write_lvis_objects,
     write_phrase_folder,
     write_phrasecut,
     write_voc,
@@ -247,6 +252,26 @@ def test_coco20i_fold_definition_and_items(tmp_path):
         Coco20i(root, "train", fold=0)
 
 
+def test_one_shot_negatives(tmp_path):
+    write_voc(tmp_path / "VOC2012")
+    root = tmp_path / "VOC2012"
+    plain = Pascal5i(root, "val", 0, OneShotConfig(image_size=SIZE, visual_prompt=VP))
+    zero = Pascal5i(root, "val", 0, OneShotConfig(image_size=SIZE, visual_prompt=VP, negative_prob=0.0))
+    assert all(torch.equal(plain[i].support, zero[i].support) and not zero[i].is_negative for i in range(4))
+    always = Pascal5i(root, "val", 0, OneShotConfig(image_size=SIZE, visual_prompt=VP, negative_prob=1.0))
+    for i in range(len(always)):
+        key, cls = always.records[i]
+        s = always[i]
+        prompted = VOC_CLASSES.index(s.class_name) + 1
+        assert s.is_negative and s.mask.sum() == 0 and s.support is not None
+        assert prompted != cls and prompted not in always.classes_of[key] and prompted in always.by_class
+        assert s.phrase == f"a photo of a {s.class_name}." and s.valid is not None
+    half = Pascal5i(root, "val", 0, OneShotConfig(image_size=SIZE, with_support=False, negative_prob=0.5, episodes=40))
+    assert 10 <= sum(half[i].is_negative for i in range(40)) <= 30
+    with pytest.raises(ValueError, match="negative_prob must be in"):
+        Pascal5i(root, "val", 0, OneShotConfig(negative_prob=1.5))
+
+
 # --- Pascal VOC zero-shot -----------------------------------------------------------------
 def test_unseen_sets_and_prompt_filter():
     assert set(unseen_classes(4)) == {"cow", "motorbike", "aeroplane", "sofa"}
@@ -307,6 +332,30 @@ def test_lvis_generalized(tmp_path):
     assert {it.prompt for it in only.items} == {"sit on"}
 
 
+def test_lvis_objects(tmp_path):
+    root = tmp_path / "lvis"
+    write_lvis_objects(root)
+    ds = LvisObjects(root, "val", LvisObjectsConfig(image_size=SIZE))
+    assert sorted(it.image_id for it in ds.items) == [0, 3]  # one object per eligible image
+    for it in ds.items:
+        assert ds.index.instance_area(it.image_id, it.category_id, it.instance) >= 0.1 * 40 * 30
+    by_image = {it.image_id: it for it in ds.items}
+    assert by_image[3].candidates == ("umbrella", "bus (vehicle)", "dog")
+    assert by_image[0].candidates[0] in ("armchair", "bus (vehicle)") and len(by_image[0].candidates) == 3
+    assert set(by_image[0].candidates) == {"armchair", "bus (vehicle)", "dog"}
+    assert ds.index.instance_mask(0, 1, 0).sum() == 300 and ds.index.mask(0, 1).sum() == 325  # one instance only
+    s = ds[[it.image_id for it in ds.items].index(3)]
+    assert isinstance(s, ObjectSample) and s.class_name == "umbrella" and s.candidates[0] == "umbrella"
+    assert s.mask.shape == (1, SIZE, SIZE) and s.mask.mean().item() == pytest.approx(400 / 1200, abs=0.05)
+    assert len(LvisObjects(root, "val", LvisObjectsConfig(images=1))) == 1
+    assert len(LvisObjects(root, "val", LvisObjectsConfig(min_others=1))) == 3  # image 1 too
+    assert LvisObjects(root).items == LvisObjects(root).items  # reproducible
+    firsts = {LvisObjects(root, "val", LvisObjectsConfig(seed=k)).items[0].image_id for k in range(8)}
+    assert firsts == {0, 3}  # the seed changes the draw
+    with pytest.raises(ValueError, match=r"no image has an object of >= 90% of the image"):
+        LvisObjects(root, "val", LvisObjectsConfig(min_area=0.9))
+
+
 # --- user folders ---------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_phrase_folder(tmp_path, fmt):
@@ -332,8 +381,53 @@ def test_phrase_folder_errors(tmp_path):
     (tmp_path / "phrases.jsonl").write_text('{"image": "a.jpg", "mask": "a.png", "phrase": "car"}\n{oops\n')
     with pytest.raises(ValueError, match=r"phrases.jsonl:2: not a JSON object"):
         PhraseFolder(tmp_path)
+    (tmp_path / "phrases.jsonl").write_text('{"image": "a.jpg", "mask": "a.png", "phrase": "car"}\n')
+    with pytest.raises(NoSplitError, match=r"phrases.jsonl' has no split column.*phrases_val.csv"):
+        PhraseFolder(tmp_path, split="val")
+    (tmp_path / "phrases.jsonl").unlink()
     with pytest.raises(FileNotFoundError, match="phrases_val.csv"):
         PhraseFolder(tmp_path, split="val")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_phrase_folder_split_column(tmp_path, fmt):
+    rows = [("a.jpg", "a.png", "car", "train"), ("b.jpg", "b.png", "dog", "val"), ("c.jpg", "", "cat", "val")]
+    write_phrase_folder(tmp_path, [r[:3] for r in rows])
+    if fmt == "csv":
+        text = "image,mask,phrase,split\n" + "".join(f"{i},{m},{p},{s}\n" for i, m, p, s in rows)
+        (tmp_path / "phrases.csv").write_text(text)
+    else:
+        (tmp_path / "phrases.csv").unlink()
+        lines = [json.dumps({"image": i, "mask": m or None, "phrase": p, "split": s}) for i, m, p, s in rows]
+        (tmp_path / "phrases.jsonl").write_text("\n".join(lines) + "\n")
+    val = PhraseFolder(tmp_path, "val", FolderConfig(image_size=SIZE))
+    assert [x.class_name for x in (val[0], val[1])] == ["dog", "cat"] and val[1].is_negative
+    assert [e.phrase for e in PhraseFolder(tmp_path, "train").entries] == ["car"]
+    assert len(PhraseFolder(tmp_path)) == 3 and PhraseFolder(tmp_path).splits == ["train", "val"]
+    with pytest.raises(ValueError, match=r"no samples of split 'test' \(its split column holds: train, val\)"):
+        PhraseFolder(tmp_path, "test")
+    (tmp_path / f"phrases_test.{fmt}").write_text((tmp_path / f"phrases.{fmt}").read_text())
+    assert len(PhraseFolder(tmp_path, "test")) == 3  # a list named for the split wins; all its rows
+
+
+def test_phrase_folder_split_column_errors(tmp_path):
+    write_phrase_folder(tmp_path, [("a.jpg", "a.png", "car"), ("b.jpg", "a.png", "dog")])
+    (tmp_path / "phrases.csv").write_text("image,mask,phrase,split\na.jpg,a.png,car,val\nb.jpg,a.png,dog\n")
+    with pytest.raises(ValueError, match=r"phrases.csv:3: expected 4 fields 'image,mask,phrase,split'.*got 3"):
+        PhraseFolder(tmp_path)
+    (tmp_path / "phrases.csv").write_text("image,mask,phrase,split\na.jpg,a.png,car, \n")
+    with pytest.raises(ValueError, match=r"phrases.csv:2: the split column is empty"):
+        PhraseFolder(tmp_path)
+    (tmp_path / "phrases.csv").write_text("a.jpg,a.png,red, shiny car\n")  # unquoted comma, no split header
+    with pytest.raises(ValueError, match=r"phrases.csv:1: expected 3 fields .*quote phrases with commas"):
+        PhraseFolder(tmp_path)
+    (tmp_path / "phrases.csv").unlink()
+    (tmp_path / "phrases.jsonl").write_text(
+        '{"image": "a.jpg", "mask": "a.png", "phrase": "car", "split": "val"}\n'
+        '{"image": "b.jpg", "mask": "a.png", "phrase": "dog"}\n'
+    )
+    with pytest.raises(ValueError, match=r"phrases.jsonl:2: 'split' must be given on every line or on none"):
+        PhraseFolder(tmp_path)
 
 
 def test_coco_folder(tmp_path):
@@ -352,6 +446,8 @@ def test_coco_folder(tmp_path):
     )
     with pytest.raises(ValueError, match="image id 2: file .*gone.jpg' not found"):
         CocoFolder(tmp_path, split="val")
+    with pytest.raises(NoSplitError, match=r"annotations_test.json' for split 'test'.*COCO lists have no split"):
+        CocoFolder(tmp_path, split="test")
 
 
 # --- collate ------------------------------------------------------------------------------------

@@ -166,3 +166,179 @@ def test_command_line(tmp_path, capsys):
     assert "Table 3" in capsys.readouterr().out
     main_evaluate(["tables", str(out)])
     assert "tiny.safetensors" in capsys.readouterr().out
+
+
+# --- visual prompt engineering: per-sample candidates, folds, LVIS --------------------------------
+def test_visual_prompts_use_each_samples_candidates(tokenizer):
+    """The baseline and a variant's delta equal a direct softmax over each sample's own candidates."""
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    from clipseg.data.datasets import ObjectSample
+    from clipseg.evaluation.visual_prompts import table2_variants
+    from clipseg.prompts import engineer_visual_prompt
+
+    torch.manual_seed(0)
+    model = build_clipseg("tiny").eval()
+    cands = [("cat", "dog"), ("dog", "sofa", "cat"), ("sofa", "cat")]
+    data = [ObjectSample(s.image, s.mask, s.phrase, None, s.class_name, candidates=cands[i % 3])
+            for i, s in enumerate(samples(6))]  # fmt: skip
+    crop = table2_variants()["crop"]
+    result = evaluate_visual_prompts(model, tokenizer, data, variants={"crop": crop})
+
+    def p_object(config):
+        out = []
+        with torch.no_grad():
+            for s in data:
+                pixels = engineer_visual_prompt(s.image, s.mask[0], replace(config, size=64), model.config.mean,
+                                                model.config.std)  # fmt: skip
+                image = F.normalize(model.encode_visual_prompt(pixels[None]).float(), dim=-1)
+                ids = tokenizer([f"a photo of a {n}." for n in s.candidates], context_length=16)
+                text = F.normalize(model.encode_text(ids).float(), dim=-1)
+                out.append((model.clip.logit_scale.exp() * image @ text.t()).softmax(-1)[0, 0].item())
+        return 100 * sum(out) / len(out)
+
+    base = p_object(UNMODIFIED)
+    assert result.baseline == pytest.approx(base, rel=1e-4)
+    assert result.delta["crop"] == pytest.approx(p_object(crop) - base, rel=1e-3, abs=1e-4)
+    shared = evaluate_visual_prompts(model, tokenizer, samples(6), variants={"crop": crop})  # all 3 names each
+    assert shared.baseline != pytest.approx(result.baseline, rel=1e-3)
+
+
+def test_visual_prompts_score_every_fold(tokenizer):
+    from clipseg.evaluation import evaluate_visual_prompts_folds, table2_variants
+
+    torch.manual_seed(0)
+    model = build_clipseg("tiny")
+    folds = [samples(3), samples(6)[3:]]
+    variants = {"unchanged": UNMODIFIED, "crop": table2_variants()["crop"]}
+    result = evaluate_visual_prompts_folds(model, tokenizer, folds, ["fold 0", "fold 1"], variants=variants)
+    one = [evaluate_visual_prompts(model, tokenizer, f, variants=variants) for f in folds]
+    assert [p["name"] for p in result.parts] == ["fold 0", "fold 1"] and result.samples == 6
+    assert [p["samples"] for p in result.parts] == [3, 3]
+    for part, alone in zip(result.parts, one):
+        assert part["baseline"] == pytest.approx(alone.baseline) and part["delta"] == pytest.approx(alone.delta)
+    assert result.parts[0]["baseline"] != pytest.approx(result.parts[1]["baseline"])
+    assert result.baseline == pytest.approx((one[0].baseline + one[1].baseline) / 2)
+    for v in variants:
+        assert result.delta[v] == pytest.approx((one[0].delta[v] + one[1].delta[v]) / 2)
+    text = render([{"model": "tiny", "dataset": "pascal5i", **result.to_dict()}])
+    assert "tiny fold 0" in text and "tiny fold 1" in text and "tiny mean" in text and "data: pascal5i" in text
+
+
+def _weights(tmp_path):
+    from clipseg.weights import save_clipseg
+
+    torch.manual_seed(0)
+    return str(save_clipseg(build_clipseg("tiny"), tmp_path / "tiny.safetensors"))
+
+
+CPU = ["--device", "cpu", "--no-progress"]
+
+
+def test_visual_prompts_command_lvis_default_and_pascal_folds(tmp_path, capsys):
+    from fixtures_datasets import write_lvis_objects, write_voc
+
+    weights = _weights(tmp_path)
+    write_lvis_objects(tmp_path / "lvis")
+    (lvis,) = main_evaluate(["visual-prompts", "--weights", weights, "--data", str(tmp_path / "lvis"), *CPU])
+    assert lvis["dataset"] == "lvis-objects" and lvis["samples"] == 2 and len(lvis["delta"]) == 10
+    assert "Table 2" in capsys.readouterr().out
+    write_voc(tmp_path / "VOC2012")
+    argv = ["visual-prompts", "--weights", weights, "--dataset", "pascal5i", "--data", str(tmp_path / "VOC2012"),
+            "--folds", "0", "2", *CPU]  # fmt: skip
+    (voc,) = main_evaluate(argv)
+    assert [p["name"] for p in voc["parts"]] == ["fold 0", "fold 2"] and voc["samples"] == 16
+    f0, f2 = voc["parts"]
+    assert f0["delta"] != f2["delta"]  # fold 2 holds one class (motorbike): P(object) = 1 for every prompt
+    assert all(d == pytest.approx(0.0, abs=1e-4) for d in f2["delta"].values()) and f2["baseline"] == pytest.approx(100)
+    assert voc["delta"]["crop"] == pytest.approx((f0["delta"]["crop"] + f2["delta"]["crop"]) / 2)
+    assert "fold 2" in capsys.readouterr().out
+
+
+# --- your own data: split-less lists -------------------------------------------------------------
+def test_own_data_referring_equals_numpy(tmp_path, capsys):
+    """`referring` on a folder without split: metrics equal a direct numpy computation (mIoU over samples)."""
+    import numpy as np
+
+    from clipseg.data.datasets import FolderConfig, PhraseFolder
+    from clipseg.data.transforms import resize_maps
+    from clipseg.evaluation.metrics import THRESHOLDS, average_precision
+    from clipseg.weights import load_clipseg
+    from fixtures_datasets import write_phrase_folder
+
+    root = tmp_path / "mine"
+    rows = [("a.jpg", "a.png", "red mug"), ("b.jpg", "b.png", "a red mug"), ("c.jpg", "", "unicorn")]
+    write_phrase_folder(root, rows)  # c.jpg: a negative (empty mask)
+    weights = _weights(tmp_path)
+    argv = ["referring", "--weights", weights, "--dataset", "folder", "--data", str(root), "--batch-size", "1", *CPU]
+    (auto,) = main_evaluate(argv)
+    out = capsys.readouterr()
+    assert "no 'test' list or split column" in out.err and "mIoU over samples" in out.out
+    (explicit,) = main_evaluate([*argv, "--split", "none"])
+    assert auto == explicit and auto["split"] is None and auto["samples"] == 3 and auto["miou_over"] == "sample"
+
+    model = load_clipseg(weights, device="cpu").eval()
+    counts = []  # per sample (4, 49): TP, FP, FN, TN
+    with torch.no_grad():
+        for s in PhraseFolder(root, None, FolderConfig(image_size=SIZE * 2)):
+            cond = model.encode_text(CLIPTokenizer()([s.phrase], context_length=16))
+            logits = model.decode(model.encode_image(s.image[None]), cond)
+            p = torch.sigmoid(resize_maps(logits.float(), tuple(s.mask.shape[-2:])))[0].numpy()
+            t = s.mask[0].numpy() > 0.5
+            pred = p[None] > THRESHOLDS[:, None, None]  # (49, H, W)
+            counts.append(np.stack([(pred & t).sum((1, 2)), (pred & ~t).sum((1, 2)), (~pred & t).sum((1, 2)),
+                                    (~pred & ~t).sum((1, 2))]))  # fmt: skip
+    counts = np.stack(counts).astype(float)  # (3, 4, 49)
+    union = counts[:, 0] + counts[:, 1] + counts[:, 2]
+    iou = np.where(union > 0, counts[:, 0] / np.maximum(union, 1), 1.0)  # (3, 49); empty union = 1
+    total = counts.sum(0)
+    k = int(np.argmin(np.abs(THRESHOLDS - 0.3)))
+    r = auto["at_threshold"]
+    assert r["threshold"] == pytest.approx(0.3) and r["num_keys"] == 3
+    assert r["miou"] == pytest.approx(iou[:, k].mean())
+    assert r["iou_fg"] == pytest.approx(total[0, k] / (total[0, k] + total[1, k] + total[2, k]))
+    assert r["ap"] == pytest.approx(average_precision(total))
+    assert auto["best"]["miou"] == pytest.approx(iou.mean(0).max())
+
+
+def test_own_data_errors_name_the_problem(tmp_path):
+    from fixtures_datasets import write_phrase_folder
+
+    root = tmp_path / "mine"
+    write_phrase_folder(root, [("a.jpg", "a.png", "mug"), ("b.jpg", "a.png", "cup")])
+    weights = _weights(tmp_path)
+    base = ["referring", "--weights", weights, "--dataset", "folder", "--data", str(root), *CPU]
+    with pytest.raises(SystemExit, match=r"phrases.csv' has no split column, so split 'val' cannot be selected"):
+        main_evaluate([*base, "--split", "val"])
+    (root / "phrases.csv").write_text("image,mask,phrase,split\na.jpg,a.png,mug,train\nb.jpg,a.png,cup,val\n")
+    with pytest.raises(SystemExit, match=r"no samples of split 'test' \(its split column holds: train, val\)"):
+        main_evaluate(base)
+    (val,) = main_evaluate([*base, "--split", "val"])
+    assert val["split"] == "val" and val["samples"] == 1
+    (root / "phrases.csv").write_text("a.jpg,a.png,mug\nb.jpg,cup\n")
+    with pytest.raises(SystemExit, match=r"phrases.csv:2: expected 3 fields"):
+        main_evaluate([*base, "--split", "none"])
+    (root / "phrases.csv").write_text("a.jpg,gone.png,mug\n")
+    with pytest.raises(SystemExit, match=r"phrases.csv:1: mask 'gone.png' not found"):
+        main_evaluate(base)
+    (root / "phrases.csv").unlink()
+    with pytest.raises(SystemExit, match=r"no list file: expected .*phrases.csv"):
+        main_evaluate([*base, "--split", "none"])
+
+
+def test_referring_miou_over_samples(tokenizer):
+    """Two samples of one phrase, one right and one half wrong: per-sample mean vs pooled key IoU."""
+    data = samples(3)[:1] * 2
+    wrong = data[1].mask.clone()
+    wrong[0, :, : SIZE // 2] = 0  # target only partly matches what the oracle finds
+    data = [data[0], Sample(data[1].image, wrong, data[1].phrase, None, data[1].class_name)]
+    hit, target = data[0].mask.sum().item(), wrong.sum().item()
+    per_sample = evaluate_referring(Oracle(tokenizer), tokenizer, data, miou_over="sample").at_threshold
+    per_key = evaluate_referring(Oracle(tokenizer), tokenizer, data).at_threshold
+    assert per_sample.num_keys == 2 and per_key.num_keys == 1
+    assert per_sample.miou == pytest.approx((1 + target / hit) / 2)
+    assert per_key.miou == pytest.approx((hit + target) / (2 * hit))
+    with pytest.raises(ValueError, match="miou_over"):
+        evaluate_referring(Oracle(tokenizer), tokenizer, data, miou_over="phrase")

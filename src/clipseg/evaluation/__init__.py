@@ -11,12 +11,17 @@ from .metrics import THRESHOLDS, BinaryCounts, MetricResult, MultiClassIoU
 from .one_shot import OneShotResult, evaluate_one_shot
 from .referring import ReferringResult, evaluate_referring
 from .tables import render
-from .visual_prompts import VisualPromptResult, evaluate_visual_prompts, table2_variants
+from .visual_prompts import (
+    VisualPromptResult,
+    evaluate_visual_prompts,
+    evaluate_visual_prompts_folds,
+    table2_variants,
+)
 from .zero_shot import ZeroShotResult, evaluate_zero_shot
 
 __all__ = [
     "THRESHOLDS", "BinaryCounts", "MetricResult", "MultiClassIoU",
     "GeneralizedResult", "OneShotResult", "ReferringResult", "VisualPromptResult", "ZeroShotResult",
     "evaluate_generalized", "evaluate_one_shot", "evaluate_referring", "evaluate_visual_prompts",
-    "evaluate_zero_shot", "render", "table2_variants",
+    "evaluate_visual_prompts_folds", "evaluate_zero_shot", "render", "table2_variants",
 ]  # fmt: skip

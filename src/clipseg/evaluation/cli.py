@@ -3,27 +3,34 @@
 Protocols (paper tables): visual-prompts (2), referring (3), zero-shot (4), one-shot (5, 6),
 one-shot-text (7), generalized (8). Each run prints its table and can write its result as
 JSON (--out); `tables` prints the paper-style tables of several such files together.
+
+Your own data (`--dataset folder` or `coco-folder`): `--split none` reads every row of
+phrases.csv / .jsonl (annotations.json); without --split the protocol's split is used when
+there is a list for it (phrases_test.csv, or a split column), else every row. `referring`
+on own data averages mIoU over samples.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..data import datasets as ds
 from ..training.cli import load_tokenizer
-from ..training.data import build_dataset
+from ..training.data import DATASETS, build_dataset, reader_config
 from .generalized import evaluate_generalized
 from .one_shot import evaluate_one_shot
 from .referring import evaluate_referring
 from .tables import render
-from .visual_prompts import evaluate_visual_prompts
+from .visual_prompts import evaluate_visual_prompts_folds
 from .zero_shot import evaluate_zero_shot
 
 # protocol -> (default data set, default split)
 PROTOCOLS = {
-    "visual-prompts": ("pascal5i", "val"),
+    "visual-prompts": ("lvis-objects", "val"),  # the paper's Tab. 2 data: 1,600 LVIS objects
     "referring": ("phrasecut", "test"),
     "zero-shot": ("pascal-zeroshot", "val"),
     "one-shot": ("pascal5i", "val"),
@@ -31,6 +38,16 @@ PROTOCOLS = {
     "generalized": ("lvis-generalized", "val"),
 }
 FOLDED = ("pascal5i", "coco20i")
+OWN_DATA = ("folder", "coco-folder")  # split-less lists allowed
+NO_SPLIT = ("none", "null", "all")  # --split values that read a folder's plain list
+
+
+def _lvis_objects(root: str, split: str, options: dict, image_size: int):
+    return ds.LvisObjects(root, split, reader_config(ds.LvisObjectsConfig, options, image_size))
+
+
+# readers only the evaluation uses (the others: clipseg.training.data.DATASETS)
+EVAL_DATASETS = {"lvis-objects": _lvis_objects}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,10 +57,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="CLIPSeg weights (anything clipseg.weights.load_clipseg reads)")
     p.add_argument("--backbone", help="CLIP weights for decoder-only files")
     p.add_argument("--data", default="", help="data set root folder")
-    p.add_argument("--dataset", help="reader name (clipseg.training.data.DATASETS); default per protocol")
-    p.add_argument("--split", help="default per protocol")
+    p.add_argument("--dataset", help="reader (clipseg.training.data.DATASETS, or lvis-objects); default per protocol")
+    p.add_argument("--split", help="default per protocol; 'none': every row of an own-data folder's list")
     p.add_argument("--options", default="{}", help="reader options as JSON, e.g. '{\"n_unseen\": 4}'")
-    p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3], help="Pascal-5i / COCO-20i folds")
+    p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3],
+                   help="Pascal-5i / COCO-20i folds (each scored, then averaged)")
     p.add_argument("--threshold", type=float, help="fixed threshold (default: 0.3 referring, else the best)")
     p.add_argument("--tokenizer", default="clip")
     p.add_argument("--batch-size", type=int, default=16)
@@ -62,28 +80,68 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def build(name: str, root: str, split: str | None, options: dict, size: int):
+    """A reader by name: the evaluation-only ones, else clipseg.training.data.build_dataset."""
+    if name in EVAL_DATASETS:
+        return EVAL_DATASETS[name](root, split, options, size)
+    return build_dataset(name, root, split, options, size)
+
+
+def resolve_split(name: str, root: str, given: str | None, default: str, options: dict, size: int):
+    """(data set, split) for --split `given`. Own-data folders: 'none' reads the plain list; no
+    --split tries the protocol's split and falls back to the plain list when there is neither a
+    list for that split nor a split column (a note goes to stderr)."""
+    if name in OWN_DATA and given is not None and given.lower() in NO_SPLIT:
+        return build(name, root, None, options, size), None
+    if name in OWN_DATA and given is None:
+        try:
+            return build(name, root, default, options, size), default
+        except ds.NoSplitError:
+            print(f"note: no '{default}' list or split column in '{root}': evaluating every listed sample "
+                  "(--split none)", file=sys.stderr)  # fmt: skip
+            return build(name, root, None, options, size), None
+    split = given or default
+    return build(name, root, split, options, size), split
+
+
 def evaluate(args: argparse.Namespace) -> dict:
-    """Run one protocol; the result dict with "model" and "dataset" added."""
+    """Run one protocol; the result dict with "model", "dataset" and "split" added."""
     from ..weights import load_clipseg
 
-    dataset_name, split = PROTOCOLS[args.protocol]
-    dataset_name, split = args.dataset or dataset_name, args.split or split
+    dataset_name, default_split = PROTOCOLS[args.protocol]
+    dataset_name = args.dataset or dataset_name
+    if dataset_name not in DATASETS and dataset_name not in EVAL_DATASETS:
+        raise SystemExit(f"unknown data set '{dataset_name}'; known: {', '.join([*DATASETS, *EVAL_DATASETS])}")
+    try:
+        options = json.loads(args.options)
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"--options is not valid JSON: {e}") from None
     model = load_clipseg(args.weights, backbone=args.backbone, device=args.device)
     tokenizer = load_tokenizer(args.tokenizer)
-    options = json.loads(args.options)
     size = model.config.input_size
 
-    def data(fold: int | None = None):
-        extra = {"fold": fold} if fold is not None else {}
-        return build_dataset(dataset_name, args.data, split, {**options, **extra}, size)
+    try:  # bad lists, missing files, unknown options: one line naming the problem, no traceback
+        if dataset_name in FOLDED:
+            split = args.split or default_split
+            if args.protocol == "visual-prompts":  # the query image and mask suffice: skip making supports
+                options = {"with_support": False, **options}
+            folds = [build(dataset_name, args.data, split, {**options, "fold": f}, size) for f in args.folds]
+            names = [f"fold {f}" for f in args.folds]
+        else:
+            data, split = resolve_split(dataset_name, args.data, args.split, default_split, options, size)
+            folds, names = [data], [dataset_name]
+    except (FileNotFoundError, ValueError, TypeError) as e:
+        raise SystemExit(f"error: cannot read the {dataset_name} data: {e}") from None
 
     common = dict(limit=args.limit, progress=not args.no_progress)
     run = dict(batch_size=args.batch_size, num_workers=args.num_workers, **common)
-    folds = [data(f) for f in args.folds] if dataset_name in FOLDED else [data()]
     if args.protocol == "visual-prompts":
-        result = evaluate_visual_prompts(model, tokenizer, folds[0], **{**common, "limit": args.limit or 1600})
+        result = evaluate_visual_prompts_folds(model, tokenizer, folds, names,
+                                               **{**common, "limit": args.limit or 1600})  # fmt: skip
     elif args.protocol == "referring":
-        result = evaluate_referring(model, tokenizer, folds[0], threshold=args.threshold or 0.3, **run)
+        miou_over = "sample" if dataset_name in OWN_DATA else "key"
+        result = evaluate_referring(model, tokenizer, folds[0], threshold=args.threshold or 0.3, miou_over=miou_over,
+                                    **run)  # fmt: skip
     elif args.protocol == "zero-shot":
         result = evaluate_zero_shot(model, tokenizer, folds[0], **run)
     elif args.protocol in ("one-shot", "one-shot-text"):
@@ -91,7 +149,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         result = evaluate_one_shot(model, tokenizer, folds, prompt, threshold=args.threshold, **run)
     else:
         result = evaluate_generalized(model, tokenizer, folds[0], threshold=args.threshold, **run)
-    return {"model": args.name or Path(args.weights).name, "dataset": dataset_name, **result.to_dict()}
+    return {"model": args.name or Path(args.weights).name, "dataset": dataset_name, "split": split,
+            **result.to_dict()}  # fmt: skip
 
 
 def main_evaluate(argv: Sequence[str] | None = None) -> list[dict]:

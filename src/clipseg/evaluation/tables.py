@@ -31,13 +31,18 @@ def grid(title: str, header: Sequence[str], body: Sequence[Sequence[str]], note:
 
 
 def referring_table(rows: Sequence[Row]) -> str:
-    """Tab. 3: PhraseCut referring expression segmentation."""
+    """Tab. 3: PhraseCut referring expression segmentation (or the same metrics on other data)."""
     body = [
         [r["model"], f"{r['at_threshold']['threshold']:.2f}", pct(r["at_threshold"]["miou"]),
          pct(r["at_threshold"]["iou_fg"]), pct(r["at_threshold"]["ap"])]
         for r in rows
     ]  # fmt: skip
-    return grid("Table 3: Referring expression segmentation (PhraseCut)", ["", "t", "mIoU", "IoU_FG", "AP"], body)
+    datasets = list(dict.fromkeys(r.get("dataset", "phrasecut") for r in rows))
+    title = "Table 3: Referring expression segmentation (" + (
+        "PhraseCut" if datasets == ["phrasecut"] else ", ".join(datasets)) + ")"  # fmt: skip
+    if datasets != ["phrasecut"] and all(r.get("miou_over") == "sample" for r in rows):
+        title += ", mIoU over samples"
+    return grid(title, ["", "t", "mIoU", "IoU_FG", "AP"], body)
 
 
 def zero_shot_table(rows: Sequence[Row]) -> str:
@@ -72,12 +77,23 @@ def generalized_table(rows: Sequence[Row]) -> str:
 
 
 def visual_prompt_table(rows: Sequence[Row]) -> str:
-    """Tab. 2 (right): change of CLIP's object probability per visual prompt variant."""
+    """Tab. 2 (right): change of CLIP's object probability per visual prompt variant; a result
+    of several parts (folds) gets one column per part and one for their mean."""
     variants = list(dict.fromkeys(v for r in rows for v in r["delta"]))
-    header = ["", *[r["model"] for r in rows]]
-    body = [[v, *[f"{r['delta'][v]:.2f}" if v in r["delta"] else "-" for r in rows]] for v in variants]
+    columns = []  # (header, result dict with "delta" and "baseline")
+    for r in rows:
+        parts = r.get("parts") or []
+        if len(parts) > 1:
+            columns += [(f"{r['model']} {p['name']}".strip(), p) for p in parts]
+            columns.append((f"{r['model']} mean", r))
+        else:
+            columns.append((r["model"], r))
+    header = ["", *[name for name, _ in columns]]
+    body = [[v, *[f"{c['delta'][v]:.2f}" if v in c["delta"] else "-" for _, c in columns]] for v in variants]
+    body.append(["samples", *[str(c["samples"]) for _, c in columns]])
+    data = ", ".join(dict.fromkeys(r.get("dataset", "") for r in rows if r.get("dataset")))
     note = "Delta P(object) in percentage points vs. the unmodified image (baseline: " + ", ".join(
-        f"{r['model']} {r['baseline']:.2f}%" for r in rows) + ")"  # fmt: skip
+        f"{name} {c['baseline']:.2f}%" for name, c in columns) + ")" + (f"; data: {data}" if data else "")  # fmt: skip
     return grid("Table 2: Visual prompt engineering", header, body, note)
 
 

@@ -54,9 +54,12 @@ class CocoIndex:
             }
             self.categories = {int(c["id"]): str(c["name"]) for c in data["categories"]}
             self.synonyms = {int(c["id"]): [str(s) for s in c.get("synonyms", [])] for c in data["categories"]}
-            self._segs: dict[tuple[int, int], list] = defaultdict(list)
+            self._segs: dict[tuple[int, int], list] = defaultdict(list)  # one entry per annotation (instance)
+            self._areas: dict[tuple[int, int], list[float | None]] = defaultdict(list)  # its "area", if given
             for ann in data["annotations"]:
-                self._segs[int(ann["image_id"]), int(ann["category_id"])].append(ann["segmentation"])
+                key = int(ann["image_id"]), int(ann["category_id"])
+                self._segs[key].append(ann["segmentation"])
+                self._areas[key].append(float(ann["area"]) if ann.get("area") is not None else None)
         except KeyError as e:
             raise ValueError(f"annotation file '{annotation_file}' misses the field {e} in an entry") from None
         unknown = {img for img, _ in self._segs} - set(self.images)
@@ -66,6 +69,20 @@ class CocoIndex:
     def pairs(self) -> list[tuple[int, int]]:
         """All (image_id, category_id) with at least one annotation, sorted."""
         return sorted(self._segs)
+
+    def instances(self, image_id: int, category_id: int) -> int:
+        """Number of annotations (instances) of a category in an image."""
+        return len(self._segs.get((image_id, category_id), []))
+
+    def instance_area(self, image_id: int, category_id: int, k: int) -> float:
+        """Pixel area of annotation k of (image, category): its "area" field, else counted from its mask."""
+        area = self._areas[image_id, category_id][k]
+        return area if area is not None else float(self.instance_mask(image_id, category_id, k).sum())
+
+    def instance_mask(self, image_id: int, category_id: int, k: int) -> np.ndarray:
+        """(H, W) bool mask of annotation k (0-based, file order) of (image, category)."""
+        image = self.images[image_id]
+        return segmentation_to_mask(self._segs[image_id, category_id][k], image.height, image.width)
 
     def mask(self, image_id: int, category_ids: int | list[int]) -> np.ndarray:
         """(H, W) bool union of all annotations of the given categories in the image."""

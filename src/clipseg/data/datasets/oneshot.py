@@ -1,5 +1,12 @@
 """Shared logic of the one-shot benchmarks (Pascal-5i, COCO-20i): a query (image, class),
-a support = another image of the same class as a visual prompt, the class name as phrase."""
+a support = another image of the same class as a visual prompt, the class name as phrase.
+
+Negatives (`negative_prob`, for training; the paper's "COCO+N" of Tab. 6 used 10 %): with
+that probability the prompt (phrase and support) is of another class of the split that the
+records do not list for the query image, and the target is empty (`is_negative`). The
+authors' COCO wrapper instead swapped in a support image of another class with an empty
+support mask and kept the query mask; here a negative is a prompt of an absent class with an
+empty target, as PhraseCut+'s negatives and the paper's Tab. 1 define them."""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ class OneShotConfig:
     visual_prompt: VisualPromptConfig = field(default_factory=VisualPromptConfig)
     seed: int = 0
     episodes: int | None = None  # fixed length, cycling over the queries (HSNet tests 1000 episodes)
+    negative_prob: float = 0.0  # share of samples prompted with a class absent from the query image
 
 
 class OneShotDataset(Dataset):
@@ -31,6 +39,8 @@ class OneShotDataset(Dataset):
     def __init__(self, records: list[tuple[Hashable, int]], class_names: dict[int, str], config: OneShotConfig):
         if not records:
             raise ValueError("the split lists no (image, class) pairs")
+        if not 0.0 <= config.negative_prob <= 1.0:
+            raise ValueError(f"negative_prob must be in [0, 1], not {config.negative_prob}")
         self.records, self.class_names, self.config = records, class_names, config
         self.transform = SampleTransform.of_size(config.image_size)
         by_class: dict[int, dict[Hashable, None]] = {}
@@ -38,6 +48,9 @@ class OneShotDataset(Dataset):
             by_class.setdefault(cls, {})[key] = None
         self.by_class = {cls: list(keys) for cls, keys in by_class.items()}  # class -> image keys
         self._position = {(cls, key): i for cls, keys in self.by_class.items() for i, key in enumerate(keys)}
+        self.classes_of: dict[Hashable, set[int]] = {}  # image key -> classes the records list for it
+        for key, cls in records:
+            self.classes_of.setdefault(key, set()).add(cls)
         self.epoch = 0
 
     def load(self, key: Hashable, cls: int) -> tuple[Image.Image, np.ndarray, np.ndarray | None]:
@@ -58,23 +71,39 @@ class OneShotDataset(Dataset):
         i = int(rng.integers(len(keys) - 1))
         return keys[i if i < self._position[cls, key] else i + 1]
 
+    def negative_class(self, key: Hashable, rng: np.random.Generator) -> int | None:
+        """A class of the split absent from image `key` (uniform), or None if there is none."""
+        absent = sorted(set(self.by_class) - self.classes_of[key])
+        return absent[int(rng.integers(len(absent)))] if absent else None
+
     def __getitem__(self, index: int) -> Sample:
         key, cls = self.records[index % len(self.records)]
         rng = sample_rng(self.config.seed, self.epoch, index)
         image, mask, valid = self.load(key, cls)
+        prompt_cls, negative = cls, False
+        if self.config.negative_prob > 0 and rng.random() < self.config.negative_prob:
+            other = self.negative_class(key, rng)
+            if other is not None:
+                prompt_cls, negative = other, True
+                mask = np.zeros_like(mask)
         support = None
         if self.config.with_support:
-            other = self.support_key(key, cls, rng)
-            if other is not None:
-                s_image, s_mask, _ = self.load(other, cls)
+            if negative:  # any image of the prompted class (the query image does not show it)
+                keys = self.by_class[prompt_cls]
+                other_key = keys[int(rng.integers(len(keys)))]
+            else:
+                other_key = self.support_key(key, cls, rng)
+            if other_key is not None:
+                s_image, s_mask, _ = self.load(other_key, prompt_cls)
                 support = make_support(s_image, s_mask, self.config.image_size, self.config.visual_prompt)
-        name = self.class_names[cls]
+        name = self.class_names[prompt_cls]
         return Sample(
             image=self.transform.image(image),
             mask=self.transform.mask(mask),
             phrase=self.config.template.format(name),
             support=support,
             class_name=name,
+            is_negative=negative,
             valid=None if valid is None else self.transform.mask(valid).bool(),
         )
 
