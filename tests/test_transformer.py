@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from clipseg.model.transformer import PostNormEncoderLayer, ResidualAttentionBlock, chunked_mlp
+from clipseg.model.transformer import PostNormEncoderLayer, ResidualAttentionBlock, attention, chunked_mlp, dropout
 
 
 def _plain_and_fast(block: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,3 +47,25 @@ def test_chunked_mlp_keeps_leading_dims():
     out = chunked_mlp(x, lambda h: h[:, :2] * 2, rows=7)
     assert out.shape == (2, 3, 5, 2)
     assert torch.equal(out, x[..., :2] * 2)
+
+
+def test_cpu_dropout_keeps_the_distribution_and_its_gradient():
+    torch.manual_seed(0)
+    x = torch.ones(200_000, requires_grad=True)
+    y = dropout(x, 0.25, True)
+    dropped = (y == 0).float().mean().item()
+    assert abs(dropped - 0.25) < 0.01
+    assert torch.allclose(y[y != 0], torch.tensor(1 / 0.75))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(x * mask)/dx = mask
+    assert dropout(x, 0.25, False) is x and dropout(x, 0.0, True) is x
+
+
+def test_attention_with_dropout_is_unbiased_and_without_equals_sdpa():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 6, 8) for _ in range(3))
+    exact = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert torch.allclose(attention(q, k, v, 0.0, False), exact)
+    runs = torch.stack([attention(q, k, v, 0.1, False) for _ in range(4000)])
+    assert not torch.equal(runs[0], runs[1])
+    assert (runs.mean(0) - exact).abs().max() < 0.05  # E[dropout(p)] = p
