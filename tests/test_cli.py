@@ -228,6 +228,20 @@ def test_resuming_with_other_settings_is_refused_not_mixed(tmp_path):
     assert res.exit_code == 0 and "1 segmented" in res.output
 
 
+def test_bfloat16_outputs_follow_float32_and_float16_on_cpu_is_refused(tmp_path, reference):
+    img = _img(tmp_path / "photo.png", 64, 64)
+    res = run("segment", img, "-p", "a cat", "--prob", "npy", "--dtype", "bfloat16", "-o", tmp_path / "bf16", *W)
+    assert res.exit_code == 0, res.output
+    prob = np.load(tmp_path / "bf16" / "photo.a_cat.prob.npy")
+    assert prob.dtype == np.float32 and prob.shape == (64, 64)
+    diff = np.abs(prob - reference.segment(str(img), ["a cat"])[0])
+    assert 0 < diff.max() < 0.05  # bfloat16 rounding: close to float32, not the same computation
+    res = run("segment", img, "-p", "a cat", "--dtype", "float16", "-o", tmp_path / "fp16", *W)
+    assert res.exit_code == 2 and "float16 is for GPUs" in res.output
+    info = json.loads(run("info", "--weights", "tiny:random", "--dtype", "bfloat16", "--json").output)
+    assert info["dtype"] == "bfloat16"
+
+
 def test_output_folder_inside_input_is_not_read_back_and_name_clash(tmp_path):
     root = tmp_path / "p"
     _img(root / "x.png")

@@ -61,15 +61,22 @@ def _weights_option(f):
     return f
 
 
-def _load(weights: str | None, device: str, backbone: str | None = None):
+def _dtype_option(f):
+    return click.option(
+        "--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]),
+        help="parameter dtype. bfloat16: about 3.5x faster on CPUs with AMX/AVX512-BF16, masks within "
+             "IoU 0.99 of float32; float16: GPUs only.")(f)
+
+
+def _load(weights: str | None, device: str, backbone: str | None = None, dtype: str = "float32"):
     from ..weights import CheckpointError
     from ..inference.loading import load_model
 
     try:
-        return load_model(weights, device, backbone)
+        return load_model(weights, device, backbone, dtype)
     except CheckpointError as e:
         raise CLIError(f"cannot load weights '{weights or default_weights()}': {e}") from None
-    except ValueError as e:  # device
+    except ValueError as e:  # device, dtype
         raise CLIError(str(e)) from None
     except (OSError, RuntimeError) as e:
         raise CLIError(f"cannot load weights '{weights or default_weights()}': {type(e).__name__}: {e}") from None
@@ -136,9 +143,10 @@ def cli():
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
 @_threads_option
 @_weights_option
+@_dtype_option
 def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
             overlay, labels, rle, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
-            progress, threads, weights, device, backbone):
+            progress, threads, weights, device, backbone, dtype):
     """Segment images (files or folders) by text prompts and/or visual prompts.
 
     Outputs per image in OUT (default: masks): NAME.PROMPT.mask.png, NAME.PROMPT.prob.png|npy,
@@ -187,12 +195,12 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         raise CLIError("no output chosen: use --mask, --prob png|npy, --overlay, --labels or --rle")
 
     _set_threads(threads)
-    loaded = _load(weights, device, backbone)
+    loaded = _load(weights, device, backbone, dtype)
     predictor = Predictor(loaded.model, _tokenizer(tokenizer), keep_aspect=keep_aspect)
     options = SegmentOptions(out_dir=out_dir, outputs=tuple(kinds), prob_format=prob_format or "png",
                              threshold=threshold, none_threshold=none_threshold, overwrite=overwrite,
                              recursive=recursive, progress=progress, max_pixels=max_pixels,
-                             model=loaded.source, keep_aspect=keep_aspect)
+                             model=f"{loaded.source} ({dtype})", keep_aspect=keep_aspect)
     try:
         segmenter = Segmenter(predictor, all_prompts, names, options)
     except PromptError as e:
@@ -216,9 +224,10 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="print JSON.")
 @_weights_option
-def info(as_json, weights, device, backbone):
+@_dtype_option
+def info(as_json, weights, device, backbone, dtype):
     """Load the checkpoint and print what it is (source, architecture, parameters)."""
-    loaded = _load(weights, device, backbone)
+    loaded = _load(weights, device, backbone, dtype)
     d = loaded.describe()
     if as_json:
         click.echo(json.dumps(d, indent=2))
@@ -265,8 +274,9 @@ def info(as_json, weights, device, backbone):
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @_threads_option
 @_weights_option
+@_dtype_option
 def serve(host, port, max_body_mb, max_pixels, max_prompts, workers, max_queue, timeout, cache_size, tokenizer,
-          log_level, threads, weights, device, backbone):
+          log_level, threads, weights, device, backbone, dtype):
     """Run the HTTP service and web page (FastAPI + uvicorn)."""
     try:
         import uvicorn
@@ -275,7 +285,7 @@ def serve(host, port, max_body_mb, max_pixels, max_prompts, workers, max_queue, 
     except ImportError as e:
         raise CLIError(f"the server needs extra packages ({e.name} missing): pip install 'clipseg[server]'") from None
     _set_threads(threads)
-    loaded = _load(weights, device, backbone)
+    loaded = _load(weights, device, backbone, dtype)
     settings = ServerSettings(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
                               max_prompts=max_prompts, workers=workers, max_queue=max_queue,
                               request_timeout_s=timeout, cache_size=cache_size)
