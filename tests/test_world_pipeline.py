@@ -4,6 +4,7 @@ CLIPSeg training run, the model cache and the demo (all small: seconds on 2 CPU 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ from clipseg.data.world.dataset import (
 from clipseg.model import CLIP, CLIPConfig, TextConfig, VisionConfig
 from clipseg.tokenizer import Tokenizer
 from clipseg.tokenizer.words import WordTokenizer
-from clipseg.training.clip_pretrain import PretrainConfig, contrastive_loss, lr_at, pretrain_clip
+from clipseg.training.clip_pretrain import PretrainConfig, contrastive_loss, encode_images, lr_at, pretrain_clip
 
 UNSEEN = set(DEFAULT_SPLIT.unseen_classes())
 
@@ -173,6 +174,21 @@ def test_contrastive_loss_and_schedule():
     cfg = PretrainConfig(steps=100, warmup=10, lr=1e-3, lr_min=1e-5)
     assert lr_at(0, cfg) == pytest.approx(1e-4) and lr_at(9, cfg) == pytest.approx(1e-3)
     assert lr_at(99, cfg) == pytest.approx(1e-5, abs=1e-6)
+
+
+def test_close_ups_at_their_own_size_and_mixed_size_batches():
+    ds = WorldCaptionDataset(scenes=16, object_crop_prob=0.5, crop_size=32, crop_scale=(1.1, 2.0))
+    sizes = {tuple(ds[i][0].shape) for i in range(len(ds))}
+    assert sizes == {(3, 64, 64), (3, 32, 32)}  # whole scenes and close-ups
+    tok = WordTokenizer(context_length=24)
+    model = _tiny_clip(tok).eval()
+    images = [ds[i][0] for i in range(6)]
+    with torch.no_grad():
+        grouped = encode_images(model, images, torch.device("cpu"))
+        one_by_one = torch.cat([model.encode_image(x[None]) for x in images])
+    assert torch.allclose(grouped, one_by_one, atol=1e-5)
+    result = pretrain_clip(model, ds, PretrainConfig(steps=3, batch_size=8, warmup=1, log_every=1), tok, progress=False)
+    assert result.steps == 3 and all(math.isfinite(h["loss"]) for h in result.history)
 
 
 def test_clip_pretraining_lowers_the_loss():

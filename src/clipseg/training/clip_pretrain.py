@@ -9,7 +9,8 @@ matters when captions are short ("a circle"). Optimiser: AdamW, linear warm-up, 
 cosine decay to `lr_min`.
 
 Works for any `clipseg.model.CLIP` (the real ViT-B/16 config or a small one) and any
-data set of (image tensor (3, H, W), caption str) items.
+data set of (image tensor (3, H, W), caption str) items; images of several sizes in one
+batch are encoded one size at a time (the ViT resizes its positional embeddings).
 """
 
 from __future__ import annotations
@@ -103,8 +104,36 @@ def lr_at(step: int, config: PretrainConfig) -> float:
     return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def _collate(items: list[tuple[torch.Tensor, str]]) -> tuple[torch.Tensor, list[str]]:
-    return torch.stack([x for x, _ in items]), [c for _, c in items]
+def _collate(items: list[tuple[torch.Tensor, str]]) -> tuple[torch.Tensor | list[torch.Tensor], list[str]]:
+    """Images stacked into one tensor, or kept as a list when their sizes differ."""
+    images = [x for x, _ in items]
+    same = all(x.shape == images[0].shape for x in images)
+    return (torch.stack(images) if same else images), [c for _, c in items]
+
+
+def encode_images(model: CLIP, images: torch.Tensor | list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Image embeddings of a batch (N, 3, H, W), or of a list of (3, H, W) images of several
+    sizes (one forward pass per size, embeddings returned in list order)."""
+    if isinstance(images, torch.Tensor):
+        return model.encode_image(images.to(device))
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, x in enumerate(images):
+        groups.setdefault(tuple(x.shape), []).append(i)
+    embeddings = torch.cat([model.encode_image(torch.stack([images[i] for i in index]).to(device))
+                            for index in groups.values()])
+    order = torch.tensor([i for index in groups.values() for i in index], device=embeddings.device)
+    return embeddings[torch.argsort(order)]
+
+
+def contrastive_logits(model: CLIP, images: torch.Tensor | list[torch.Tensor], ids: torch.Tensor) -> torch.Tensor:
+    """`model(images, ids)` (scaled cosine similarities), also for a list of images of several sizes."""
+    if isinstance(images, torch.Tensor):
+        return model(images, ids)
+    img = encode_images(model, images, ids.device)
+    txt = model.encode_text(ids)
+    img = img / img.norm(dim=-1, keepdim=True)
+    txt = txt / txt.norm(dim=-1, keepdim=True)
+    return model.logit_scale.exp() * img @ txt.t()
 
 
 def _batches(dataset: Dataset, config: PretrainConfig):
@@ -160,12 +189,13 @@ def _pretrain(model, dataset, config, tokenizer, progress, callback) -> Pretrain
     batches = _batches(dataset, config)
     for step in range(config.steps):
         images, captions = next(batches)
-        images = images.to(device)
+        if isinstance(images, torch.Tensor):
+            images = images.to(device)
         ids = tokenizer(captions, context_length=context).to(device)
         lr = lr_at(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        logits = model(images, ids)
+        logits = contrastive_logits(model, images, ids)
         loss = contrastive_loss(logits, captions if config.merge_duplicates else None)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

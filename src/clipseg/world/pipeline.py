@@ -102,6 +102,8 @@ class WorldPipelineConfig:
     captions_per_scene: int = 8
     pretrain_max_objects: int = 4
     pretrain_object_crops: float = 0.7  # share of close-up views of one object (see WorldCaptionDataset)
+    pretrain_crop_scale: tuple[float, float] = (1.3, 2.6)  # close-up side / object size
+    pretrain_crop_size: int | None = None  # close-ups rendered at this side (None: image_size)
     # decoders
     extract_layers: tuple[int, ...] = (1, 2, 3)
     reduce_dim: int = 64
@@ -125,6 +127,7 @@ class WorldPipelineConfig:
     def __post_init__(self) -> None:
         self.unseen = tuple(self.unseen)
         self.extract_layers = tuple(self.extract_layers)
+        self.pretrain_crop_scale = tuple(self.pretrain_crop_scale)
         if self.image_size % self.patch_size:
             raise ValueError("image_size must be a multiple of patch_size")
         if max(self.extract_layers) >= self.vision_layers:
@@ -184,7 +187,7 @@ class WorldPipelineConfig:
     _CLIP_FIELDS = ("seed", "image_size", "patch_size", "vision_width", "vision_layers", "vision_heads", "text_width",
                     "text_layers", "text_heads", "context_length", "embed_dim", "pretrain_steps", "pretrain_batch",
                     "pretrain_lr", "pretrain_scenes", "captions_per_scene", "pretrain_max_objects",
-                    "pretrain_object_crops")
+                    "pretrain_object_crops", "pretrain_crop_scale", "pretrain_crop_size")
     _TRAIN_FIELDS = ("unseen", "extract_layers", "reduce_dim", "decoder_heads", "decoder_mlp", "deconv_hidden",
                      "train_iterations", "train_batch", "train_lr", "train_lr_min", "negative_prob", "support_prob")
 
@@ -209,7 +212,7 @@ def _hash(d: dict) -> str:
 
 
 PRESETS: dict[str, WorldPipelineConfig] = {
-    # The default run (README table): about 11-12 minutes on 2 shared CPU cores.
+    # The default run (README table): about 10-12 minutes on 2 shared CPU cores.
     "default": WorldPipelineConfig(),
     # Seconds, for tests and smoke runs: same code, tiny numbers.
     "tiny": WorldPipelineConfig(
@@ -374,6 +377,15 @@ def clip_classification_accuracy(clip: CLIP, tokenizer: WordTokenizer, config: W
 # ---------------------------------------------------------------- stage 1: CLIP
 
 
+def caption_dataset(config: WorldPipelineConfig) -> WorldCaptionDataset:
+    """The (image, caption) pairs of CLIP pretraining: scenes of all classes and close-ups of their objects."""
+    return WorldCaptionDataset(
+        config.pretrain_scenes, config.captions_per_scene, seed=config.seed,
+        scene_config=dataclasses.replace(config.scene, max_objects=config.pretrain_max_objects),
+        object_crop_prob=config.pretrain_object_crops, crop_scale=config.pretrain_crop_scale,
+        crop_size=config.pretrain_crop_size)
+
+
 def pretrained_clip(config: WorldPipelineConfig | None = None, cache_dir: str | Path | None = None,
                     progress: bool = True, force: bool = False) -> tuple[CLIP, WordTokenizer, dict[str, Any]]:
     """The pretrained world CLIP, its tokenizer and info {"seconds", "loaded", "accuracy", ...}.
@@ -390,10 +402,7 @@ def pretrained_clip(config: WorldPipelineConfig | None = None, cache_dir: str | 
     with _Threads(config.threads):
         torch.manual_seed(config.seed)
         clip = CLIP(config.clip_config())
-        dataset = WorldCaptionDataset(
-            config.pretrain_scenes, config.captions_per_scene, seed=config.seed,
-            scene_config=dataclasses.replace(config.scene, max_objects=config.pretrain_max_objects),
-            object_crop_prob=config.pretrain_object_crops)
+        dataset = caption_dataset(config)
         _log(progress, f"[world] pretraining CLIP ({config.pretrain_steps} steps of {config.pretrain_batch})")
         result = pretrain_clip(clip, dataset, config.pretrain_config(), tokenizer, progress=progress)
         accuracy = clip_classification_accuracy(clip, tokenizer, config)

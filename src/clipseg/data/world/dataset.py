@@ -127,7 +127,14 @@ class WorldCaptionDataset(Dataset):
     `crop_jitter` of the crop side, resized to the image size - captioned with that
     object only ("a photo of a large red star."). A ViT trained from scratch learns shapes
     much faster from such views, because the object no longer lands anywhere relative to
-    the patch grid; whole scenes keep it used to the layouts it will segment.
+    the patch grid; whole scenes keep it used to the layouts it will segment. With
+    `crop_size` the views are rendered at that side instead of the image size: at 32 px
+    (a 4 x 4 grid of 8 px patches, the ViT's positional embeddings resized to it) the
+    object has about the pixel size it has in a whole 64 px scene and the view has a
+    quarter of the tokens. (Measured on the world: a ViT fits 32 px close-ups much faster
+    than 64 px ones, but CLIP pretraining with them classified whole scenes only a little
+    better, and 64 px close-ups worse; see the README.) Items then differ in size; the
+    collate of `clipseg.training.clip_pretrain` batches them by size.
 
     Scenes are generated on first use and kept in memory (`cache`; 64 px scenes take
     12 KiB each).
@@ -137,10 +144,14 @@ class WorldCaptionDataset(Dataset):
                  scene_config: SceneConfig | None = None, classes: Sequence[str] | None = None,
                  cache: bool = True, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                  style_weights: dict[str, float] | None = None, object_crop_prob: float = 0.0,
-                 crop_scale: tuple[float, float] = (1.3, 2.6), crop_jitter: float = 0.15):
+                 crop_scale: tuple[float, float] = (1.3, 2.6), crop_jitter: float = 0.15,
+                 crop_size: int | None = None):
         if not 0 <= object_crop_prob <= 1:
             raise ValueError("object_crop_prob must lie in [0, 1]")
-        self.object_crop_prob, self.crop_scale, self.crop_jitter = object_crop_prob, crop_scale, crop_jitter
+        if crop_size is not None and crop_size < 1:
+            raise ValueError("crop_size must be positive")
+        self.object_crop_prob, self.crop_scale, self.crop_jitter = object_crop_prob, tuple(crop_scale), crop_jitter
+        self.crop_size = crop_size
         if scenes < 1 or captions_per_scene < 1:
             raise ValueError("scenes and captions_per_scene must be positive")
         unknown = set(style_weights or {}) - set(CAPTION_STYLES)
@@ -187,7 +198,8 @@ class WorldCaptionDataset(Dataset):
         side = max(x1 - x0, y1 - y0, 2) * rng.uniform(*self.crop_scale)
         cx = (x0 + x1) / 2 + rng.uniform(-1, 1) * self.crop_jitter * side
         cy = (y0 + y1) / 2 + rng.uniform(-1, 1) * self.crop_jitter * side
-        return crop_resize(image, cx, cy, side, image.shape[-2:])
+        size = (self.crop_size, self.crop_size) if self.crop_size else image.shape[-2:]
+        return crop_resize(image, cx, cy, side, size)
 
 
 # ---------------------------------------------------------------- segmentation
