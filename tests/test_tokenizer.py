@@ -253,3 +253,9 @@ def test_packaged_vocab_is_unchanged_and_explicit_path(tok):
     assert explicit.context_length == 16
     assert explicit("a photo of a cat").shape == (1, 16)
     assert explicit.encode("naïve café") == tok.encode("naïve café")
+
+
+def test_tokenizers_of_one_vocabulary_share_its_tables():
+    a, b = CLIPTokenizer(), CLIPTokenizer(context_length=20)
+    assert a._encoder is b._encoder and a._ranks is b._ranks  # parsed once per process
+    assert a(["a red circle"])[0, :6].tolist() == b(["a red circle"])[0, :6].tolist()

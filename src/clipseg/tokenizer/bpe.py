@@ -25,6 +25,7 @@ import html
 import importlib.resources
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import ftfy
@@ -105,6 +106,33 @@ def _read_merges(vocab_path: str | Path | None) -> list[tuple[str, str]]:
     return merges  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class _Vocabulary:
+    """The parsed BPE tables (read-only, shared by every tokenizer of the same file)."""
+
+    merges: tuple[tuple[str, str], ...]
+    encoder: dict[str, int]
+    decoder: dict[int, str]
+    ranks: dict[tuple[str, str], int]
+
+
+@functools.lru_cache(maxsize=4)
+def _vocabulary(vocab_path: str | None, mtime_ns: int | None) -> _Vocabulary:
+    """Read and index a BPE file once per process (keyed by path and modification time)."""
+    merges = tuple(_read_merges(vocab_path))
+    byte_symbols = list(bytes_to_unicode().values())
+    tokens = (
+        byte_symbols
+        + [s + END_OF_WORD for s in byte_symbols]
+        + ["".join(m) for m in merges]
+        + [SOT_TEXT, EOT_TEXT]
+    )
+    encoder = {tok: i for i, tok in enumerate(tokens)}
+    if len(encoder) != len(tokens):
+        raise ValueError("the BPE vocabulary contains duplicate tokens")
+    return _Vocabulary(merges, encoder, dict(enumerate(tokens)), {m: i for i, m in enumerate(merges)})
+
+
 class CLIPTokenizer:
     """Tokenizer producing the token ids of OpenAI CLIP's text encoder.
 
@@ -123,21 +151,14 @@ class CLIPTokenizer:
         self._byte_encoder = bytes_to_unicode()
         self._byte_decoder = {c: b for b, c in self._byte_encoder.items()}
 
-        self._merges = _read_merges(vocab_path)
-        byte_symbols = list(self._byte_encoder.values())
-        tokens = (
-            byte_symbols
-            + [s + END_OF_WORD for s in byte_symbols]
-            + ["".join(m) for m in self._merges]
-            + [SOT_TEXT, EOT_TEXT]
-        )
-        self._encoder: dict[str, int] = {tok: i for i, tok in enumerate(tokens)}
-        if len(self._encoder) != len(tokens):
-            raise ValueError("the BPE vocabulary contains duplicate tokens")
-        self._decoder: dict[int, str] = dict(enumerate(tokens))
-        self._ranks: dict[tuple[str, str], int] = {m: i for i, m in enumerate(self._merges)}
+        path = None if vocab_path is None else str(Path(vocab_path).resolve())
+        vocab = _vocabulary(path, None if path is None else Path(path).stat().st_mtime_ns)
+        self._merges = vocab.merges
+        self._encoder: dict[str, int] = vocab.encoder  # shared, read-only
+        self._decoder: dict[int, str] = vocab.decoder
+        self._ranks: dict[tuple[str, str], int] = vocab.ranks
 
-        self.vocab_size: int = len(tokens)
+        self.vocab_size: int = len(self._encoder)
         self.sot_token: int = self._encoder[SOT_TEXT]
         self.eot_token: int = self._encoder[EOT_TEXT]
 
