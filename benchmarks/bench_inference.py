@@ -395,7 +395,7 @@ def bench_onnx(b: Bench, repeats) -> dict:
         state = {}
 
         def fresh_onnx():
-            onnx._text_cache.clear()
+            onnx.text_cache.clear()
 
         def fresh_torch():
             state["p"] = Predictor(b.ours, b.tokenizer)

@@ -120,3 +120,19 @@ def test_errors(model):
     with pytest.raises(PromptError, match="empty"):
         predictor.predict([VisualPrompt(random_image(), np.zeros((90, 140), bool))])
     assert Predictor(model, truncate_prompts=True).segment(random_image(), [" ".join(["word"] * 1000)]).shape[0] == 1
+
+
+def test_text_embedding_cache_is_lru_and_serves_batches_larger_than_itself():
+    from clipseg.prompts.text import TextEmbeddingCache
+
+    calls = []
+
+    def compute(todo):
+        calls.append(list(todo))
+        return [len(t) for t in todo]
+
+    cache = TextEmbeddingCache(2)
+    assert cache.lookup(["aa", "b", "aa", "cccc"], compute) == [2, 1, 2, 4]  # 3 distinct > size 2
+    assert calls == [["aa", "b", "cccc"]] and list(cache.entries) == ["aa", "cccc"]  # LRU order kept
+    assert cache.lookup(["cccc", "b"], compute) == [4, 1]
+    assert calls[-1] == ["b"] and list(cache.entries) == ["cccc", "b"]

@@ -3,7 +3,6 @@ reading a directory written by `clipseg.export.export_onnx`."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +13,7 @@ from PIL import Image
 from ..data.image_io import ImageInput, load_image
 from ..data.transforms import normalize, pil_to_tensor, resize_maps
 from ..inference.predictor import label_map
+from ..prompts.text import TextEmbeddingCache, tokenize_prompts
 from ..prompts.types import PromptError
 from ..tokenizer import CLIPTokenizer, Tokenizer
 from .onnx import read_metadata
@@ -63,9 +63,8 @@ class OnnxPredictor:
             for name, file in self.meta["files"].items()
         }
         self.tokenizer = tokenizer or CLIPTokenizer()
-        self.text_cache_size = text_cache_size
         self.truncate_prompts = truncate_prompts
-        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.text_cache: TextEmbeddingCache[np.ndarray] = TextEmbeddingCache(text_cache_size)
         self.activation_names: list[str] = self.meta["tensors"]["image_encoder"]["outputs"]
         self.features: dict[str, np.ndarray] | None = None
         self.original_size: tuple[int, int] | None = None
@@ -101,31 +100,14 @@ class OnnxPredictor:
     # ---------------------------------------------------------------- prompts
     def tokenize(self, texts: Sequence[str]) -> np.ndarray:
         """(N, L) int64 ids, cut after the last EOT of the batch (the graph takes any L)."""
-        ctx = self.meta["context_length"]
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise PromptError(f"text prompt #{i} is empty")
-        try:
-            ids = self.tokenizer(list(texts), context_length=ctx, truncate=self.truncate_prompts)
-        except ValueError as e:
-            raise PromptError(f"text prompt too long for the model's {ctx}-token context: {e}") from None
+        ids = tokenize_prompts(self.tokenizer, texts, self.meta["context_length"], self.truncate_prompts)
         length = int(ids.argmax(dim=-1).max()) + 1
         return ids[:, :length].numpy().astype(np.int64)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(N, embed_dim) text embeddings, computing only those not in the cache."""
-        todo = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
-        if todo:
-            cond = self.sessions["text_encoder"].run(None, {"input_ids": self.tokenize(todo)})[0]
-            for text, emb in zip(todo, cond):
-                self._text_cache[text] = emb
-                if len(self._text_cache) > self.text_cache_size:
-                    self._text_cache.popitem(last=False)
-        out = []
-        for t in texts:
-            self._text_cache.move_to_end(t)
-            out.append(self._text_cache[t])
-        return np.stack(out)
+        return np.stack(self.text_cache.lookup(texts, lambda todo: self.sessions["text_encoder"].run(
+            None, {"input_ids": self.tokenize(todo)})[0]))
 
     def encode(self, prompts: Sequence) -> np.ndarray:
         """Conditional vectors (N, embed_dim) float32, one per prompt, in order."""

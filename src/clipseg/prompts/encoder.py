@@ -12,6 +12,7 @@ from ..data.image_io import load_image, load_mask
 from ..data.transforms import normalize, pil_to_tensor
 from ..model.clipseg import CLIPSeg
 from ..tokenizer import Tokenizer
+from .text import TextEmbeddingCache, tokenize_prompts
 from .types import MixedPrompt, Prompt, PromptError, VisualPrompt
 from .visual import VisualPromptConfig, engineer_visual_prompt
 
@@ -37,9 +38,8 @@ class PromptEncoder:
         self.model = model
         self.tokenizer = tokenizer
         self.visual_config = visual_config or VisualPromptConfig(size=model.config.input_size)
-        self.cache_size = cache_size
         self.truncate = truncate
-        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.text_cache: TextEmbeddingCache[torch.Tensor] = TextEmbeddingCache(cache_size)
 
     @property
     def device(self) -> torch.device:
@@ -47,38 +47,21 @@ class PromptEncoder:
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         """Validated token ids (N, L); empty or (unless truncate) too-long prompts raise PromptError."""
-        ctx = self.model.config.clip.text.context_length
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise PromptError(f"text prompt #{i} is empty")
-        try:
-            return self.tokenizer(list(texts), context_length=ctx, truncate=self.truncate)
-        except ValueError as e:
-            raise PromptError(f"text prompt too long for the model's {ctx}-token context: {e}") from None
+        return tokenize_prompts(self.tokenizer, texts, self.model.config.clip.text.context_length, self.truncate)
 
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
         """(N, embed_dim) text embeddings, computing only those not in the cache."""
-        todo = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
-        if todo:
-            ids = self.tokenize(todo).to(self.device)
-            for text, emb in zip(todo, self.model.encode_text(ids)):
-                self._text_cache[text] = emb
-                if len(self._text_cache) > self.cache_size:
-                    self._text_cache.popitem(last=False)
-        out = []
-        for t in texts:
-            self._text_cache.move_to_end(t)
-            out.append(self._text_cache[t])
-        return torch.stack(out)
+        return torch.stack(self.text_cache.lookup(texts, lambda todo: self.model.encode_text(
+            self.tokenize(todo).to(self.device))))
 
     def cache_state(self) -> dict:
         """The text cache in LRU order: {"texts": [...], "embeddings": (n, embed_dim)}."""
-        texts = list(self._text_cache)
-        embeddings = torch.stack(list(self._text_cache.values())).cpu() if texts else torch.zeros(0)
+        texts = list(self.text_cache.entries)
+        embeddings = torch.stack(list(self.text_cache.entries.values())).cpu() if texts else torch.zeros(0)
         return {"texts": texts, "embeddings": embeddings}
 
     def load_cache_state(self, state: dict) -> None:
-        self._text_cache = OrderedDict(
+        self.text_cache.entries = OrderedDict(
             (t, e.to(self.device)) for t, e in zip(state["texts"], state["embeddings"])
         )
 
