@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..data import datasets as ds
 from ..training.cli import load_tokenizer
-from ..training.data import DATASETS, build_dataset, reader_config
+from ..training.data import DATASETS, build_dataset
 from .generalized import evaluate_generalized
 from .one_shot import evaluate_one_shot
 from .referring import evaluate_referring
@@ -42,13 +42,6 @@ OWN_DATA = ("folder", "coco-folder")  # split-less lists allowed
 NO_SPLIT = ("none", "null", "all")  # --split values that read a folder's plain list
 
 
-def _lvis_objects(root: str, split: str, options: dict, image_size: int):
-    return ds.LvisObjects(root, split, reader_config(ds.LvisObjectsConfig, options, image_size))
-
-
-# readers only the evaluation uses (the others: clipseg.training.data.DATASETS)
-EVAL_DATASETS = {"lvis-objects": _lvis_objects}
-
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m clipseg.evaluation", description=__doc__.splitlines()[0])
@@ -57,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="CLIPSeg weights (anything clipseg.weights.load_clipseg reads)")
     p.add_argument("--backbone", help="CLIP weights for decoder-only files")
     p.add_argument("--data", default="", help="data set root folder")
-    p.add_argument("--dataset", help="reader (clipseg.training.data.DATASETS, or lvis-objects); default per protocol")
+    p.add_argument("--dataset", help="reader name (clipseg.training.data.DATASETS); default per protocol")
     p.add_argument("--split", help="default per protocol; 'none': every row of an own-data folder's list")
     p.add_argument("--options", default="{}", help="reader options as JSON, e.g. '{\"n_unseen\": 4}'")
     p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3],
@@ -80,28 +73,21 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def build(name: str, root: str, split: str | None, options: dict, size: int):
-    """A reader by name: the evaluation-only ones, else clipseg.training.data.build_dataset."""
-    if name in EVAL_DATASETS:
-        return EVAL_DATASETS[name](root, split, options, size)
-    return build_dataset(name, root, split, options, size)
-
-
 def resolve_split(name: str, root: str, given: str | None, default: str, options: dict, size: int):
     """(data set, split) for --split `given`. Own-data folders: 'none' reads the plain list; no
     --split tries the protocol's split and falls back to the plain list when there is neither a
     list for that split nor a split column (a note goes to stderr)."""
     if name in OWN_DATA and given is not None and given.lower() in NO_SPLIT:
-        return build(name, root, None, options, size), None
+        return build_dataset(name, root, None, options, size), None
     if name in OWN_DATA and given is None:
         try:
-            return build(name, root, default, options, size), default
+            return build_dataset(name, root, default, options, size), default
         except ds.NoSplitError:
             print(f"note: no '{default}' list or split column in '{root}': evaluating every listed sample "
                   "(--split none)", file=sys.stderr)  # fmt: skip
-            return build(name, root, None, options, size), None
+            return build_dataset(name, root, None, options, size), None
     split = given or default
-    return build(name, root, split, options, size), split
+    return build_dataset(name, root, split, options, size), split
 
 
 def evaluate(args: argparse.Namespace) -> dict:
@@ -110,8 +96,8 @@ def evaluate(args: argparse.Namespace) -> dict:
 
     dataset_name, default_split = PROTOCOLS[args.protocol]
     dataset_name = args.dataset or dataset_name
-    if dataset_name not in DATASETS and dataset_name not in EVAL_DATASETS:
-        raise SystemExit(f"unknown data set '{dataset_name}'; known: {', '.join([*DATASETS, *EVAL_DATASETS])}")
+    if dataset_name not in DATASETS:
+        raise SystemExit(f"unknown data set '{dataset_name}'; known: {', '.join(DATASETS)}")
     try:
         options = json.loads(args.options)
     except json.JSONDecodeError as e:
@@ -125,7 +111,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             split = args.split or default_split
             if args.protocol == "visual-prompts":  # the query image and mask suffice: skip making supports
                 options = {"with_support": False, **options}
-            folds = [build(dataset_name, args.data, split, {**options, "fold": f}, size) for f in args.folds]
+            folds = [build_dataset(dataset_name, args.data, split, {**options, "fold": f}, size) for f in args.folds]
             names = [f"fold {f}" for f in args.folds]
         else:
             data, split = resolve_split(dataset_name, args.data, args.split, default_split, options, size)

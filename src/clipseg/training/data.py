@@ -77,6 +77,7 @@ DATASETS: dict[str, Builder] = {
     "coco20i": _one_shot(ds.Coco20i),
     "pascal-zeroshot": _simple(ds.PascalZeroShot, ds.PascalZeroShotConfig),
     "lvis-generalized": _simple(ds.LvisGeneralized, ds.LvisGeneralizedConfig),
+    "lvis-objects": _simple(ds.LvisObjects, ds.LvisObjectsConfig),  # the visual prompt analysis (Tab. 2)
     "folder": _simple(ds.PhraseFolder, ds.FolderConfig),
     "coco-folder": _simple(ds.CocoFolder, ds.FolderConfig),
     "world": _world,
