@@ -65,14 +65,9 @@ class VisualPromptResult(JsonResult):
     parts: list[dict] = field(default_factory=list)  # per part (fold): {"name", "baseline", "delta", "samples"}
 
 
-def _embed_texts(prompts: PromptEncoder, texts: list[str], chunk: int = 256) -> dict[str, torch.Tensor]:
-    """Unit text embeddings (CPU, float) by text, encoded `chunk` at a time."""
-    out: dict[str, torch.Tensor] = {}
-    for i in range(0, len(texts), chunk):
-        part = texts[i : i + chunk]
-        for t, e in zip(part, F.normalize(prompts.encode_texts(part).float(), dim=-1).cpu()):
-            out[t] = e
-    return out
+def _embed_texts(prompts: PromptEncoder, texts: list[str]) -> dict[str, torch.Tensor]:
+    """Unit text embeddings (CPU, float) by text."""
+    return dict(zip(texts, F.normalize(prompts.encode_texts(texts).float(), dim=-1).cpu()))
 
 
 @torch.no_grad()
