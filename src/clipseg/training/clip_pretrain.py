@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -162,13 +163,20 @@ def pretrain_clip(
     """
     if len(dataset) < config.batch_size:
         raise ValueError(f"the data set has {len(dataset)} items, fewer than one batch of {config.batch_size}")
-    old_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         return _pretrain(model, dataset, config, tokenizer, progress, callback)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch.set_num_threads(n) for a block (None or 0: unchanged); the old count is restored after."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
     finally:
-        torch.set_num_threads(old_threads)
+        torch.set_num_threads(old)
 
 
 def _pretrain(model, dataset, config, tokenizer, progress, callback) -> PretrainResult:

@@ -27,7 +27,8 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from ..model.clip import CLIP
 from ..model.clipseg import CLIPSeg
 from ..model.config import CLIPConfig, CLIPSegConfig, DecoderConfig, TextConfig, VisionConfig
 from ..tokenizer.words import WordTokenizer
-from ..training.clip_pretrain import PretrainConfig, pretrain_clip, zero_shot_accuracy
+from ..training.clip_pretrain import PretrainConfig, pretrain_clip, torch_threads, zero_shot_accuracy
 
 MODEL_NAMES: tuple[str, ...] = ("clipseg", "clip-deconv", "clipseg-random")
 MODEL_LABELS: dict[str, str] = {
@@ -278,40 +279,23 @@ class DemoResult:
 
 
 class _Timer:
+    """Seconds per named stage: `with timer("clip"): ...` adds the block's wall time."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
-    def __call__(self, name: str):
-        timer = self
-
-        class _Ctx:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc):
-                timer.timings[name] = timer.timings.get(name, 0.0) + time.perf_counter() - self.t0
-
-        return _Ctx()
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
 
 def _log(progress: bool, message: str) -> None:
     if progress:
         print(message, flush=True)
-
-
-class _Threads:
-    """torch.set_num_threads for a block (restored after)."""
-
-    def __init__(self, n: int | None) -> None:
-        self.n = n
-
-    def __enter__(self):
-        self.old = torch.get_num_threads()
-        if self.n:
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.old)
 
 
 def save_clip(model: CLIP, path: Path, meta: dict[str, Any] | None = None) -> Path:
@@ -399,7 +383,7 @@ def pretrained_clip(config: WorldPipelineConfig | None = None, cache_dir: str | 
         clip, meta = load_clip(path)
         return clip, WordTokenizer.load(tok_path), {**meta, "loaded": True, "path": str(path)}
     tokenizer = config.tokenizer()
-    with _Threads(config.threads):
+    with torch_threads(config.threads):
         torch.manual_seed(config.seed)
         clip = CLIP(config.clip_config())
         dataset = caption_dataset(config)
@@ -449,7 +433,7 @@ def trained_model(name: str, config: WorldPipelineConfig, clip: CLIP | None, tok
     info_path = path.with_suffix(".json")
     if path.exists() and info_path.exists() and not force:
         return load_clipseg(path), {**json.loads(info_path.read_text()), "loaded": True, "path": str(path)}
-    with _Threads(config.train_threads):
+    with torch_threads(config.train_threads):
         model = build_world_model(name, config, clip)
         train_config = TrainConfig(
             iterations=config.train_iterations, batch_size=config.train_batch, lr=config.train_lr,
@@ -592,7 +576,7 @@ def run_pipeline(config: WorldPipelineConfig | None = None, progress: bool = Tru
     for name in MODEL_NAMES:
         with timer(name):
             models[name], infos[name] = trained_model(name, config, clip, tokenizer, cache, progress, force)
-    with timer("evaluation"), _Threads(config.threads):
+    with timer("evaluation"), torch_threads(config.threads):
         _log(progress, f"[world] evaluating ({config.eval_size} samples per task)")
         sets = evaluation_sets(config)
         rows = [{"model": n, "label": MODEL_LABELS[n], **evaluate_world_model(models[n], tokenizer, sets)}
@@ -661,7 +645,7 @@ def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: 
 
         pixels = np.asarray(load_image(image).convert("RGB").resize((config.image_size, config.image_size)))
         scene_seed = None
-    with _Threads(config.threads):
+    with torch_threads(config.threads):
         predictor = Predictor(models[model], tokenizer, truncate_prompts=True)
         predictor.set_image(pixels)
         probs = predictor.predict([prompt])[0]
