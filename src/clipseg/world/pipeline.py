@@ -40,10 +40,12 @@ from torch.utils.data import Dataset
 from ..data.sample import Sample
 from ..data.world import SHAPE_CLASSES, SceneConfig, WorldSplit, generate_scene
 from ..data.world.dataset import (
+    EVAL_MODES,
     WorldCaptionDataset,
     WorldSegmentationConfig,
     WorldSegmentationDataset,
     scene_tensor,
+    world_evaluation_sets,
 )
 from ..evaluation.metrics import FP, THRESHOLDS, TN, BinaryCounts, MetricResult
 from ..model.clip import CLIP
@@ -58,7 +60,7 @@ MODEL_LABELS: dict[str, str] = {
     "clip-deconv": "CLIP-Deconv (PC+)",
     "clipseg-random": "CLIPSeg, random backbone",
 }
-EVAL_TASKS: tuple[str, ...] = ("referring", "zero_shot", "zero_shot_phrases", "one_shot", "negative")
+EVAL_TASKS: tuple[str, ...] = EVAL_MODES
 TASK_LABELS: dict[str, str] = {
     "referring": "Referring, seen classes (text)",
     "zero_shot": "Zero-shot, held-out classes (class name)",
@@ -485,12 +487,8 @@ class _ListDataset(Dataset):
 
 def evaluation_sets(config: WorldPipelineConfig) -> dict[str, Dataset]:
     """The four evaluation sets, generated once (fixed seeds) and held in memory."""
-    out = {}
-    for task in EVAL_TASKS:
-        ds = WorldSegmentationDataset(WorldSegmentationConfig(mode=task, size=config.eval_size, seed=config.seed,
-                                                              scene=config.scene, split=config.split))
-        out[task] = _ListDataset([ds[i] for i in range(len(ds))])
-    return out
+    sets = world_evaluation_sets(config.eval_size, seed=config.seed, scene=config.scene, split=config.split)
+    return {task: _ListDataset([ds[i] for i in range(len(ds))]) for task, ds in sets.items()}
 
 
 def _metrics(r: MetricResult) -> dict[str, float]:
