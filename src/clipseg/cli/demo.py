@@ -52,7 +52,7 @@ def _real_weights_demo(loaded, prompt: str, image_path: str | None, out: Path) -
 @click.option("--quiet", is_flag=True, help="no progress bars.")
 def demo(prompt: str, image: str | None, weights: str | None, out: str, world_only: bool, quiet: bool) -> None:
     """Segment an example image: with real weights if there are any, else with the built-in
-    generated-world model (trained on first use, about 10 minutes on 2 CPU cores, then cached)."""
+    generated-world model (trained on first use, about 7 minutes on 2 CPU cores, then cached)."""
     from ..inference.loading import default_weights, load_model
     from ..weights import CheckpointError
 

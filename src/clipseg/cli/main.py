@@ -15,7 +15,6 @@ weights (one clear message, no traceback).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -82,16 +81,11 @@ def _load(weights: str | None, device: str, backbone: str | None = None, dtype: 
         raise CLIError(f"cannot load weights '{weights or default_weights()}': {type(e).__name__}: {e}") from None
 
 
-@functools.lru_cache(maxsize=1)
-def _clip_tokenizer():
-    from ..tokenizer import CLIPTokenizer
-
-    return CLIPTokenizer()
-
-
 def _tokenizer(spec: str):
     if spec == "clip":
-        return _clip_tokenizer()  # reading the BPE merges takes a moment: once per process
+        from ..tokenizer import CLIPTokenizer
+
+        return CLIPTokenizer()  # its BPE tables are read once per process and shared
     from ..tokenizer.words import WordTokenizer
 
     try:
