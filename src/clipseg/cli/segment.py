@@ -116,7 +116,7 @@ RUN_SETTINGS = ("threshold", "none_threshold", "prob_format", "model", "keep_asp
 
 
 def _file_digest(source) -> str:
-    """sha256 (16 hex digits) of a file's bytes or an array's; '' for other inputs (PIL, bytes)."""
+    """sha256 (16 hex digits) of a file's, an array's or a bytes object's contents; '' for others (PIL images)."""
     if isinstance(source, (str, Path)):
         return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:16]
     if isinstance(source, np.ndarray):

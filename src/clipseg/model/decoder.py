@@ -65,6 +65,26 @@ def upsample_as_matmuls(x: torch.Tensor, layers: list[nn.Module]) -> torch.Tenso
     return y.reshape(n, y.shape[1], sh, sw)
 
 
+def upsample(trans_conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """trans_conv (a layer or an nn.Sequential) on an (N, D, gh, gw) map. On CPU its trailing
+    non-overlapping transposed convolutions run as matmuls (`upsample_as_matmuls`: same math,
+    several times faster than the CPU kernels)."""
+    layers = list(trans_conv) if isinstance(trans_conv, nn.Sequential) else [trans_conv]
+    if x.device.type != "cpu":
+        return trans_conv(x)
+    head = 0  # leading layers that are not patch deconvolutions (the refined 3x3 conv)
+    while head < len(layers) and not (_is_patch_deconv(layers[head]) or isinstance(layers[head], nn.ReLU)):
+        head += 1
+    while head < len(layers) and isinstance(layers[head], nn.ReLU):  # its ReLU stays with it
+        head += 1
+    tail = layers[head:]
+    if not tail or not all(_is_patch_deconv(m) or isinstance(m, nn.ReLU) for m in tail):
+        return trans_conv(x)
+    for m in layers[:head]:
+        x = m(x)
+    return upsample_as_matmuls(x, tail)
+
+
 class CLIPSegDecoder(nn.Module):
     """Transformer decoder with FiLM conditioning and U-Net-like skips from CLIP layers.
 
@@ -110,25 +130,7 @@ class CLIPSegDecoder(nn.Module):
             a = block(a)
         if a.shape[0] != cond.shape[0]:  # cond_layer beyond the last block: never conditioned
             a = a.expand(cond.shape[0], -1, -1)
-        return self.upsample(tokens_to_map(a, grid))[:, 0]
-
-    def upsample(self, x: torch.Tensor) -> torch.Tensor:
-        """trans_conv on the (N, D, gh, gw) map. On CPU the non-overlapping transposed
-        convolutions run as matmuls (same math, several times faster than the CPU kernels)."""
-        layers = list(self.trans_conv) if isinstance(self.trans_conv, nn.Sequential) else [self.trans_conv]
-        if x.device.type != "cpu":
-            return self.trans_conv(x)
-        head = 0  # leading layers that are not patch deconvolutions (the refined 3x3 conv)
-        while head < len(layers) and not (_is_patch_deconv(layers[head]) or isinstance(layers[head], nn.ReLU)):
-            head += 1
-        while head < len(layers) and isinstance(layers[head], nn.ReLU):  # its ReLU stays with it
-            head += 1
-        tail = layers[head:]
-        if not tail or not all(_is_patch_deconv(m) or isinstance(m, nn.ReLU) for m in tail):
-            return self.trans_conv(x)
-        for m in layers[:head]:
-            x = m(x)
-        return upsample_as_matmuls(x, tail)
+        return upsample(self.trans_conv, tokens_to_map(a, grid))[:, 0]
 
 
 class DeconvDecoder(nn.Module):
@@ -151,7 +153,7 @@ class DeconvDecoder(nn.Module):
     def forward(self, activations: list[torch.Tensor], cond: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         a = film(cond, self.reduce(activations[-1]), self.film_mul, self.film_add)  # (N, T, D)
         a = self.reduce2(a)
-        return self.trans_conv(tokens_to_map(a, grid))[:, 0]
+        return upsample(self.trans_conv, tokens_to_map(a, grid))[:, 0]
 
 
 DECODERS = {"clipseg": CLIPSegDecoder, "deconv": DeconvDecoder}
