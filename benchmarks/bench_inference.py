@@ -285,6 +285,7 @@ sys.path.insert(0, {src!r})
 sys.path.insert(0, {bench_dir!r})
 torch.set_num_threads({threads})
 import bench_inference as bi
+from common import proc_status_mib, reset_peak_rss
 which, batch, tiny = {which!r}, {batch}, {tiny}
 hf = bi.make_hf(tiny, scale_last=False)  # memory does not depend on the weights' values
 model = hf if which == "hf" else bi.build_clipseg(bi.ours_config(hf)).eval()
@@ -294,24 +295,14 @@ import gc; gc.collect()
 pixels = torch.randn(batch, 3, {size}, {size})
 cond = torch.randn(batch, {embed})
 
-def status(key):
-    for line in open("/proc/self/status"):
-        if line.startswith(key):
-            return int(line.split()[1]) / 1024
-    return None
-
-try:  # reset the peak (VmHWM) to the current RSS: Linux >= 4.0
-    open("/proc/self/clear_refs", "w").write("5")
-    method = "VmHWM after reset"
-except OSError:
-    method = "ru_maxrss"
-before = status("VmRSS:")
+method = "VmHWM after reset" if reset_peak_rss() else "ru_maxrss"
+before = proc_status_mib("VmRSS:")
 with torch.inference_mode():
     if which == "hf":
         model(pixel_values=pixels, conditional_embeddings=cond).logits
     else:
         model.decode(model.encode_image(pixels), cond)
-peak = status("VmHWM:") if method.startswith("VmHWM") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = proc_status_mib("VmHWM:") if method.startswith("VmHWM") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{"rss_before_mib": before, "peak_rss_mib": peak, "method": method}}))
 """
 

@@ -56,24 +56,14 @@ def sync(device: torch.device) -> None:
 def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-        return
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    else:
+        common.reset_peak_rss()
 
 
 def peak_mib(device: torch.device) -> float | None:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    return common.proc_status_mib("VmHWM:")
 
 
 def amp_dtypes(device: torch.device, amp: str) -> list[torch.dtype | None]:

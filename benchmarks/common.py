@@ -38,6 +38,27 @@ def load() -> str:
         return "?"
 
 
+def proc_status_mib(key: str) -> float | None:
+    """A memory line of /proc/self/status ("VmRSS:", "VmHWM:") in MiB; None where there is none."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak resident set size (VmHWM) to the current RSS (Linux >= 4.0); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def write_results(out: Path, name: str, results: dict, markdown: str) -> None:
     """<out>/<name>.json and <out>/<name>.md; the markdown is also printed."""
     out.mkdir(parents=True, exist_ok=True)
