@@ -1,9 +1,29 @@
-"""The CPU inference fast paths of the transformer blocks equal the plain (autograd) forms."""
+"""The CPU fast paths of the transformer blocks (chunked MLPs, the SiLU form of QuickGELU,
+written-out attention for short sequences) equal the plain forms, outputs and gradients."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from clipseg.model.transformer import PostNormEncoderLayer, ResidualAttentionBlock, attention, chunked_mlp, dropout
+from clipseg.model.transformer import (
+    SHORT_SEQUENCE,
+    PostNormEncoderLayer,
+    ResidualAttentionBlock,
+    attention,
+    chunked_mlp,
+    dropout,
+)
+
+
+def _reference_block(block: ResidualAttentionBlock, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+    """CLIP's block written plainly: fused SDPA attention, then block.mlp (c_fc, QuickGELU, c_proj)."""
+    a = block.attn
+    h = block.ln_1(x)
+    b, n, d = h.shape
+    qkv = F.linear(h, a.in_proj_weight, a.in_proj_bias).view(b, n, 3, a.heads, d // a.heads).permute(2, 0, 3, 1, 4)
+    y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=causal).transpose(1, 2).reshape(b, n, d)
+    x = x + a.out_proj(y)
+    return x + block.mlp(block.ln_2(x))
 
 
 def _plain_and_fast(block: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,6 +42,32 @@ def test_quick_gelu_block_fast_path_equals_plain(tokens):
     x = torch.randn(2, tokens // 2 + 1, 64) * 3
     plain, fast = _plain_and_fast(block, x)
     assert torch.allclose(plain, fast, atol=1e-5, rtol=1e-5), (plain - fast).abs().max()
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("tokens", [9, SHORT_SEQUENCE + 40])  # written-out attention, fused kernel
+def test_block_in_training_equals_the_plain_form_with_gradients(tokens, causal):
+    torch.manual_seed(0)
+    block = ResidualAttentionBlock(32, 4).train()
+    x = torch.randn(3, tokens, 32) * 2
+    out = block(x, causal=causal)
+    ref = _reference_block(block, x, causal)
+    assert torch.allclose(out, ref, atol=1e-5, rtol=1e-5), (out - ref).abs().max()
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, list(block.parameters()), g)
+    ref_grads = torch.autograd.grad(ref, list(block.parameters()), g)
+    for (name, _), got, want in zip(block.named_parameters(), grads, ref_grads):
+        assert torch.allclose(got, want, atol=1e-4, rtol=1e-4), name
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_block_inference_equals_the_plain_form(causal):
+    torch.manual_seed(0)
+    block = ResidualAttentionBlock(32, 4).eval()
+    x = torch.randn(2, 20, 32)
+    with torch.inference_mode():
+        out, ref = block(x, causal=causal), _reference_block(block, x, causal)
+    assert torch.allclose(out, ref, atol=1e-5, rtol=1e-5)
 
 
 def test_post_norm_layer_fast_path_equals_plain():
@@ -69,3 +115,15 @@ def test_attention_with_dropout_is_unbiased_and_without_equals_sdpa():
     runs = torch.stack([attention(q, k, v, 0.1, False) for _ in range(4000)])
     assert not torch.equal(runs[0], runs[1])
     assert (runs.mean(0) - exact).abs().max() < 0.05  # E[dropout(p)] = p
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_written_out_attention_of_short_sequences_equals_sdpa(causal):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, SHORT_SEQUENCE, 16, requires_grad=True) for _ in range(3))
+    out = attention(q, k, v, 0.0, causal)
+    exact = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    assert torch.allclose(out, exact, atol=1e-5)
+    g = torch.randn_like(out)
+    for got, want in zip(torch.autograd.grad(out, (q, k, v), g), torch.autograd.grad(exact, (q, k, v), g)):
+        assert torch.allclose(got, want, atol=1e-5)

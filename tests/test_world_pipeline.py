@@ -17,6 +17,7 @@ from clipseg.data.world import (
     SHAPE_CLASSES,
     WORLD_WORDS,
     SceneConfig,
+    WorldSplit,
     caption,
     generate_scene,
     negative_phrases,
@@ -154,6 +155,38 @@ def test_evaluation_sets():
     assert not train_seeds & {sc.seed for _, sc in referring}
 
 
+def test_held_out_colours_never_in_training_and_their_zero_shot_set():
+    held_out = {"orange", "purple"}
+    split = WorldSplit(unseen_colours=tuple(held_out))
+    train = world_training_set(300, seed=2, split=split)
+    assert not set(train.train_scene.colours) & held_out  # the scenes of queries and of visual supports
+    for i in range(len(train)):
+        sample, scene = train.item_with_scene(i)
+        assert not {o.colour for o in scene.objects} & held_out  # never drawn ...
+        assert not set(split_words(sample.phrase)) & held_out  # ... never named (negatives included)
+    sets = world_evaluation_sets(12, seed=0, split=split)
+    assert all(not {o.colour for o in sc.objects} & held_out
+               for sc in (sets["referring"].item_with_scene(i)[1] for i in range(12)))
+    colours = [sets["zero_shot_colours"].item_with_scene(i) for i in range(12)]
+    assert {s.class_name for s, _ in colours} == held_out
+    for sample, scene in colours:
+        assert sample.phrase == f"a photo of a {sample.class_name} object."
+        assert not {o.shape for o in scene.objects} & UNSEEN  # only the colour is new
+        expected = np.zeros(scene.image.shape[:2], bool)
+        for o in scene.objects:
+            if o.colour == sample.class_name:
+                expected |= o.mask
+        assert expected.any() and np.array_equal(sample.mask[0].numpy() > 0, expected)
+    # without held-out colours there is no such set, and a split must keep a seen colour per group
+    assert "zero_shot_colours" not in world_evaluation_sets(4, seed=0)
+    with pytest.raises(ValueError, match="held-out colours"):
+        WorldSegmentationDataset(WorldSegmentationConfig(mode="zero_shot_colours", size=4))
+    with pytest.raises(ValueError, match="warm"):
+        WorldSplit(unseen_colours=("red", "orange", "yellow", "pink"))
+    with pytest.raises(ValueError, match="unseen colours"):
+        WorldSplit(unseen_colours=("teal",))
+
+
 # ---------------------------------------------------------------- CLIP pretraining
 
 
@@ -244,15 +277,15 @@ def test_short_training_lowers_loss_and_beats_untrained():
 def test_pipeline_caches_and_demo(tmp_path):
     from clipseg.world import run_pipeline, segment_demo, world_config
 
-    config = world_config("tiny", threads=None)
+    config = world_config("tiny", threads=None, unseen_colours=("orange", "purple"))  # + the held-out-colours row
     first = run_pipeline(config, progress=False, cache_dir=tmp_path)
     assert not any(first.loaded.values())
     assert [r["model"] for r in first.rows] == ["clipseg", "clip-deconv", "clipseg-random"]
     for row in first.rows:
-        for task in ("referring", "zero_shot", "zero_shot_phrases", "one_shot"):
+        for task in ("referring", "zero_shot", "zero_shot_phrases", "zero_shot_colours", "one_shot"):
             assert 0.0 <= row[task]["miou"] <= 1.0 and 0.0 <= row[task]["ap"] <= 1.0
         assert 0.0 <= row["negative"]["fp_rate"] <= 1.0
-    assert "CLIP-Deconv" in first.table and "random backbone" in first.table
+    assert "CLIP-Deconv" in first.table and "random backbone" in first.table and "held-out colours" in first.table
     files = {p.name.split("-")[0] for p in tmp_path.iterdir()}
     assert {"clip", "clipseg", "results"} <= files
 
@@ -266,7 +299,7 @@ def test_pipeline_caches_and_demo(tmp_path):
     assert third.rows == first.rows  # same weights, same evaluation sets
 
     # another training setting -> another key -> that model is retrained, the CLIP is reused
-    other = world_config("tiny", threads=None, train_iterations=3)
+    other = world_config("tiny", threads=None, unseen_colours=("orange", "purple"), train_iterations=3)
     assert other.clip_key() == config.clip_key() and other.model_key("clipseg") != config.model_key("clipseg")
 
     out = tmp_path / "demo.png"

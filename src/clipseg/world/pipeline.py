@@ -38,7 +38,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data.sample import Sample
-from ..data.world import SHAPE_CLASSES, SceneConfig, WorldSplit, generate_scene
+from ..data.world import COLOUR_NAMES, SHAPE_CLASSES, SceneConfig, WorldSplit, generate_scene
 from ..data.world.dataset import (
     EVAL_MODES,
     WorldCaptionDataset,
@@ -65,6 +65,7 @@ TASK_LABELS: dict[str, str] = {
     "referring": "Referring, seen classes (text)",
     "zero_shot": "Zero-shot, held-out classes (class name)",
     "zero_shot_phrases": "Zero-shot, held-out classes (attribute phrase)",
+    "zero_shot_colours": "Zero-shot, held-out colours (colour name)",
     "one_shot": "One-shot, held-out classes (visual prompt)",
 }
 CACHE_ENV = "CLIPSEG_WORLD_CACHE"
@@ -87,6 +88,9 @@ class WorldPipelineConfig:
     seed: int = 0
     image_size: int = 64
     unseen: tuple[str, ...] = ("star", "heart", "hexagon")  # held out of segmentation training
+    # colours held out of segmentation training (never drawn there, never named; CLIP knows them),
+    # evaluated zero-shot by colour name; e.g. ("orange", "purple"), see the README
+    unseen_colours: tuple[str, ...] = ()
     # the small CLIP (ViT code path of ViT-B/16)
     patch_size: int = 8
     vision_width: int = 64
@@ -129,6 +133,7 @@ class WorldPipelineConfig:
 
     def __post_init__(self) -> None:
         self.unseen = tuple(self.unseen)
+        self.unseen_colours = tuple(self.unseen_colours)
         self.extract_layers = tuple(self.extract_layers)
         self.pretrain_crop_scale = tuple(self.pretrain_crop_scale)
         if self.image_size % self.patch_size:
@@ -139,7 +144,7 @@ class WorldPipelineConfig:
 
     @property
     def split(self) -> WorldSplit:
-        return WorldSplit(unseen=self.unseen)
+        return WorldSplit(unseen=self.unseen, unseen_colours=self.unseen_colours)
 
     @property
     def scene(self) -> SceneConfig:
@@ -191,7 +196,7 @@ class WorldPipelineConfig:
                     "text_layers", "text_heads", "context_length", "embed_dim", "pretrain_steps", "pretrain_batch",
                     "pretrain_lr", "pretrain_scenes", "captions_per_scene", "pretrain_max_objects",
                     "pretrain_object_crops", "pretrain_crop_scale", "pretrain_crop_size")
-    _TRAIN_FIELDS = ("unseen", "extract_layers", "reduce_dim", "decoder_heads", "decoder_mlp", "deconv_hidden",
+    _TRAIN_FIELDS = ("unseen", "unseen_colours", "extract_layers", "reduce_dim", "decoder_heads", "decoder_mlp", "deconv_hidden",
                      "train_iterations", "train_batch", "train_lr", "train_lr_min", "negative_prob", "support_prob")
 
     def clip_key(self) -> str:
@@ -207,7 +212,7 @@ class WorldPipelineConfig:
                       "version": _RESULTS_VERSION})
 
 
-_RESULTS_VERSION = 3
+_RESULTS_VERSION = 4
 
 
 def _hash(d: dict) -> str:
@@ -328,13 +333,14 @@ def load_clip(path: Path) -> tuple[CLIP, dict[str, Any]]:
     return model.eval(), json.loads(metadata.get("meta", "{}"))
 
 
-def _single_object_set(config: WorldPipelineConfig, n: int = 600) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+def _single_object_set(config: WorldPipelineConfig,
+                       n: int = 600) -> tuple[torch.Tensor, torch.Tensor, list[int], list[int]]:
     """Scenes with one object each (fixed seeds, disjoint from all others), the same scenes as
-    close-up views of the object (crop of 1.6 x its size, centred), and the class indices."""
+    close-up views of the object (crop of 1.6 x its size, centred), the class and the colour indices."""
     from ..data.world.dataset import crop_resize
 
     scene_config = dataclasses.replace(config.scene, min_objects=1, max_objects=1)
-    scenes, views, labels = [], [], []
+    scenes, views, labels, colours = [], [], [], []
     for i in range(n):
         scene = generate_scene(90_000_000 + i, scene_config)
         image = scene_tensor(scene)
@@ -342,13 +348,16 @@ def _single_object_set(config: WorldPipelineConfig, n: int = 600) -> tuple[torch
         scenes.append(image)
         views.append(crop_resize(image, (x0 + x1) / 2, (y0 + y1) / 2, 1.6 * max(x1 - x0, y1 - y0), scene.hw))
         labels.append(SHAPE_CLASSES.index(scene.objects[0].shape))
-    return torch.stack(scenes), torch.stack(views), labels
+        colours.append(COLOUR_NAMES.index(scene.objects[0].colour))
+    return torch.stack(scenes), torch.stack(views), labels, colours
 
 
 def clip_classification_accuracy(clip: CLIP, tokenizer: WordTokenizer, config: WorldPipelineConfig) -> dict[str, float]:
     """Zero-shot classification among all 12 classes ("a photo of a {}.") of single-object
-    scenes ("seen", "unseen") and of close-up views of the same objects ("seen_views", "unseen_views")."""
-    scenes, views, labels = _single_object_set(config)
+    scenes ("seen", "unseen") and of close-up views of the same objects ("seen_views",
+    "unseen_views"); and of the colour of those scenes among the 8 colours ("colour",
+    "a photo of a {} object.")."""
+    scenes, views, labels, colours = _single_object_set(config)
     prompts = [f"a photo of a {c}." for c in SHAPE_CLASSES]
     out = {}
     for part, classes in (("seen", config.split.seen_classes()), ("unseen", config.split.unseen_classes())):
@@ -357,6 +366,7 @@ def clip_classification_accuracy(clip: CLIP, tokenizer: WordTokenizer, config: W
         out[part] = zero_shot_accuracy(clip, tokenizer, scenes[rows], ys, prompts)
         out[f"{part}_views"] = zero_shot_accuracy(clip, tokenizer, views[rows], ys, prompts)
     out["chance"] = 1 / len(SHAPE_CLASSES)
+    out["colour"] = zero_shot_accuracy(clip, tokenizer, scenes, colours, [f"a photo of a {c} object." for c in COLOUR_NAMES])
     return out
 
 
@@ -513,7 +523,7 @@ def evaluate_world_model(model: CLIPSeg, tokenizer: WordTokenizer, sets: dict[st
     from ..evaluation.predict import accumulate
 
     out: dict[str, dict[str, float]] = {}
-    for task in TASK_LABELS:
+    for task in (t for t in TASK_LABELS if t in sets):
         prompt = "visual" if task == "one_shot" else "text"
         counts = accumulate(model, tokenizer, sets[task], prompt, batch_size).groups["all"]
         out[task] = _metrics(counts.result(select="miou"))
@@ -528,7 +538,7 @@ def format_table(rows: list[dict[str, Any]], clip_accuracy: dict[str, float] | N
 
     header = ["Task", "Model", "t", "mIoU", "IoU_FG", "IoU_BIN", "AP"]
     body = []
-    for task, label in TASK_LABELS.items():
+    for task, label in ((t, label) for t, label in TASK_LABELS.items() if rows and t in rows[0]):
         for k, r in enumerate(rows):
             m = r[task]
             body.append([label if k == 0 else "", r["label"], f"{m['t']:.2f}", pct(m["miou"]), pct(m["iou_fg"]),
@@ -545,7 +555,9 @@ def format_table(rows: list[dict[str, Any]], clip_accuracy: dict[str, float] | N
         note += (f"\nPretrained CLIP, zero-shot classification among the {len(SHAPE_CLASSES)} classes "
                  f"(chance {pct(clip_accuracy['chance'])} %): single-object scenes seen {pct(clip_accuracy['seen'])} %, "
                  f"held-out {pct(clip_accuracy['unseen'])} %; close-ups of the same objects seen "
-                 f"{pct(clip_accuracy.get('seen_views'))} %, held-out {pct(clip_accuracy.get('unseen_views'))} %.")
+                 f"{pct(clip_accuracy.get('seen_views'))} %, held-out {pct(clip_accuracy.get('unseen_views'))} %"
+                 + (f"; colours of the single-object scenes among {len(COLOUR_NAMES)} "
+                    f"{pct(clip_accuracy['colour'])} %." if "colour" in clip_accuracy else "."))
     return grid("CLIPSeg on the generated world (scores in %)", header, body, note)
 
 

@@ -26,6 +26,11 @@
               held-out class with attributes ("red star", "large striped star"; any
               class or attribute phrase of an object of that class that contains the
               class name); key = class name.
+  "zero_shot_colours" evaluation, text: scenes of the seen classes in all colours that
+              contain a held-out colour (`WorldSplit.unseen_colours`); the phrase is
+              "<colour> object"; key = colour name. Only for splits holding out
+              colours: "train" and "referring" scenes then have the seen colours only,
+              and no training prompt names a held-out colour.
   =========== ================================================================
 
 Every sample is a pure function of (seed, index), also with DataLoader workers and
@@ -38,7 +43,7 @@ images are already small and object-centred.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -63,10 +68,13 @@ SEED_OFFSETS: dict[str, int] = {
     "one_shot": 50_000_000,
     "negative": 60_000_000,
     "zero_shot_phrases": 70_000_000,
+    "zero_shot_colours": 80_000_000,
 }
 _ROLE_RANGE = 10_000_000  # scene seeds of a role lie in [offset, offset + _ROLE_RANGE)
-MODES: tuple[str, ...] = ("train", "referring", "zero_shot", "one_shot", "negative", "zero_shot_phrases")
-EVAL_MODES: tuple[str, ...] = ("referring", "zero_shot", "zero_shot_phrases", "one_shot", "negative")
+MODES: tuple[str, ...] = ("train", "referring", "zero_shot", "one_shot", "negative", "zero_shot_phrases",
+                          "zero_shot_colours")
+EVAL_MODES: tuple[str, ...] = ("referring", "zero_shot", "zero_shot_phrases", "zero_shot_colours", "one_shot",
+                               "negative")
 EVAL_TEMPLATE = "a photo of a {}."
 
 
@@ -239,12 +247,20 @@ class WorldSegmentationDataset(Dataset):
         split = config.split
         self.seen = split.seen_classes()
         self.unseen = split.unseen_classes()
-        if config.mode.startswith("zero_shot") and not self.unseen:
+        if config.mode in ("zero_shot", "zero_shot_phrases") and not self.unseen:
             raise ValueError("zero_shot needs a split with held-out classes")
         self.query_classes = tuple(config.classes) if config.classes is not None else (
             self.unseen if config.mode in ("one_shot", "zero_shot", "zero_shot_phrases") else self.seen)
         if not self.query_classes:
             raise ValueError(f"mode {config.mode!r} has no classes to query")
+        self.seen_colours = tuple(c for c in config.scene.colours if c in split.seen_colours())
+        if not self.seen_colours:
+            raise ValueError("the scene config has no colour that the split keeps for training")
+        self.query_colours = tuple(c for c in split.unseen_colours if c in config.scene.colours)
+        if config.mode == "zero_shot_colours" and not self.query_colours:
+            raise ValueError("zero_shot_colours needs a split with held-out colours that scenes can have")
+        # Scenes of segmentation training (and of the seen-class referring evaluation): seen colours only.
+        self.train_scene = replace(config.scene, colours=self.seen_colours)
         side = min(config.scene.hw)
         self.prompt_config = VisualPromptConfig(size=config.support_size or side)
 
@@ -256,18 +272,25 @@ class WorldSegmentationDataset(Dataset):
         return np.random.default_rng([self.config.seed, MODES.index(self.config.mode), index])
 
     def _scene_with(self, rng: np.random.Generator, role: str, wanted: Sequence[str],
-                    classes: Sequence[str], tries: int = 40) -> tuple[Scene, str]:
-        """A scene (drawn from `classes`) containing one of the `wanted` classes, and that class."""
+                    classes: Sequence[str], scene_config: SceneConfig | None = None,
+                    attribute: str = "shape", tries: int = 40) -> tuple[Scene, str]:
+        """A scene (drawn from `classes`) containing an object whose `attribute` ("shape" or
+        "colour") is one of `wanted`, and that value."""
+        scene_config = scene_config or self.config.scene
         for _ in range(tries):
-            scene = generate_scene(int(rng.integers(_ROLE_RANGE)) + SEED_OFFSETS[role], self.config.scene, classes)
-            present = [c for c in wanted if any(o.shape == c for o in scene.objects)]
+            scene = generate_scene(int(rng.integers(_ROLE_RANGE)) + SEED_OFFSETS[role], scene_config, classes)
+            present = [c for c in wanted if any(getattr(o, attribute) == c for o in scene.objects)]
             if present:
                 return scene, present[int(rng.integers(len(present)))]
-        # Rare fallback: a scene of the wanted class only.
-        cls = wanted[int(rng.integers(len(wanted)))]
-        return generate_scene(int(rng.integers(_ROLE_RANGE)) + SEED_OFFSETS[role], self.config.scene, (cls,)), cls
+        # Rare fallback: a scene of the wanted value only.
+        value = wanted[int(rng.integers(len(wanted)))]
+        seed = int(rng.integers(_ROLE_RANGE)) + SEED_OFFSETS[role]
+        if attribute == "shape":
+            return generate_scene(seed, scene_config, (value,)), value
+        return generate_scene(seed, replace(scene_config, colours=(value,)), classes), value
 
-    def support_for(self, cls: str, rng: np.random.Generator, classes: Sequence[str]) -> torch.Tensor:
+    def support_for(self, cls: str, rng: np.random.Generator, classes: Sequence[str],
+                    scene_config: SceneConfig | None = None) -> torch.Tensor:
         """An engineered visual prompt of one object of class `cls` from another scene.
 
         The support scene is drawn from `cls` and two other random `classes` (so that it
@@ -275,7 +298,7 @@ class WorldSegmentationDataset(Dataset):
         """
         others = [c for c in classes if c != cls]
         picked = [others[i] for i in rng.permutation(len(others))[:2]]
-        scene, _ = self._scene_with(rng, "support", (cls,), (cls, *picked))
+        scene, _ = self._scene_with(rng, "support", (cls,), (cls, *picked), scene_config)
         candidates = [o for o in scene.objects if o.shape == cls]
         obj = candidates[int(rng.integers(len(candidates)))]
         image = scene_tensor(scene)
@@ -297,10 +320,10 @@ class WorldSegmentationDataset(Dataset):
 
     def _item_train(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
         c = self.config
-        scene = generate_scene(int(rng.integers(_ROLE_RANGE)) + SEED_OFFSETS["train"], c.scene, self.seen)
+        scene = generate_scene(int(rng.integers(_ROLE_RANGE)) + SEED_OFFSETS["train"], self.train_scene, self.seen)
         image = scene_tensor(scene)
         if rng.random() < c.negative_prob:
-            negatives = negative_phrases(scene, classes=self.seen)
+            negatives = negative_phrases(scene, classes=self.seen, colours=self.seen_colours)
             phrase = negatives[int(rng.integers(len(negatives)))]
             return Sample(image, self._mask(phrase.mask), apply_template(phrase.text, rng, c.templates),
                           None, phrase.text, is_negative=True), scene
@@ -308,14 +331,14 @@ class WorldSegmentationDataset(Dataset):
         if rng.random() < c.support_prob:
             cls = scene.objects[target].shape
             mask = scene.union_mask([i for i, o in enumerate(scene.objects) if o.shape == cls])
-            support = self.support_for(cls, rng, self.seen)
+            support = self.support_for(cls, rng, self.seen, self.train_scene)
             return Sample(image, self._mask(mask), apply_template(cls, rng, c.templates), support, cls), scene
         phrase = sample_phrase(scene, target, rng, c.kinds)
         return Sample(image, self._mask(phrase.mask), apply_template(phrase.text, rng, c.templates),
                       None, scene.objects[target].shape), scene
 
     def _item_referring(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
-        scene = generate_scene(_scene_seed("referring", self.config.seed, index), self.config.scene, self.seen)
+        scene = generate_scene(_scene_seed("referring", self.config.seed, index), self.train_scene, self.seen)
         target = int(rng.integers(len(scene.objects)))
         phrase = sample_phrase(scene, target, rng, self.config.kinds)
         return Sample(scene_tensor(scene), self._mask(phrase.mask), apply_template(phrase.text, None),
@@ -336,6 +359,13 @@ class WorldSegmentationDataset(Dataset):
         options = [p for p in referring_phrases(scene, target, ("class", "attribute")) if cls in split_words(p.text)]
         phrase = options[int(rng.integers(len(options)))]
         return Sample(scene_tensor(scene), self._mask(phrase.mask), apply_template(phrase.text, None), None, cls), scene
+
+    def _item_zero_shot_colours(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
+        colour = self.query_colours[index % len(self.query_colours)]
+        scene, _ = self._scene_with(rng, "zero_shot_colours", (colour,), self.seen, attribute="colour")
+        mask = scene.union_mask([i for i, o in enumerate(scene.objects) if o.colour == colour])
+        return Sample(scene_tensor(scene), self._mask(mask), apply_template(f"{colour} object", None), None,
+                      colour), scene
 
     def _item_one_shot(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
         # Query classes cycle so every class gets the same number of samples.
@@ -360,6 +390,8 @@ def world_training_set(size: int, **kw) -> WorldSegmentationDataset:
 
 def world_evaluation_sets(size: int, **kw) -> dict[str, WorldSegmentationDataset]:
     """The evaluation sets: referring (seen, text), zero_shot (held-out, class names),
-    zero_shot_phrases (held-out, attribute phrases), one_shot (held-out, visual), negative."""
-    return {mode: WorldSegmentationDataset(WorldSegmentationConfig(mode=mode, size=size, **kw))
-            for mode in EVAL_MODES}
+    zero_shot_phrases (held-out, attribute phrases), zero_shot_colours (held-out colours,
+    only when the split holds colours out), one_shot (held-out, visual), negative."""
+    split = kw.get("split", DEFAULT_SPLIT)
+    modes = [m for m in EVAL_MODES if m != "zero_shot_colours" or split.unseen_colours]
+    return {mode: WorldSegmentationDataset(WorldSegmentationConfig(mode=mode, size=size, **kw)) for mode in modes}

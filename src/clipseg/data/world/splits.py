@@ -4,38 +4,48 @@ Held-out (unseen) classes still appear in CLIP pretraining captions; CLIPSeg is
 trained on scenes drawn with `classes=split.seen_classes()` and evaluated
 zero-shot on scenes with unseen classes, mirroring the paper's generalized
 zero-shot setting (Pascal unseen-4 / unseen-10) and the Pascal-5i folds.
+
+A split can also hold out colours (`unseen_colours`): segmentation training then never
+shows an object of that colour nor says its name, while CLIP pretraining has both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .vocabulary import SHAPE_CLASSES, SHAPE_GROUPS
+from .vocabulary import COLOUR_GROUPS, COLOUR_NAMES, SHAPE_CLASSES, SHAPE_GROUPS
 
 DEFAULT_UNSEEN: tuple[str, ...] = ("star", "heart", "hexagon")
 
 
 @dataclass(frozen=True)
 class WorldSplit:
-    """A split of SHAPE_CLASSES into seen and unseen (held-out) classes.
+    """A split of SHAPE_CLASSES into seen and unseen (held-out) classes, and of the
+    colours into seen and unseen (held-out) colours (none by default).
 
-    Every generalized group ("something round", ...) must keep at least one seen
-    member, so that generalized prompts are trainable.
+    Every generalized group ("something round", "something in a warm colour", ...) must
+    keep at least one seen member, so that generalized prompts are trainable.
     """
 
     unseen: tuple[str, ...] = DEFAULT_UNSEEN
     classes: tuple[str, ...] = SHAPE_CLASSES
+    unseen_colours: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.unseen) - set(self.classes)
         if unknown:
             raise ValueError(f"unseen classes {sorted(unknown)} not in {self.classes}")
+        unknown = set(self.unseen_colours) - set(COLOUR_NAMES)
+        if unknown:
+            raise ValueError(f"unseen colours {sorted(unknown)} not in {COLOUR_NAMES}")
         if not self.seen_classes():
             raise ValueError("a split needs at least one seen class")
-        for group, members in SHAPE_GROUPS.items():
-            present = set(members) & set(self.classes)
-            if present and present <= set(self.unseen):
-                raise ValueError(f"group {group!r} would have no seen member")
+        for groups, values, held_out in ((SHAPE_GROUPS, self.classes, self.unseen),
+                                         (COLOUR_GROUPS, COLOUR_NAMES, self.unseen_colours)):
+            for group, members in groups.items():
+                present = set(members) & set(values)
+                if present and present <= set(held_out):
+                    raise ValueError(f"group {group!r} would have no seen member")
 
     def seen_classes(self) -> tuple[str, ...]:
         """Classes used in segmentation training, in SHAPE_CLASSES order."""
@@ -44,6 +54,10 @@ class WorldSplit:
     def unseen_classes(self) -> tuple[str, ...]:
         """Held-out classes, in SHAPE_CLASSES order."""
         return tuple(c for c in self.classes if c in self.unseen)
+
+    def seen_colours(self) -> tuple[str, ...]:
+        """Colours of segmentation training, in COLOUR_NAMES order."""
+        return tuple(c for c in COLOUR_NAMES if c not in self.unseen_colours)
 
 
 DEFAULT_SPLIT = WorldSplit()
