@@ -258,6 +258,16 @@ def test_negative_phrases_match_nothing(scenes: list[Scene]) -> None:
             assert not set(p.text.split()) & set(unseen_classes())
 
 
+def test_sample_phrase_never_picks_excluded_words(scenes: list[Scene]) -> None:
+    rng = np.random.default_rng(0)
+    for scene in scenes[:60]:
+        for target, obj in enumerate(scene.objects):
+            for _ in range(3):
+                phrase = sample_phrase(scene, target, rng, exclude_words=(obj.colour, "left"))
+                assert not {obj.colour, "left"} & set(split_words(phrase.text))
+                assert target in phrase.targets
+
+
 def test_sample_phrase_is_deterministic(scenes: list[Scene]) -> None:
     s = next(s for s in scenes if len(s.objects) >= 3)
     a = [sample_phrase(s, 1, np.random.default_rng(5)).text for _ in range(3)]

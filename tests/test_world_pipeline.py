@@ -177,6 +177,11 @@ def test_held_out_colours_never_in_training_and_their_zero_shot_set():
             if o.colour == sample.class_name:
                 expected |= o.mask
         assert expected.any() and np.array_equal(sample.mask[0].numpy() > 0, expected)
+    # held out by name only: the objects are drawn (so the decoder sees their pixels), never named
+    by_name = world_training_set(300, seed=2, split=WorldSplit(unseen_colours=tuple(held_out), unseen_colours_drawn=True))
+    items = [by_name.item_with_scene(i) for i in range(len(by_name))]
+    assert sum(bool({o.colour for o in sc.objects} & held_out) for _, sc in items) > 50
+    assert not any(set(split_words(s.phrase)) & held_out for s, _ in items)
     # without held-out colours there is no such set, and a split must keep a seen colour per group
     assert "zero_shot_colours" not in world_evaluation_sets(4, seed=0)
     with pytest.raises(ValueError, match="held-out colours"):

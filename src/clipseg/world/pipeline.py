@@ -91,6 +91,7 @@ class WorldPipelineConfig:
     # colours held out of segmentation training (never drawn there, never named; CLIP knows them),
     # evaluated zero-shot by colour name; e.g. ("orange", "purple"), see the README
     unseen_colours: tuple[str, ...] = ()
+    unseen_colours_drawn: bool = False  # True: objects of those colours still appear in training, unnamed
     # the small CLIP (ViT code path of ViT-B/16)
     patch_size: int = 8
     vision_width: int = 64
@@ -144,7 +145,8 @@ class WorldPipelineConfig:
 
     @property
     def split(self) -> WorldSplit:
-        return WorldSplit(unseen=self.unseen, unseen_colours=self.unseen_colours)
+        return WorldSplit(unseen=self.unseen, unseen_colours=self.unseen_colours,
+                          unseen_colours_drawn=self.unseen_colours_drawn)
 
     @property
     def scene(self) -> SceneConfig:
@@ -196,7 +198,7 @@ class WorldPipelineConfig:
                     "text_layers", "text_heads", "context_length", "embed_dim", "pretrain_steps", "pretrain_batch",
                     "pretrain_lr", "pretrain_scenes", "captions_per_scene", "pretrain_max_objects",
                     "pretrain_object_crops", "pretrain_crop_scale", "pretrain_crop_size")
-    _TRAIN_FIELDS = ("unseen", "unseen_colours", "extract_layers", "reduce_dim", "decoder_heads", "decoder_mlp", "deconv_hidden",
+    _TRAIN_FIELDS = ("unseen", "unseen_colours", "unseen_colours_drawn", "extract_layers", "reduce_dim", "decoder_heads", "decoder_mlp", "deconv_hidden",
                      "train_iterations", "train_batch", "train_lr", "train_lr_min", "negative_prob", "support_prob")
 
     def clip_key(self) -> str:

@@ -29,8 +29,9 @@
   "zero_shot_colours" evaluation, text: scenes of the seen classes in all colours that
               contain a held-out colour (`WorldSplit.unseen_colours`); the phrase is
               "<colour> object"; key = colour name. Only for splits holding out
-              colours: "train" and "referring" scenes then have the seen colours only,
-              and no training prompt names a held-out colour.
+              colours: no "train" or "referring" prompt names a held-out colour, and
+              their scenes have the seen colours only (unless
+              `WorldSplit.unseen_colours_drawn`: then only the names are held out).
   =========== ================================================================
 
 Every sample is a pure function of (seed, index), also with DataLoader workers and
@@ -259,8 +260,9 @@ class WorldSegmentationDataset(Dataset):
         self.query_colours = tuple(c for c in split.unseen_colours if c in config.scene.colours)
         if config.mode == "zero_shot_colours" and not self.query_colours:
             raise ValueError("zero_shot_colours needs a split with held-out colours that scenes can have")
-        # Scenes of segmentation training (and of the seen-class referring evaluation): seen colours only.
-        self.train_scene = replace(config.scene, colours=self.seen_colours)
+        # Scenes of segmentation training (and of the seen-class referring evaluation): seen
+        # colours only, unless held-out colours are only held out by name.
+        self.train_scene = config.scene if split.unseen_colours_drawn else replace(config.scene, colours=self.seen_colours)
         side = min(config.scene.hw)
         self.prompt_config = VisualPromptConfig(size=config.support_size or side)
 
@@ -333,14 +335,14 @@ class WorldSegmentationDataset(Dataset):
             mask = scene.union_mask([i for i, o in enumerate(scene.objects) if o.shape == cls])
             support = self.support_for(cls, rng, self.seen, self.train_scene)
             return Sample(image, self._mask(mask), apply_template(cls, rng, c.templates), support, cls), scene
-        phrase = sample_phrase(scene, target, rng, c.kinds)
+        phrase = sample_phrase(scene, target, rng, c.kinds, c.split.unseen_colours)
         return Sample(image, self._mask(phrase.mask), apply_template(phrase.text, rng, c.templates),
                       None, scene.objects[target].shape), scene
 
     def _item_referring(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
         scene = generate_scene(_scene_seed("referring", self.config.seed, index), self.train_scene, self.seen)
         target = int(rng.integers(len(scene.objects)))
-        phrase = sample_phrase(scene, target, rng, self.config.kinds)
+        phrase = sample_phrase(scene, target, rng, self.config.kinds, self.config.split.unseen_colours)
         return Sample(scene_tensor(scene), self._mask(phrase.mask), apply_template(phrase.text, None),
                       None, f"referring-{index}"), scene
 

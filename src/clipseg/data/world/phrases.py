@@ -17,7 +17,7 @@ Phrase kinds:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +32,7 @@ from .vocabulary import (
     SHAPE_CLASSES,
     SHAPE_GROUPS,
     SHAPE_PLURALS,
+    split_words,
     with_article,
 )
 
@@ -221,10 +222,13 @@ def negative_phrases(scene: Scene, classes: Sequence[str] | None = None,
 
 
 def sample_phrase(scene: Scene, target: int, rng: np.random.Generator,
-                  kinds: Sequence[str] = PHRASE_KINDS) -> Phrase:
-    """A random phrase for `target`: first a kind (uniform over kinds with phrases), then a phrase."""
+                  kinds: Sequence[str] = PHRASE_KINDS, exclude_words: Collection[str] = ()) -> Phrase:
+    """A random phrase for `target`: first a kind (uniform over kinds with phrases), then a phrase.
+    Phrases containing any of `exclude_words` are never chosen (the class name always remains)."""
     by_kind: dict[str, list[Phrase]] = {}
     for phrase in referring_phrases(scene, target, kinds):
+        if exclude_words and set(split_words(phrase.text)) & set(exclude_words):
+            continue
         by_kind.setdefault(phrase.kind, []).append(phrase)
     kind_list = [k for k in kinds if k in by_kind]
     options = by_kind[kind_list[int(rng.integers(len(kind_list)))]]

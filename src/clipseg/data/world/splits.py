@@ -6,7 +6,8 @@ zero-shot on scenes with unseen classes, mirroring the paper's generalized
 zero-shot setting (Pascal unseen-4 / unseen-10) and the Pascal-5i folds.
 
 A split can also hold out colours (`unseen_colours`): segmentation training then never
-shows an object of that colour nor says its name, while CLIP pretraining has both.
+says their names and, unless `unseen_colours_drawn`, never shows an object of those
+colours either, while CLIP pretraining has both.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class WorldSplit:
     unseen: tuple[str, ...] = DEFAULT_UNSEEN
     classes: tuple[str, ...] = SHAPE_CLASSES
     unseen_colours: tuple[str, ...] = ()
+    unseen_colours_drawn: bool = False  # objects of held-out colours still appear in training (never named)
 
     def __post_init__(self) -> None:
         unknown = set(self.unseen) - set(self.classes)
