@@ -39,10 +39,15 @@ class InputTransform:
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """RGB PIL image -> normalized float tensor (3, H, W) at the model's input size."""
-        h, w = self.input_hw(image.height, image.width)
-        if (image.width, image.height) != (w, h):
-            image = image.resize((w, h), Image.BILINEAR)
-        return normalize(pil_to_tensor(image), self.mean, self.std)
+        return to_input(image, self.input_hw(image.height, image.width), self.mean, self.std)
+
+
+def to_input(image: Image.Image, hw: tuple[int, int], mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """RGB PIL image -> normalized float tensor (3, H, W), resized (bilinear) to hw = (H, W) where it differs."""
+    h, w = hw
+    if (image.width, image.height) != (w, h):
+        image = image.resize((w, h), Image.BILINEAR)
+    return normalize(pil_to_tensor(image), mean, std)
 
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:

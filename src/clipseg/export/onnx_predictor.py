@@ -8,10 +8,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..data.image_io import ImageInput, load_image
-from ..data.transforms import normalize, pil_to_tensor, resize_maps
+from ..data.transforms import resize_maps, to_input
 from ..inference.predictor import label_map
 from ..prompts.text import TextEmbeddingCache, tokenize_prompts
 from ..prompts.types import PromptError
@@ -74,9 +73,7 @@ class OnnxPredictor:
     def preprocess(self, image: ImageInput) -> tuple[np.ndarray, tuple[int, int]]:
         """Image -> normalized (1, 3, H, W) float32 at the export's input size, original (H, W)."""
         pil = load_image(image)
-        h, w = self.input_size
-        resized = pil if (pil.width, pil.height) == (w, h) else pil.resize((w, h), Image.BILINEAR)
-        x = normalize(pil_to_tensor(resized), tuple(self.meta["mean"]), tuple(self.meta["std"]))
+        x = to_input(pil, tuple(self.input_size), tuple(self.meta["mean"]), tuple(self.meta["std"]))
         return x[None].numpy(), (pil.height, pil.width)
 
     def set_image(self, image: ImageInput) -> None:
