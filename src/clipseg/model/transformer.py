@@ -86,7 +86,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, drop: float, ca
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, h, N, N)
     if causal:
         scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool, device=q.device).triu_(1), float("-inf"))
-    return dropout(torch.softmax(scores, dim=-1), drop, drop > 0.0) @ v
+    return dropout(torch.softmax(scores, dim=-1), drop, True) @ v
 
 
 def tracing() -> bool:
@@ -155,11 +155,9 @@ class ResidualAttentionBlock(nn.Module):
         x = x + self.attn(self.ln_1(x), causal=causal)
         if not isinstance(self.mlp.gelu, QuickGELU) or tracing():
             return x + self.mlp(self.ln_2(x))
-        mlp = lambda h: quick_gelu_mlp(h, self.mlp.c_fc, self.mlp.c_proj)  # noqa: E731  (n, D) -> (n, D)
-        if use_chunked_mlp(x, self):
-            return x + chunked_mlp(self.ln_2(x), mlp)
         h = self.ln_2(x)
-        return x + mlp(h.reshape(-1, h.shape[-1])).view_as(h)
+        rows = None if use_chunked_mlp(x, self) else h.shape[:-1].numel()  # one chunk under autograd
+        return x + chunked_mlp(h, lambda t: quick_gelu_mlp(t, self.mlp.c_fc, self.mlp.c_proj), rows)
 
 
 class Transformer(nn.Module):

@@ -198,8 +198,8 @@ class WorldPipelineConfig:
                     "text_layers", "text_heads", "context_length", "embed_dim", "pretrain_steps", "pretrain_batch",
                     "pretrain_lr", "pretrain_scenes", "captions_per_scene", "pretrain_max_objects",
                     "pretrain_object_crops", "pretrain_crop_scale", "pretrain_crop_size")
-    _TRAIN_FIELDS = ("unseen", "unseen_colours", "unseen_colours_drawn", "extract_layers", "reduce_dim", "decoder_heads", "decoder_mlp", "deconv_hidden",
-                     "train_iterations", "train_batch", "train_lr", "train_lr_min", "negative_prob", "support_prob")
+    _TRAIN_FIELDS = ("unseen", "unseen_colours", "unseen_colours_drawn", "extract_layers", "reduce_dim",
+                     "decoder_heads", "decoder_mlp", "deconv_hidden", "train_iterations", "train_batch", "train_lr", "train_lr_min", "negative_prob", "support_prob")
 
     def clip_key(self) -> str:
         d = self.to_dict()

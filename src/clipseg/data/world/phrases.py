@@ -225,9 +225,10 @@ def sample_phrase(scene: Scene, target: int, rng: np.random.Generator,
                   kinds: Sequence[str] = PHRASE_KINDS, exclude_words: Collection[str] = ()) -> Phrase:
     """A random phrase for `target`: first a kind (uniform over kinds with phrases), then a phrase.
     Phrases containing any of `exclude_words` are never chosen (the class name always remains)."""
+    excluded = set(exclude_words)
     by_kind: dict[str, list[Phrase]] = {}
     for phrase in referring_phrases(scene, target, kinds):
-        if exclude_words and set(split_words(phrase.text)) & set(exclude_words):
+        if excluded and excluded.intersection(split_words(phrase.text)):
             continue
         by_kind.setdefault(phrase.kind, []).append(phrase)
     kind_list = [k for k in kinds if k in by_kind]
