@@ -15,7 +15,7 @@ from PIL import Image
 from clipseg import MixedPrompt, Predictor, VisualPrompt, save_clipseg
 from clipseg.data import rle
 from clipseg.inference.loading import load_model
-from clipseg.inference.outputs import slug
+from clipseg.inference import naming
 from clipseg.cli.main import cli
 
 W = ["--weights", "tiny:random", "--no-progress"]
@@ -28,6 +28,22 @@ def _img(path: Path, h: int = 30, w: int = 44, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray((np.random.default_rng(seed).random((h, w, 3)) * 255).astype(np.uint8)).save(path)
     return path
+
+
+def key(text: str) -> str:
+    """The file-name key of a text prompt."""
+    return naming.prompt_key(text, f"text:{text}")
+
+
+def legend_set(out: Path) -> str:
+    """The set key of the (only) prompt set in out/prompts.json."""
+    (only,) = json.loads((out / "prompts.json").read_text())["sets"]
+    return only
+
+
+def keys_by_prompt(out: Path) -> dict[str, str]:
+    """prompt (as named) -> file-name key, from out/prompts.json."""
+    return {q["prompt"]: k for k, q in json.loads((out / "prompts.json").read_text())["prompts"].items()}
 
 
 def run(*args, env=None):
@@ -50,20 +66,21 @@ def test_single_image_all_outputs_match_the_predictor(tmp_path, reference):
     assert res.exit_code == 0, res.output
     out = tmp_path / "out"
     probs = reference.segment(str(img), ["a cat", "a dog"])  # (2, 30, 44)
-    for k, s in enumerate(["a_cat", "a_dog"]):
-        p16 = Image.open(out / f"photo.{s}.prob.png")
+    for k, s in enumerate([key("a cat"), key("a dog")]):
+        p16 = Image.open(out / f"photo.png.{s}.prob.png")
         assert p16.mode == "I;16" and p16.size == (44, 30)
         assert np.abs(np.asarray(p16, dtype=np.float64) / 65535 - probs[k]).max() < 2e-4
-        m = Image.open(out / f"photo.{s}.mask.png")
+        m = Image.open(out / f"photo.png.{s}.mask.png")
         assert m.mode == "L" and m.size == (44, 30)
         assert np.array_equal(np.asarray(m) > 0, probs[k] >= 0.45)
-    labels = Image.open(out / "photo.labels.png")
+    sk = legend_set(out)
+    labels = Image.open(out / f"photo.png.{sk}.labels.png")
     assert labels.mode == "P"
     expected = probs.argmax(0) + 1
     expected[probs.max(0) < 0.45] = 0
     assert np.array_equal(np.asarray(labels), expected)
-    assert Image.open(out / "photo.overlay.png").size == (44, 30)
-    doc = json.loads((out / "photo.rle.json").read_text())
+    assert Image.open(out / f"photo.png.{sk}.overlay.png").size == (44, 30)
+    doc = json.loads((out / f"photo.png.{sk}.rle.json").read_text())
     assert (doc["height"], doc["width"]) == (30, 44)
     assert [a["prompt"] for a in doc["annotations"]] == ["a cat", "a dog"]
     for k, ann in enumerate(doc["annotations"]):
@@ -71,7 +88,7 @@ def test_single_image_all_outputs_match_the_predictor(tmp_path, reference):
         assert np.array_equal(rle.decode(ann["segmentation"]), probs[k] >= 0.45)
         assert ann["area"] == int((probs[k] >= 0.45).sum())
     legend = json.loads((out / "prompts.json").read_text())
-    assert [p["prompt"] for p in legend["prompts"]] == ["a cat", "a dog"]
+    assert [legend["prompts"][k]["prompt"] for k in legend["sets"][sk]["labels"].values()] == ["a cat", "a dog"]
     assert not list(out.rglob(".*.tmp"))  # atomic writes leave nothing behind
 
 
@@ -79,12 +96,12 @@ def test_npy_probabilities_and_default_output_is_mask(tmp_path, reference):
     img = _img(tmp_path / "a.jpg", 25, 31)
     res = run("segment", img, "-p", "x", "--prob", "npy", "-o", tmp_path / "o", "--threads", "1", *W)
     assert res.exit_code == 0, res.output
-    arr = np.load(tmp_path / "o" / "a.x.prob.npy")
+    arr = np.load(tmp_path / "o" / "a.jpg.x.prob.npy")
     assert arr.dtype == np.float32 and arr.shape == (25, 31)
     assert np.allclose(arr, reference.segment(str(img), ["x"])[0], atol=1e-6)
-    assert not (tmp_path / "o" / "a.x.mask.png").exists()  # only what was asked for
+    assert not (tmp_path / "o" / "a.jpg.x.mask.png").exists()  # only what was asked for
     res = run("segment", img, "-p", "x", "-o", tmp_path / "o2", *W)
-    assert res.exit_code == 0 and (tmp_path / "o2" / "a.x.mask.png").exists()
+    assert res.exit_code == 0 and (tmp_path / "o2" / "a.jpg.x.mask.png").exists()
 
 
 def _support(tmp_path: Path) -> tuple[Path, Path]:
@@ -102,10 +119,13 @@ def test_prompts_file_and_visual_prompt(tmp_path, reference):
     res = run("segment", img, "--prompts-file", tmp_path / "prompts.txt", "--support", sup, "--support-mask",
               tmp_path / "support_mask.png", "--prob", "npy", "-o", tmp_path / "o", *W)
     assert res.exit_code == 0, res.output
+    keys = keys_by_prompt(tmp_path / "o")
+    assert keys["a cat"] == key("a cat") and keys["a long green sofa"] == key("a long green sofa")
+    assert keys["visual"].startswith("visual-")  # readable part + hash of the support files
     names = sorted(p.name for p in (tmp_path / "o").glob("*.npy"))
-    assert names == ["a.a_cat.prob.npy", "a.a_long_green_sofa.prob.npy", "a.visual.prob.npy"]
+    assert names == sorted(f"a.png.{k}.prob.npy" for k in keys.values())
     expected = reference.segment(str(img), [VisualPrompt(str(sup), str(tmp_path / "support_mask.png"))])[0]
-    assert np.allclose(np.load(tmp_path / "o" / "a.visual.prob.npy"), expected, atol=1e-5)
+    assert np.allclose(np.load(tmp_path / "o" / f"a.png.{keys['visual']}.prob.npy"), expected, atol=1e-5)
 
 
 def test_visual_prompt_usage_errors(tmp_path):
@@ -126,10 +146,12 @@ def test_text_weight_mixes_the_visual_prompt_into_each_text_prompt(tmp_path, ref
               "--text-weight", "0.3", "--prob", "npy", "-o", tmp_path / "o", *W)
     assert res.exit_code == 0, res.output
     out = tmp_path / "o"
-    files = {n: f"a.{slug(n)}.prob.npy" for n in ("a cat+visual", "a dog+visual")}
+    keys = keys_by_prompt(out)
+    files = {n: f"a.png.{keys[n]}.prob.npy" for n in ("a cat+visual", "a dog+visual")}
     assert sorted(p.name for p in out.glob("*.npy")) == sorted(files.values())  # no separate visual output
     legend = json.loads((out / "prompts.json").read_text())["prompts"]
-    assert [(p["prompt"], p["text_weight"]) for p in legend] == [("a cat+visual", 0.3), ("a dog+visual", 0.3)]
+    assert sorted((p["prompt"], p["text_weight"]) for p in legend.values()) == [("a cat+visual", 0.3),
+                                                                                 ("a dog+visual", 0.3)]
     visual = VisualPrompt(str(sup), str(mask))
     expected = reference.segment(str(img), [MixedPrompt("a cat", visual, 0.3), MixedPrompt("a dog", visual, 0.3)])
     pure = reference.segment(str(img), ["a cat", "a dog", visual])
@@ -187,16 +209,17 @@ def test_folder_recursive_resumable_and_failures_reported_at_the_end(tmp_path):
     assert "broken.png" in res.output and "not an image" in res.output
     tail = res.output.rstrip().splitlines()
     assert tail[-2] == "failed:" and "broken.png" in tail[-1]  # reported at the end
-    for rel in ["a", "sub/b", "sub/deeper/c"]:
-        assert (out / f"{rel}.thing.mask.png").exists() and (out / f"{rel}.rle.json").exists()
+    sk = legend_set(out)
+    for rel in ["a.png", "sub/b.jpg", "sub/deeper/c.png"]:
+        assert (out / f"{rel}.thing.mask.png").exists() and (out / f"{rel}.{sk}.rle.json").exists()
 
     # resumable: a second run skips what is done; a missing output is redone
-    before = (out / "a.thing.mask.png").stat().st_mtime_ns
-    (out / "sub" / "b.rle.json").unlink()
+    before = (out / "a.png.thing.mask.png").stat().st_mtime_ns
+    (out / "sub" / f"b.jpg.{sk}.rle.json").unlink()
     res = run("segment", root, "-p", "thing", "--mask", "--rle", "-o", out, *W)
     assert "1 segmented, 2 skipped (outputs exist), 1 failed" in res.output
-    assert (out / "sub" / "b.rle.json").exists()
-    assert (out / "a.thing.mask.png").stat().st_mtime_ns == before
+    assert (out / "sub" / f"b.jpg.{sk}.rle.json").exists()
+    assert (out / "a.png.thing.mask.png").stat().st_mtime_ns == before
     # --overwrite recomputes; --no-recursive stays at the top
     res = run("segment", root, "-p", "thing", "--mask", "--rle", "-o", out, "--overwrite", "--no-recursive", *W)
     assert res.exit_code == 0 and "1 image(s): 1 segmented" in res.output
@@ -209,18 +232,23 @@ def test_resuming_with_other_settings_is_refused_not_mixed(tmp_path):
     Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), ((5, 15), (5, 29)))).save(mask)
     args = ["segment", root, "-p", "thing", "--support", sup, "--support-mask", mask, "-o", out, *W]
     assert run(*args).exit_code == 0
-    before = (out / "a.thing.mask.png").read_bytes()
+    before = (out / "a.png.thing.mask.png").read_bytes()
     res = run(*args)  # same settings: resumed (skipped)
     assert res.exit_code == 0 and "0 segmented, 1 skipped" in res.output
 
     res = run(*args, "--threshold", "0.3")  # masks at 0.5 exist: refuse, keep them
     assert res.exit_code == 2
     assert "other settings" in res.output and "threshold 0.5 -> 0.3" in res.output and "--overwrite" in res.output
-    assert (out / "a.thing.mask.png").read_bytes() == before
+    assert (out / "a.png.thing.mask.png").read_bytes() == before
 
+    old_keys = keys_by_prompt(out)
     Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), ((15, 5), (25, 9)))).save(mask)  # another support mask
-    res = run(*args)
-    assert res.exit_code == 2 and "prompt 'visual' is not the one its files were made from" in res.output
+    res = run(*args)  # another prompt under the same name: files of its own, the old ones kept
+    assert res.exit_code == 0 and "1 segmented" in res.output
+    legend = json.loads((out / "prompts.json").read_text())["prompts"]
+    visual_keys = sorted(k for k, q in legend.items() if q["prompt"] == "visual")
+    assert len(visual_keys) == 2 and old_keys["visual"] in visual_keys
+    assert all((out / f"a.png.{k}.mask.png").exists() for k in visual_keys)
     res = run(*args, "--threshold", "0.3", "--overwrite")
     assert res.exit_code == 0 and "1 segmented" in res.output
     assert json.loads((out / "prompts.json").read_text())["threshold"] == 0.3
@@ -232,7 +260,7 @@ def test_bfloat16_outputs_follow_float32_and_float16_on_cpu_is_refused(tmp_path,
     img = _img(tmp_path / "photo.png", 64, 64)
     res = run("segment", img, "-p", "a cat", "--prob", "npy", "--dtype", "bfloat16", "-o", tmp_path / "bf16", *W)
     assert res.exit_code == 0, res.output
-    prob = np.load(tmp_path / "bf16" / "photo.a_cat.prob.npy")
+    prob = np.load(tmp_path / "bf16" / f"photo.png.{key('a cat')}.prob.npy")
     assert prob.dtype == np.float32 and prob.shape == (64, 64)
     diff = np.abs(prob - reference.segment(str(img), ["a cat"])[0])
     assert 0 < diff.max() < 0.05  # bfloat16 rounding: close to float32, not the same computation
@@ -283,7 +311,7 @@ def test_info_on_a_saved_checkpoint_and_env_default(tmp_path):
     res = run("segment", img, "-p", "t", "--prob", "npy", "-o", tmp_path / "o", "--weights", path, "--no-progress")
     assert res.exit_code == 0
     expected = Predictor(load_model("tiny:random:1").model).segment(str(img), ["t"])[0]
-    assert np.allclose(np.load(tmp_path / "o" / "a.t.prob.npy"), expected, atol=1e-6)
+    assert np.allclose(np.load(tmp_path / "o" / "a.png.t.prob.npy"), expected, atol=1e-6)
 
 
 def test_offline_default_weights_say_how_to_get_them(tmp_path, monkeypatch):

@@ -143,8 +143,11 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
             progress, threads, weights, device, backbone, dtype):
     """Segment images (files or folders) by text prompts and/or visual prompts.
 
-    Outputs per image in OUT (default: masks): NAME.PROMPT.mask.png, NAME.PROMPT.prob.png|npy,
-    NAME.overlay.png, NAME.labels.png, NAME.rle.json; OUT/prompts.json lists the prompts.
+    Outputs per image in OUT (default: masks): FILE.KEY.mask.png, FILE.KEY.prob.png|npy per prompt
+    and FILE.SET.overlay.png, FILE.SET.labels.png, FILE.SET.rle.json for all prompts together, where
+    FILE is the image's file name, KEY the prompt (plain words) or its readable form plus a hash, and
+    SET a hash of the prompt list; OUT/prompts.json says what each KEY and SET is. Several inputs
+    each get a folder of their own in OUT.
     """
     from ..data.image_io import ImageError
     from ..inference import Predictor
@@ -201,6 +204,8 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         raise CLIError(f"bad prompt: {e}") from None
     except ImageError as e:
         raise CLIError(f"bad visual prompt: {e}") from None
+    except ValueError as e:  # two prompts with one file-name key
+        raise CLIError(str(e)) from None
     try:
         summary = segmenter.run(inputs)
     except SettingsConflict as e:

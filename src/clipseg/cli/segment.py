@@ -23,6 +23,8 @@ import torch
 
 from ..data.image_io import ImageError, load_image
 from ..inference import Predictor, label_map
+from ..data.atomic import remove_stale_temporaries
+from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import MixedPrompt, VisualPrompt
 
@@ -52,7 +54,8 @@ class SettingsConflict(ValueError):
 @dataclass
 class Job:
     source: Path
-    key: Path  # output path without suffix, relative to out_dir
+    folders: tuple[str, ...]  # output folders below out_dir (naming.folder_component applied)
+    file_name: str  # the input's file name, extension included (or made unique, see naming.root_labels)
     display: str
 
 
@@ -63,6 +66,7 @@ class RunSummary:
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    stale_removed: int = 0  # temporaries of killed earlier runs, deleted
 
     @property
     def ok(self) -> bool:
@@ -71,48 +75,70 @@ class RunSummary:
     def report(self) -> str:
         lines = [f"{self.total} image(s): {self.done} segmented, {self.skipped} skipped (outputs exist), "
                  f"{len(self.failed)} failed, in {self.seconds:.1f} s"]
+        if self.stale_removed:
+            lines.append(f"removed {self.stale_removed} temporary file(s) left by an interrupted run")
         if self.failed:
             lines.append("failed:")
             lines.extend(f"  {name}: {reason}" for name, reason in self.failed)
         return "\n".join(lines)
 
 
+def _is_image_name(f: Path) -> bool:
+    return f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
+
+
+def _walk(root: Path, out_abs: Path, recursive: bool) -> list[Path]:
+    files = []
+    for f in (root.rglob("*") if recursive else root.glob("*")):
+        if not _is_image_name(f) or not f.is_file():
+            continue
+        if out_abs == f.parent or out_abs in f.parents:
+            continue  # our own outputs
+        files.append(f)
+    return sorted(files)
+
+
 def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = True) -> tuple[list[Job], list[tuple[str, str]]]:
-    """Images to process (sorted, folders walked) and inputs that are missing."""
-    jobs: list[Job] = []
+    """Images to process (sorted, folders walked) and inputs that are missing.
+
+    Output locations are injective (see `inference.naming`): one input (file or folder)
+    maps to the top of out_dir; several inputs each get a top-level name of their own.
+    A file given twice (or reached through two inputs) is one job.
+    """
     missing: list[tuple[str, str]] = []
     out_abs = Path(out_dir).resolve()
+    items: list[tuple[str, Path]] = []  # (as given, resolved)
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            root = path.resolve()
-            walker = root.rglob("*") if recursive else root.glob("*")
-            files = []
-            for f in walker:
-                if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue
-                if f.name.startswith(".") or out_abs == f.parent or out_abs in f.parents:
-                    continue  # hidden/temporary files and our own outputs
-                files.append(f)
-            for f in sorted(files):
-                rel = f.relative_to(root)
-                jobs.append(Job(f, rel.with_suffix(""), str(Path(item) / rel)))
+        if path.is_dir() or path.is_file():
+            items.append((str(item), path.resolve()))
         elif path.exists():
-            jobs.append(Job(path, Path(path.stem), str(item)))
+            missing.append((str(item), "not a regular file or folder"))
         else:
             missing.append((str(item), "no such file or folder"))
-    # Two inputs mapping to the same outputs (a.jpg and a.png): keep the extension in the name.
-    seen: dict[Path, int] = {}
-    for job in jobs:
-        seen[job.key] = seen.get(job.key, 0) + 1
-    for job in jobs:
-        if seen[job.key] > 1:
-            job.key = job.key.with_name(job.source.name)
+    labels = naming.root_labels([(p.name or "root", str(p)) for _, p in items])
+    single = len(items) == 1
+    jobs: list[Job] = []
+    seen: set[Path] = set()
+    for (given, root), label in zip(items, labels):
+        if root.is_dir():
+            top = () if single else (naming.folder_component(label),)
+            for f in _walk(root, out_abs, recursive):
+                if f in seen:
+                    continue
+                seen.add(f)
+                rel = f.relative_to(root)
+                folders = top + tuple(naming.folder_component(part) for part in rel.parts[:-1])
+                jobs.append(Job(f, folders, rel.name, str(Path(given) / rel)))
+        elif root not in seen:
+            seen.add(root)
+            jobs.append(Job(Path(given), (), root.name if single else label, given))
     return jobs, missing
 
 
-# Settings in prompts.json that change what existing output files mean.
-RUN_SETTINGS = ("threshold", "none_threshold", "prob_format", "model", "keep_aspect")
+# Settings in prompts.json that change what every existing output file means.
+RUN_SETTINGS = ("threshold", "prob_format", "model", "keep_aspect")
+LEGEND_VERSION = 2
 
 
 def _file_digest(source) -> str:
@@ -133,8 +159,27 @@ def prompt_source(prompt) -> str:
     if isinstance(prompt, VisualPrompt):
         return f"visual:{_file_digest(prompt.image)}/{_file_digest(prompt.mask)}"
     if isinstance(prompt, MixedPrompt):
-        return f"mixed:{prompt.text_weight:g}:{prompt.text}|{prompt_source(prompt.visual)}"
-    return "embedding"
+        return f"mixed:{prompt.text_weight!r}:{prompt.text}|{prompt_source(prompt.visual)}"
+    if isinstance(prompt, torch.Tensor):
+        return "embedding:" + hashlib.sha256(prompt.detach().float().cpu().numpy().tobytes()).hexdigest()[:16]
+    return f"unknown:{type(prompt).__name__}"
+
+
+def output_targets(job: Job, prompt_keys: Sequence[str], set_key: str, options: SegmentOptions) -> dict[str, Path]:
+    """The output files of one image: 'prob:K' / 'mask:K' per prompt K, and 'overlay',
+    'labels', 'rle' for the prompt set, as far as `options.outputs` asks for them."""
+    folder = Path(options.out_dir).joinpath(*job.folders)
+    f = job.file_name
+    t: dict[str, Path] = {}
+    for k, key in enumerate(prompt_keys):
+        if "prob" in options.outputs:
+            t[f"prob:{k}"] = folder / naming.output_name(f, f"prob-{options.prob_format}", prompt=key)
+        if "mask" in options.outputs:
+            t[f"mask:{k}"] = folder / naming.output_name(f, "mask", prompt=key)
+    for kind in ("overlay", "labels", "rle"):
+        if kind in options.outputs:
+            t[kind] = folder / naming.output_name(f, kind, combined=set_key)
+    return t
 
 
 class Segmenter:
@@ -146,74 +191,87 @@ class Segmenter:
         self.predictor = predictor
         self.prompts = list(prompts)
         self.names = list(names)
-        self.slugs = out.unique_slugs(self.names)
         self.options = options
         with torch.inference_mode():
             cond = predictor.prompt_encoder.encode(self.prompts)  # PromptError here, before any image
         self.cond = [c for c in cond]
+        self.sources = [prompt_source(p) for p in self.prompts]
+        self.keys = [naming.prompt_key(n, src) for n, src in zip(self.names, self.sources)]
+        owner: dict[str, str] = {}
+        for key, src in zip(self.keys, self.sources):
+            if owner.setdefault(key, src) != src:  # a 48-bit hash collision: refuse rather than mix
+                raise ValueError(f"prompts '{owner[key]}' and '{src}' map to the same file name key '{key}'")
+        self.set_key = naming.set_key(self.keys, options.threshold, self._none_threshold)
+
+    @property
+    def _none_threshold(self) -> float:
+        o = self.options
+        return o.threshold if o.none_threshold is None else o.none_threshold
 
     def targets(self, job: Job) -> dict[str, Path]:
-        """Every output file of one image, by a name for the kind."""
-        o = self.options
-        base = Path(o.out_dir) / job.key
-        name = base.name
-        t: dict[str, Path] = {}
-        for k, s in enumerate(self.slugs):
-            if "prob" in o.outputs:
-                t[f"prob:{k}"] = base.with_name(f"{name}.{s}.prob.{'npy' if o.prob_format == 'npy' else 'png'}")
-            if "mask" in o.outputs:
-                t[f"mask:{k}"] = base.with_name(f"{name}.{s}.mask.png")
-        if "overlay" in o.outputs:
-            t["overlay"] = base.with_name(f"{name}.overlay.png")
-        if "labels" in o.outputs:
-            t["labels"] = base.with_name(f"{name}.labels.png")
-        if "rle" in o.outputs:
-            t["rle"] = base.with_name(f"{name}.rle.json")
-        return t
+        """Every output file of one image, by a name for the kind (see `inference.naming`)."""
+        return output_targets(job, self.keys, self.set_key, self.options)
 
     def legend(self) -> dict:
-        """What prompts.json records: the prompts, their files and the settings behind them."""
+        """What prompts.json records: every prompt and prompt set that files in the folder were
+        made with (merged over runs), and the settings behind all of them."""
         o = self.options
         return {
-            "prompts": [
-                {"index": k, "label": k + 1, "prompt": n, "file_name": s, "colour": list(out.colour(k)),
-                 "source": prompt_source(p),
-                 **({"text_weight": p.text_weight} if isinstance(p, MixedPrompt) else {})}
-                for k, (p, n, s) in enumerate(zip(self.prompts, self.names, self.slugs))
-            ],
+            "format": "clipseg-segment-legend",
+            "version": LEGEND_VERSION,
+            "naming": "IMAGE_FILE.PROMPT_KEY.(mask.png|prob.png|prob.npy) and IMAGE_FILE.SET_KEY."
+                      "(overlay.png|labels.png|rle.json); see clipseg.inference.naming",
             "threshold": o.threshold,
-            "none_threshold": o.threshold if o.none_threshold is None else o.none_threshold,
-            "outputs": list(o.outputs),
             "prob_format": o.prob_format,
             "model": o.model,
             "keep_aspect": o.keep_aspect,
+            "prompts": {
+                key: {"prompt": n, "source": src,
+                      **({"text_weight": p.text_weight} if isinstance(p, MixedPrompt) else {})}
+                for p, n, src, key in zip(self.prompts, self.names, self.sources, self.keys)
+            },
+            "sets": {
+                self.set_key: {
+                    "labels": {str(k + 1): key for k, key in enumerate(self.keys)},  # label value -> prompt key
+                    "colours": {key: list(out.colour(k)) for k, key in enumerate(self.keys)},
+                    "threshold": o.threshold,
+                    "none_threshold": self._none_threshold,
+                }
+            },
         }
 
-    def check_resumable(self, legend: dict) -> None:
-        """Raise SettingsConflict if existing outputs in out_dir were made with other settings."""
+    def merged_legend(self) -> dict:
+        """This run's legend merged into the folder's prompts.json; SettingsConflict if the
+        folder holds outputs that were made with other settings."""
         o = self.options
-        path = Path(o.out_dir) / "prompts.json"
+        legend = self.legend()
+        path = Path(o.out_dir) / naming.LEGEND_NAME
         if o.overwrite or not path.exists():
-            return
+            return legend
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return  # unreadable legend: nothing to compare with (it is rewritten)
-        changed = [f"{key} {old[key]!r} -> {legend[key]!r}" for key in RUN_SETTINGS
-                   if key in old and old[key] != legend[key]]
-        old_sources = {q.get("file_name"): q.get("source") for q in old.get("prompts", [])}
+        except (OSError, ValueError) as e:
+            raise SettingsConflict(f"'{path}' cannot be read ({type(e).__name__}), so what the outputs in "
+                                   f"'{o.out_dir}' mean is unknown; pass --overwrite to recompute them, or choose "
+                                   "another output folder") from None
+        if not isinstance(old, dict) or old.get("version") != LEGEND_VERSION \
+                or not isinstance(old.get("prompts"), dict) or not isinstance(old.get("sets"), dict):
+            raise SettingsConflict(f"'{o.out_dir}' holds outputs of an earlier clipseg version or of another "
+                                   "program (its prompts.json is not this version's legend); pass --overwrite, "
+                                   "or choose another output folder")
+        changed = [f"{key} {old.get(key)!r} -> {legend[key]!r}" for key in RUN_SETTINGS if old.get(key) != legend[key]]
         changed += [f"prompt '{q['prompt']}' is not the one its files were made from"
-                    for q in legend["prompts"]
-                    if old_sources.get(q["file_name"], q["source"]) not in (None, q["source"])]
+                    for key, q in legend["prompts"].items()
+                    if isinstance(old["prompts"].get(key), dict) and old["prompts"][key].get("source") != q["source"]]
         if changed:
             raise SettingsConflict(
                 f"'{o.out_dir}' holds outputs of a run with other settings ({'; '.join(changed)}); "
                 "pass --overwrite to recompute them, or choose another output folder")
+        return {**legend, "prompts": {**old["prompts"], **legend["prompts"]},
+                "sets": {**old["sets"], **legend["sets"]}}
 
     def write_legend(self) -> None:
-        legend = self.legend()
-        self.check_resumable(legend)
-        out.write_json(Path(self.options.out_dir) / "prompts.json", legend)
+        out.write_json(Path(self.options.out_dir) / naming.LEGEND_NAME, self.merged_legend())
 
     def process(self, job: Job) -> bool:
         """Segment one image; False = skipped because its outputs exist."""
@@ -235,14 +293,14 @@ class Segmenter:
         if "overlay" in targets:
             out.write_png(targets["overlay"], out.overlay_image(image, probs, threshold=o.threshold))
         if "labels" in targets:
-            none_t = o.threshold if o.none_threshold is None else o.none_threshold
-            out.write_png(targets["labels"], out.label_image(label_map(probs, none_t)))
+            out.write_png(targets["labels"], out.label_image(label_map(probs, self._none_threshold)))
         if "rle" in targets:
             out.write_json(targets["rle"], {
                 "image": job.display,
                 "height": int(probs.shape[1]),
                 "width": int(probs.shape[2]),
                 "threshold": o.threshold,
+                "prompt_keys": self.keys,
                 "annotations": out.rle_annotations(probs, self.names, o.threshold),
             })
         self.predictor.reset_image()
@@ -257,6 +315,7 @@ class Segmenter:
         summary = RunSummary(total=len(jobs) + len(missing), failed=list(missing))
         Path(o.out_dir).mkdir(parents=True, exist_ok=True)
         self.write_legend()
+        summary.stale_removed = remove_stale_temporaries(o.out_dir)
         bar = tqdm(jobs, desc="segment", unit="img", file=sys.stderr, disable=(not o.progress) if o.progress is not None else None,
                    dynamic_ncols=True)
         for job in bar:

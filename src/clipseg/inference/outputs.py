@@ -1,24 +1,23 @@
 """Encoding segmentation results as files: probability maps, masks, overlays, label maps, RLE.
 
-Shared by the command line and the HTTP service. Every writer is atomic (temporary file
-in the same folder, then rename), so an interrupted run never leaves a half-written
-output that a resumed run would mistake for a finished one.
+Shared by the command line and the HTTP service. Every writer is atomic
+(`data.atomic`: temporary file in the same folder, then rename), so an interrupted run
+never leaves a half-written output that a resumed run would mistake for a finished one.
+File names are `naming`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
-import re
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
 from ..data import rle as rle_mod
+from ..data.atomic import atomic_write, write_bytes
 
 # Distinct colours for prompts 1..N (0 = none / background), reused cyclically.
 PALETTE: list[tuple[int, int, int]] = [
@@ -121,25 +120,6 @@ def rle_annotations(probs: np.ndarray, names: Sequence[str], threshold: float) -
 # ---------------------------------------------------------------- atomic file writing
 
 
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write via `write(fileobj)` into a temporary sibling, then rename onto `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_bytes(path: Path, data: bytes) -> Path:
-    return atomic_write(path, lambda f: f.write(data))
-
-
 def write_png(path: Path, img: Image.Image) -> Path:
     return atomic_write(path, lambda f: img.save(f, format="PNG"))
 
@@ -150,27 +130,3 @@ def write_npy(path: Path, array: np.ndarray) -> Path:
 
 def write_json(path: Path, obj) -> Path:
     return write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
-
-
-# ---------------------------------------------------------------- names
-
-
-def slug(text: str, max_len: int = 40) -> str:
-    """A file-name-safe form of a prompt, with a short hash when it had to be shortened or changed."""
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip()).strip("._-") or "prompt"
-    if s != re.sub(r"\s+", "_", text.strip()) or len(s) > max_len:
-        s = f"{s[:max_len].rstrip('._-')}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
-    return s
-
-
-def unique_slugs(names: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    for name in names:
-        s = slug(name)
-        base, i = s, 2
-        while s in seen:
-            s, i = f"{base}-{i}", i + 1
-        seen.add(s)
-        out.append(s)
-    return out

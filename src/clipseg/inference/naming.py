@@ -1,0 +1,93 @@
+"""Output file names that are injective by construction.
+
+One output path per (input image, prompt, kind), whatever the names of the inputs and the
+prompts. An output file is
+
+    OUT / D1 / ... / Dk / F . [PROMPT_KEY .] [SET_KEY .] KIND . EXT
+
+- `F` is the input's whole file name, extension included (`a.jpg` and `a.png` differ);
+- `D1..Dk` are the input's folders below its root, each through `folder_component`,
+  which is injective and never yields a name ending in an output extension or `.d`: so no
+  output file can be a folder of another output, nor the legend `prompts.json`;
+- with several inputs, each root gets a top-level folder of its own name, made unique
+  (`cam1`, `cam2`; two roots of the same name also get a hash of their absolute path);
+- `PROMPT_KEY` (`prompt_key`) is a fixed function of the prompt itself, never of its
+  position: the prompt when it is plain `[A-Za-z0-9_]`, else a readable part plus a hash
+  of the prompt's identity (text, or the support files' sha256). It holds no dot.
+- `SET_KEY` (`set_key`) names the outputs that combine all prompts (overlay, label map,
+  RLE): a hash of the ordered prompt keys and the thresholds, so a run with another prompt
+  order writes other files instead of keeping label maps whose labels mean other prompts.
+- `KIND.EXT` is one of `KIND_SUFFIXES`; read from the right, the name splits uniquely
+  because keys hold no dot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Sequence
+
+# kind -> file-name ending; every ending is unique and none is a suffix of another
+KIND_SUFFIXES = {
+    "prob-png": ".prob.png",
+    "prob-npy": ".prob.npy",
+    "mask": ".mask.png",
+    "overlay": ".overlay.png",
+    "labels": ".labels.png",
+    "rle": ".rle.json",
+}
+OUTPUT_EXTENSIONS = (".png", ".npy", ".json")
+LEGEND_NAME = "prompts.json"
+_PLAIN = re.compile(r"[A-Za-z0-9_]{1,48}")
+_HASHED_KEY_CHARS = 12
+
+
+def _sha(text: str, n: int) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
+
+
+def prompt_key(name: str, identity: str) -> str:
+    """File-name key of one prompt: `name` itself if it is a plain text prompt of
+    [A-Za-z0-9_] (at most 48), else `READABLE-HASH` (the readable part without '-').
+
+    identity: what the prompt is (`text:...`, `visual:<sha>/<sha>`, ...). Plain keys hold no
+    '-', hashed ones exactly one: the two kinds never meet.
+    """
+    if identity == f"text:{name}" and _PLAIN.fullmatch(name):
+        return name
+    readable = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:40] or "prompt"
+    return f"{readable}-{_sha(identity, _HASHED_KEY_CHARS)}"
+
+
+def set_key(prompt_keys: Sequence[str], threshold: float, none_threshold: float) -> str:
+    """Key of the outputs that combine all prompts in this order (overlay, labels, RLE)."""
+    blob = json.dumps({"prompts": list(prompt_keys), "threshold": threshold, "none_threshold": none_threshold})
+    return "set" + _sha(blob, 10)
+
+
+def folder_component(name: str) -> str:
+    """An input folder's name as an output folder's: unchanged unless it ends in an output
+    extension or '.d', then '.d' is appended (injective; outputs never end in '.d')."""
+    if name.lower().endswith(OUTPUT_EXTENSIONS + (".d",)):
+        return name + ".d"
+    return name
+
+
+def output_name(file_name: str, kind: str, prompt: str | None = None, combined: str | None = None) -> str:
+    """The output file name of one input file, for a kind and (per-prompt kinds) a prompt key."""
+    parts = [file_name]
+    if prompt is not None:
+        parts.append(prompt)
+    if combined is not None:
+        parts.append(combined)
+    return ".".join(parts) + KIND_SUFFIXES[kind]
+
+
+def root_labels(roots: Sequence[tuple[str, str]]) -> list[str]:
+    """Unique top-level names for several inputs: (name, absolute path) -> name, or
+    name~HASH when other inputs have the same name (HASH of the absolute path)."""
+    counts: dict[str, int] = {}
+    for name, _ in roots:
+        counts[name] = counts.get(name, 0) + 1
+    return [name if counts[name] == 1 else f"{name}~{_sha(absolute, 8)}" for name, absolute in roots]
