@@ -180,3 +180,90 @@ def test_main_train_runs_an_experiment_file(tmp_path, monkeypatch):
     monkeypatch.setitem(training_data.DATASETS, "test-shapes", lambda root, split, options, size: ShapesDataset(8, size))
     result = main_train(["--config", str(path), "--data", str(tmp_path), "--no-progress", "--set", "iterations=2"])
     assert result.iteration == 2 and (tmp_path / "run" / "experiment.json").exists()
+
+
+class KilledAtWrite(BaseException):
+    """Stands for SIGKILL at a write boundary (BaseException: nothing in the trainer catches it)."""
+
+
+@pytest.mark.parametrize("write,when", [(w, t) for w in (3, 4) for t in ("before", "after")],
+                         ids=lambda v: str(v))
+def test_kill_at_every_write_boundary_then_resume_is_exact(tmp_path, tokenizer, monkeypatch, write, when):
+    """Saves at iterations 4 and 8 make four file commits (renames): text cache 4, checkpoint 4,
+    text cache 8, checkpoint 8. Kill just before or just after the third or fourth: the resumed
+    run must end with the uninterrupted run's weights and losses."""
+    import clipseg.data.atomic as atomic
+
+    data = ShapesDataset(16)
+    whole = train(tiny(), data, config(tmp_path / "a"), tokenizer, progress=False)
+    real_replace, calls = atomic.os.replace, []
+
+    def replace(src, dst):
+        calls.append(Path(dst).name)
+        if len(calls) == write and when == "before":
+            raise KilledAtWrite
+        real_replace(src, dst)
+        if len(calls) == write and when == "after":
+            raise KilledAtWrite
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(KilledAtWrite):
+        train(tiny(), data, config(tmp_path / "b"), tokenizer, progress=False)
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    assert calls[-1] == ("checkpoint.pt" if write == 4 else "text_cache.rank0.it8.pt")
+    resumed = train(tiny(), data, config(tmp_path / "b"), tokenizer, progress=False, resume=True)
+    committed = 8 if (write, when) == (4, "after") else 4
+    assert resumed.start_iteration == committed
+    assert resumed.losses == whole.losses[committed:]
+    expected = torch.load(whole.checkpoint, weights_only=True)["decoder"]
+    for name, value in torch.load(resumed.checkpoint, weights_only=True)["decoder"].items():
+        assert torch.equal(value, expected[name]), name
+    assert sorted(p.name for p in (tmp_path / "b").glob("text_cache*")) == ["text_cache.rank0.it12.pt"]
+
+
+def test_resume_with_a_missing_text_cache_or_a_bad_checkpoint_is_a_clear_error(tmp_path, tokenizer):
+    from clipseg.training.checkpoint import CheckpointReadError
+
+    with pytest.raises(Killed):
+        train(tiny(), ShapesDataset(8), config(tmp_path, iterations=8), tokenizer, progress=False,
+              on_step=kill_at(5))
+    cache = tmp_path / "text_cache.rank0.it4.pt"
+    cache.rename(tmp_path / "elsewhere.pt")
+    with pytest.raises(CheckpointReadError, match="text-embedding cache of rank 0 .* is missing"):
+        train(tiny(), ShapesDataset(8), config(tmp_path, iterations=8), tokenizer, progress=False, resume=True)
+    (tmp_path / "elsewhere.pt").rename(cache)
+    ckpt = tmp_path / "checkpoint.pt"
+    good = ckpt.read_bytes()
+    for bad in (good[: len(good) // 2], b"", b"\x80\x02}q\x00.", good[:100] + bytes(200)):
+        ckpt.write_bytes(bad)
+        with pytest.raises(CheckpointMismatchError) as info:
+            train(tiny(), ShapesDataset(8), config(tmp_path, iterations=8), tokenizer, progress=False, resume=True)
+        assert "checkpoint.pt" in str(info.value)
+    ckpt.write_bytes(good)
+    result = train(tiny(), ShapesDataset(8), config(tmp_path, iterations=8), tokenizer, progress=False, resume=True)
+    assert result.start_iteration == 4
+
+
+def test_main_train_bad_weights_and_resume_exit_2_with_one_line(tmp_path, capsys, monkeypatch):
+    from clipseg.training import data as training_data
+
+    monkeypatch.setitem(training_data.DATASETS, "test-shapes", lambda root, split, options, size: ShapesDataset(8, size))
+    out = tmp_path / "run"
+    exp = {"name": "t", "model": {"variant": "tiny", "backbone": "random"}, "data": {"dataset": "test-shapes"},
+           "train": {"iterations": 2, "batch_size": 4, "out_dir": str(out), "num_workers": 0}}
+    (tmp_path / "exp.json").write_text(json.dumps(exp))
+    args = ["--config", str(tmp_path / "exp.json"), "--no-progress"]
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    for extra in (["--init", str(bad)], ["--init", str(tmp_path / "missing.safetensors")]):
+        with pytest.raises(SystemExit) as info:
+            main_train(args + extra)
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and str(tmp_path) in err
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    with pytest.raises(SystemExit) as info:
+        main_train(args + ["--resume"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "checkpoint.pt" in err and "Traceback" not in err

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..data import datasets as ds
-from ..training.cli import load_tokenizer
+from ..training.cli import fail, load_tokenizer, load_weights
 from ..training.data import DATASETS, build_dataset
 from .generalized import evaluate_generalized
 from .one_shot import evaluate_one_shot
@@ -92,17 +92,15 @@ def resolve_split(name: str, root: str, given: str | None, default: str, options
 
 def evaluate(args: argparse.Namespace) -> dict:
     """Run one protocol; the result dict with "model", "dataset" and "split" added."""
-    from ..weights import load_clipseg
-
     dataset_name, default_split = PROTOCOLS[args.protocol]
     dataset_name = args.dataset or dataset_name
     if dataset_name not in DATASETS:
-        raise SystemExit(f"unknown data set '{dataset_name}'; known: {', '.join(DATASETS)}")
+        fail(f"unknown data set '{dataset_name}'; known: {', '.join(DATASETS)}")
     try:
         options = json.loads(args.options)
     except json.JSONDecodeError as e:
-        raise SystemExit(f"--options is not valid JSON: {e}") from None
-    model = load_clipseg(args.weights, backbone=args.backbone, device=args.device)
+        fail(f"--options is not valid JSON: {e}")
+    model = load_weights(args.weights, args.backbone, device=args.device)
     tokenizer = load_tokenizer(args.tokenizer)
     size = model.config.input_size
 
@@ -117,7 +115,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             data, split = resolve_split(dataset_name, args.data, args.split, default_split, options, size)
             folds, names = [data], [dataset_name]
     except (FileNotFoundError, ValueError, TypeError) as e:
-        raise SystemExit(f"error: cannot read the {dataset_name} data: {e}") from None
+        fail(f"cannot read the {dataset_name} data: {e}")
 
     common = dict(limit=args.limit, progress=not args.no_progress)
     run = dict(batch_size=args.batch_size, num_workers=args.num_workers, **common)
@@ -146,7 +144,7 @@ def main_evaluate(argv: Sequence[str] | None = None) -> list[dict]:
         results = [json.loads(Path(f).read_text()) for f in args.files]
     else:
         if not args.weights:
-            raise SystemExit("--weights is required")
+            fail("--weights is required")
         results = [evaluate(args)]
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -72,18 +72,61 @@ class CLIPSegConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CLIPSegConfig":
-        clip = d.get("clip", {})
-        dec = dict(d.get("decoder", {}))
-        if "extract_layers" in dec:
-            dec["extract_layers"] = tuple(dec["extract_layers"])
-        return cls(
-            clip=CLIPConfig(
-                vision=VisionConfig(**clip.get("vision", {})),
-                text=TextConfig(**clip.get("text", {})),
-                embed_dim=clip.get("embed_dim", 512),
-            ),
-            decoder=DecoderConfig(**dec),
-            input_size=d.get("input_size", 352),
-            mean=tuple(d.get("mean", IMAGENET_MEAN)),
-            std=tuple(d.get("std", IMAGENET_STD)),
-        )
+        """Build from `to_dict()`'s form. Raises ValueError naming the field for unknown keys,
+        wrong types and sizes outside what any CLIP-like model uses (so that a hostile
+        config cannot make a model that exhausts memory before its weights are checked)."""
+        return _build(cls, d, "config")
+
+
+# Largest sizes a config may ask for: far above every released CLIP (ViT-G: width 1664,
+# 48 layers), far below what would exhaust memory when the (meta) model is built.
+_LIMITS = {"layers": 256, "vocab_size": 1 << 20, "context_length": 4096, "image_size": 8192, "input_size": 8192}
+_DEFAULT_LIMIT = 1 << 16
+
+
+def _check_number(value: Any, kind: type, where: str) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true/false, got {type(value).__name__}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise ValueError(f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r:.40}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{where}: expected a finite number, got {value}")
+    return kind(value)
+
+
+def _build(cls, d: Any, where: str):
+    """A config dataclass from a JSON dict, every field checked (see from_dict)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected an object, got {type(d).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(map(str, unknown))[:200]}")
+    values: dict[str, Any] = {}
+    hints = {f.name: f.type for f in fields.values()}
+    for name, value in d.items():
+        hint, at = str(hints[name]), f"{where}.{name}"
+        if dataclasses.is_dataclass(fields[name].default_factory() if fields[name].default_factory
+                                    is not dataclasses.MISSING else None):
+            values[name] = _build(type(fields[name].default_factory()), value, at)
+        elif hint.startswith("tuple"):
+            if not isinstance(value, (list, tuple)) or not 0 < len(value) <= 64:
+                raise ValueError(f"{at}: expected a list of at most 64 numbers, got {type(value).__name__}")
+            kind = int if "int" in hint else float
+            values[name] = tuple(_check_number(v, kind, f"{at}[{i}]") for i, v in enumerate(value))
+            if kind is int and any(not 0 <= v < 1024 for v in values[name]):
+                raise ValueError(f"{at}: layer indices must be between 0 and 1023")
+        elif hint == "str":
+            if not isinstance(value, str) or len(value) > 64:
+                raise ValueError(f"{at}: expected a short string, got {type(value).__name__}")
+            values[name] = value
+        else:
+            kind = {"int": int, "float": float, "bool": bool}[hint]
+            values[name] = _check_number(value, kind, at)
+            if kind is int and name not in ("cond_layer",) and not 1 <= values[name] <= _LIMITS.get(name, _DEFAULT_LIMIT):
+                raise ValueError(f"{at}: {values[name]} is outside 1..{_LIMITS.get(name, _DEFAULT_LIMIT)}")
+            if kind is float and not -1e6 < values[name] < 1e6:
+                raise ValueError(f"{at}: {values[name]} is out of range")
+    return cls(**values)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -24,6 +26,15 @@ from .data import DATASETS, build_dataset, json_tuples
 from .trainer import TrainResult, train
 
 
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> NoReturn:
+    """End a command with one clear line on stderr and exit code 2 (bad input), no traceback."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
 def load_tokenizer(spec: str = "clip") -> Tokenizer:
     """'clip': CLIP's BPE tokenizer; otherwise the path of a word-tokenizer vocabulary
     (JSON, `clipseg.tokenizer.words.WordTokenizer.save`) as the generated world uses."""
@@ -31,7 +42,20 @@ def load_tokenizer(spec: str = "clip") -> Tokenizer:
         return CLIPTokenizer()
     from ..tokenizer.words import WordTokenizer
 
-    return WordTokenizer.load(spec)
+    try:
+        return WordTokenizer.load(spec)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        fail(f"cannot read tokenizer vocabulary '{spec}': {e}")
+
+
+def load_weights(weights: str, backbone: str | None, **kwargs) -> CLIPSeg:
+    """`load_clipseg`, with a bad or missing file ending the command with one clear line."""
+    from ..weights import CheckpointError, load_clipseg
+
+    try:
+        return load_clipseg(weights, backbone=backbone, **kwargs)
+    except CheckpointError as e:
+        fail(f"cannot load weights '{weights}': {e}")
 
 
 def build_model(spec: ModelSpec, backbone: str | None, seed: int = 0) -> CLIPSeg:
@@ -45,13 +69,17 @@ def build_model(spec: ModelSpec, backbone: str | None, seed: int = 0) -> CLIPSeg
     if spec.backbone == "random":
         return model
     if backbone is None:
-        raise SystemExit("this experiment needs CLIP weights: pass --backbone (e.g. OpenAI's ViT-B-16.pt)")
-    from ..weights import read_backbone
+        fail("this experiment needs CLIP weights: pass --backbone (e.g. OpenAI's ViT-B-16.pt)")
+    from ..weights import CheckpointError, read_backbone
     from ..weights.infer import infer_clip_config
-    from ..weights.loader import assign_weights
+    from ..weights.loader import assign_weights, check_fits, model_shapes
 
-    sd, where = read_backbone(backbone)
-    model.config.clip = infer_clip_config(sd)
+    try:
+        sd, where = read_backbone(backbone)
+        model.config.clip = infer_clip_config(sd)
+        check_fits(model_shapes(model.config, where), sd, where, prefix="clip.")  # before the model is built
+    except CheckpointError as e:
+        fail(f"cannot load the backbone '{backbone}': {e}")
     model = CLIPSeg(model.config)  # rebuilt with the backbone's dimensions
     assign_weights(model, sd, where, prefix="clip.")
     if spec.backbone == "clip-text":
@@ -66,7 +94,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+            fail(f"--set expects KEY=VALUE, got {pair!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -98,11 +126,9 @@ def main_train(argv: Sequence[str] | None = None) -> TrainResult:
         overrides["out_dir"] = args.out_dir
     exp.train = TrainConfig.from_dict({**exp.train.to_dict(), **overrides})
     if exp.data.dataset not in DATASETS:
-        raise SystemExit(f"unknown data set '{exp.data.dataset}' in {args.config}; known: {', '.join(DATASETS)}")
+        fail(f"unknown data set '{exp.data.dataset}' in {args.config}; known: {', '.join(DATASETS)}")
     if args.init:
-        from ..weights import load_clipseg
-
-        model = load_clipseg(args.init, backbone=args.backbone)
+        model = load_weights(args.init, args.backbone)
     else:
         model = build_model(exp.model, args.backbone, exp.train.seed)
     dataset = build_dataset(exp.data.dataset, args.data, exp.data.split, exp.data.options, model.config.input_size)
@@ -115,4 +141,4 @@ def main_train(argv: Sequence[str] | None = None) -> TrainResult:
         return train(model, dataset, exp.train, load_tokenizer(args.tokenizer), progress=not args.no_progress,
                      resume=args.resume)
     except CheckpointMismatchError as e:
-        raise SystemExit(f"cannot resume: {e}") from None
+        fail(f"cannot resume: {e}")

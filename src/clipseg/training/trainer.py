@@ -30,7 +30,8 @@ from ..model.clipseg import CLIPSeg
 from ..prompts import PromptEncoder
 from ..tokenizer import Tokenizer
 from . import distributed as D
-from .checkpoint import check_compatible, checkpoint_path, load_checkpoint, save_checkpoint
+from .checkpoint import (CheckpointReadError, check_compatible, checkpoint_path, load_checkpoint, load_text_cache,
+                         remove_other_text_caches, save_checkpoint, text_cache_path)
 from .conditioning import conditionals, mixing_draws, text_weights
 from .config import TrainConfig
 from .csv_log import CSVLog
@@ -134,21 +135,22 @@ def _train(
     sampler = ShardedBatchSampler(len(dataset), config.batch_size, config.seed, dist.rank, dist.world_size)
 
     prompts = PromptEncoder(model, tokenizer, cache_size=config.text_cache_size, truncate=True)
-    cache_path = out_dir / f"text_cache.rank{dist.rank}.pt"
     start = 0
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
         check_compatible(state, ckpt_path, model.config.to_dict(), config)
         sampler.check_state(state["sampler"])
-        model.decoder.load_state_dict(state["decoder"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
         start = state["iteration"]
-        if cache_path.exists():  # this rank's text embeddings as they were at the checkpoint
-            cache = load_checkpoint(cache_path)
-            if cache.get("iteration") == start:
-                prompts.load_cache_state(cache["text_cache"])
+        cache = load_text_cache(out_dir, dist.rank, start)  # this rank's text embeddings at the checkpoint
+        try:
+            model.decoder.load_state_dict(state["decoder"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            prompts.load_cache_state(cache)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+            raise CheckpointReadError(f"checkpoint '{ckpt_path}' does not fit this run: {type(e).__name__}: "
+                                      f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
 
     decoder = model.decoder
     if dist.enabled:
@@ -201,23 +203,28 @@ def _train(
         if log:
             log.add(done, loss_value, lr, done % config.log_every == 0 or done == config.iterations)
         if done % config.checkpoint_every == 0 or done == config.iterations:
-            # every rank keeps its text cache: embeddings computed in other batches of
-            # prompts would differ in the last bits, and the resumed run must be exact
-            save_checkpoint(cache_path, {"iteration": done, "text_cache": prompts.cache_state()})
-        if dist.is_main and (done % config.checkpoint_every == 0 or done == config.iterations):
-            save_checkpoint(
-                ckpt_path,
-                {
-                    "iteration": done,
-                    "model_config": model.config.to_dict(),
-                    "train_config": config.to_dict(),
-                    "sampler": sampler.state_dict(),
-                    "decoder": model.decoder.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                },
-            )
+            # One atomic unit (checkpoint.py): every rank's text cache for `done` (embeddings
+            # computed in other batches of prompts differ in the last bits, and the resumed
+            # run must be exact), then the commit by rank 0, then the old caches go.
+            save_checkpoint(text_cache_path(out_dir, dist.rank, done), {"iteration": done,
+                                                                         "text_cache": prompts.cache_state()})
+            D.barrier(dist)
+            if dist.is_main:
+                save_checkpoint(
+                    ckpt_path,
+                    {
+                        "iteration": done,
+                        "model_config": model.config.to_dict(),
+                        "train_config": config.to_dict(),
+                        "sampler": sampler.state_dict(),
+                        "decoder": model.decoder.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "scaler": scaler.state_dict(),
+                    },
+                )
+            D.barrier(dist)
+            remove_other_text_caches(out_dir, dist.rank, keep=done)
         if on_step:
             on_step(StepInfo(done, loss_value, lr))
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -36,13 +37,13 @@ def _summarize(keys: list[str], n: int = 8) -> str:
     return ", ".join(keys[:n]) + (f" ... (+{len(keys) - n} more)" if len(keys) > n else "")
 
 
-def assign_weights(model: torch.nn.Module, sd: dict[str, torch.Tensor], where: str, prefix: str = "") -> None:
-    """Copy sd into the model's parameters under `prefix`; every such parameter must be
-    given with its shape and no unknown key may remain, else CheckpointError."""
-    own = {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+def check_fits(own: dict[str, torch.Size], sd: dict[str, torch.Tensor], where: str, prefix: str = "") -> None:
+    """CheckpointError unless sd holds exactly the parameters of `own` (name -> shape) under
+    `prefix`, each with its shape."""
+    own = {k: v for k, v in own.items() if k.startswith(prefix)}
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
+    wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k])}" for k in own if k in sd and sd[k].shape != own[k]]
     if missing or unexpected or wrong:
         parts = [f"{where} does not fit the model"]
         if missing:
@@ -52,9 +53,59 @@ def assign_weights(model: torch.nn.Module, sd: dict[str, torch.Tensor], where: s
         if wrong:
             parts.append(f"{len(wrong)} shape mismatches (file vs model): {_summarize(wrong, 4)}")
         raise CheckpointError("; ".join(parts))
+
+
+def model_shapes(config: CLIPSegConfig, where: str) -> dict[str, torch.Size]:
+    """Parameter shapes of the model `config` describes, built on the meta device (no memory):
+    a file is checked against these before any real tensor of the model is allocated."""
+    try:
+        CLIPSegConfig.from_dict(config.to_dict())  # sizes within bounds, types right
+        with torch.device("meta"):
+            model = CLIPSeg(config)
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, AssertionError) as e:
+        raise CheckpointError(f"{where}: its configuration does not describe a valid model: "
+                              f"{type(e).__name__}: {str(e)[:200]}") from None
+    return {k: v.shape for k, v in model.state_dict().items()}
+
+
+def assign_weights(model: torch.nn.Module, sd: dict[str, torch.Tensor], where: str, prefix: str = "") -> None:
+    """Copy sd into the model's parameters under `prefix`; every such parameter must be
+    given with its shape and no unknown key may remain, else CheckpointError."""
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+    check_fits({k: v.shape for k, v in own.items()}, sd, where, prefix)
     with torch.no_grad():
         for k, v in sd.items():
             own[k].copy_(v)
+
+
+def _config_from(text: object, where: str) -> CLIPSegConfig:
+    """CLIPSegConfig from the JSON text (or parsed object) a file carries; CheckpointError if bad."""
+    try:
+        obj = json.loads(text) if isinstance(text, str) else text
+        return CLIPSegConfig.from_dict(obj)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{where}: its clipseg_config is not valid JSON ({e.msg} at character {e.pos})") from None
+    except ValueError as e:
+        raise CheckpointError(f"{where}: its clipseg_config is invalid: {e}") from None
+
+
+def _shard_names(index_path: Path, folder: Path) -> list[str]:
+    """The shard files of a sharded HF checkpoint: plain file names inside `folder`."""
+    index = read_json(index_path)
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointError(f"{index_path}: expected an object with a non-empty 'weight_map' object")
+    names = set(weight_map.values())
+    root = folder.resolve()
+    for name in names:
+        if not isinstance(name, str) or not name or "\0" in name:
+            raise CheckpointError(f"{index_path}: shard names must be file names, got {type(name).__name__} "
+                                  f"{str(name)[:60]!r}")
+        target = (folder / name).resolve()
+        if Path(name).is_absolute() or ".." in Path(name).parts or target.parent != root:
+            raise CheckpointError(f"{index_path}: shard '{name[:100]}' is not a file in {folder}; refusing "
+                                  "to read files outside the model folder")
+    return sorted(names)
 
 
 def _read_hf_folder(folder: Path) -> tuple[dict[str, torch.Tensor], str, dict]:
@@ -63,11 +114,12 @@ def _read_hf_folder(folder: Path) -> tuple[dict[str, torch.Tensor], str, dict]:
     if not config_path.exists():
         raise CheckpointError(f"{folder} has no config.json; expected a Hugging Face model folder")
     config = read_json(config_path)
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
     index = folder / "model.safetensors.index.json"
     if index.exists():
-        shards = sorted(set(read_json(index).get("weight_map", {}).values()))
         sd: dict[str, torch.Tensor] = {}
-        for shard in shards:
+        for shard in _shard_names(index, folder):
             sd.update(read_checkpoint(folder / shard).state_dict)
         return sd, f"{folder} (sharded safetensors)", config
     for name in _HF_WEIGHT_FILES:
@@ -127,9 +179,14 @@ def load_clipseg(
     if path.is_dir():
         sd, where, hf_config = _read_hf_folder(path)
         if "clipseg_config" in hf_config:  # our own folder format
-            config = CLIPSegConfig.from_dict(hf_config["clipseg_config"])
+            config = _config_from(hf_config["clipseg_config"], str(path / "config.json"))
         else:
-            config = clipseg_config_from_hf(hf_config, str(path / "config.json"))
+            try:
+                config = clipseg_config_from_hf(hf_config, str(path / "config.json"))
+            except (TypeError, ValueError, AttributeError) as e:
+                if isinstance(e, CheckpointError):
+                    raise
+                raise CheckpointError(f"{path / 'config.json'}: not a valid CLIPSeg config: {str(e)[:200]}") from None
         sd, layout = to_ours(sd)
     else:
         raw = read_checkpoint(path)
@@ -137,7 +194,10 @@ def load_clipseg(
         sd, layout = to_ours(raw.state_dict)
         native = raw.metadata.get("format") == NATIVE_FORMAT
         if native:
-            config = CLIPSegConfig.from_dict(json.loads(raw.metadata["clipseg_config"]))
+            if "clipseg_config" not in raw.metadata:
+                raise CheckpointError(f"{where}: a clipseg file without its clipseg_config metadata (written by "
+                                      "another program, or damaged); cannot tell what model it is")
+            config = _config_from(raw.metadata["clipseg_config"], where)
         elif layout == "hf-clipseg" or layout == "clipseg":
             config = CLIPSegConfig(clip=infer_clip_config(sd), decoder=infer_decoder_config(sd, extract_layers))
         elif layout in _DECODER_LAYOUTS:
@@ -151,16 +211,25 @@ def load_clipseg(
             raise CheckpointError(f"{where}: unrecognised checkpoint layout; first keys: {_summarize(list(sd))}")
     if extract_layers is not None:
         config.decoder.extract_layers = tuple(extract_layers)
-    model = CLIPSeg(config)
     if layout in _DECODER_LAYOUTS:
+        if native:  # the file says what model it is: check it before reading the backbone
+            check_fits(model_shapes(config, where), sd, where, prefix="decoder.")
         backbone_sd, backbone_where = read_backbone(backbone, cache)
         if not native:  # head counts are not in the shapes: OpenAI's rule, width // 64
             config.clip = infer_clip_config(backbone_sd)
+        shapes = model_shapes(config, where)  # both files checked before the model exists
+        check_fits(shapes, backbone_sd, backbone_where, prefix="clip.")
+        check_fits(shapes, sd, where, prefix="decoder.")
         model = CLIPSeg(config)
         assign_weights(model, backbone_sd, backbone_where, prefix="clip.")
         assign_weights(model, sd, where, prefix="decoder.")
     else:
-        sd.setdefault("clip.logit_scale", model.clip.logit_scale.detach().clone())  # unused by segmentation
+        shapes = model_shapes(config, where)
+        if "clip.logit_scale" in shapes:
+            # unused by segmentation; CLIP's initial value when a file leaves it out
+            sd.setdefault("clip.logit_scale", torch.full(shapes["clip.logit_scale"], math.log(1 / 0.07)))
+        check_fits(shapes, sd, where)
+        model = CLIPSeg(config)
         assign_weights(model, sd, where)
     return model.to(device).eval()
 

@@ -65,13 +65,49 @@ def _unwrap(obj: object, path: Path, fmt: str) -> dict[str, torch.Tensor]:
     return tensors
 
 
+# A zip may declare at most this much content per byte of file (torch writes its entries
+# uncompressed, so real checkpoints declare about 1x); more is a zip bomb.
+_MAX_ZIP_RATIO = 2.0
+_ZIP_SLACK = 1 << 20
+
+
+def check_zip_sizes(path: Path, zf: zipfile.ZipFile) -> None:
+    """CheckpointError if the archive declares far more content than the file holds."""
+    size = path.stat().st_size
+    declared = sum(max(0, i.file_size) for i in zf.infolist())
+    if declared > _MAX_ZIP_RATIO * size + _ZIP_SLACK:
+        raise CheckpointError(f"{path}: its zip entries declare {declared / 2**20:.0f} MiB of content in a "
+                              f"{size / 2**20:.1f} MiB file (compressed entries, which torch never writes); "
+                              "refusing to decompress it")
+
+
+def check_tensor_extents(sd: dict[str, torch.Tensor], path: Path, fmt: str) -> None:
+    """CheckpointError for a tensor that claims more elements than its storage holds
+    (stride 0 or overlapping strides): materialising it would take memory the file never had."""
+    for name, t in sd.items():
+        stored = t.untyped_storage().nbytes()
+        if t.numel() * t.element_size() > stored:
+            raise CheckpointError(
+                f"{path}: {fmt} tensor '{name[:100]}' of shape {tuple(t.shape)} views {stored} bytes of storage "
+                f"as {t.numel() * t.element_size()} (repeated by stride {tuple(t.stride())}); a weights file "
+                "holds every value itself, so this file is refused")
+
+
 def read_checkpoint(path: str | Path) -> RawCheckpoint:
-    """Read a checkpoint file into CPU tensors. Raises CheckpointError naming the file and format."""
+    """Read a checkpoint file into CPU tensors. Raises CheckpointError naming the file and format.
+
+    Nothing in the file is trusted: zip archives whose entries declare more than the file
+    holds and tensors that view their storage more than once are refused before anything is
+    materialised, so rejecting a hostile file costs little memory. Zip checkpoints are
+    memory-mapped, not read.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint file {path} does not exist")
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory; expected a checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is not a regular file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint file {path} is empty (0 bytes)")
     fmt = sniff_format(path)
@@ -83,28 +119,43 @@ def read_checkpoint(path: str | Path) -> RawCheckpoint:
                 metadata = f.metadata() or {}
                 sd = {k: f.get_tensor(k) for k in f.keys()}
             return RawCheckpoint(path, fmt, sd, metadata)
-        if fmt == "torchscript":
+        if fmt in ("torchscript", "torch-zip"):
             with zipfile.ZipFile(path) as zf:
-                sd = read_torchscript_tensors(zf)
-            return RawCheckpoint(path, fmt, _unwrap(sd, path, fmt))
+                check_zip_sizes(path, zf)
+                if fmt == "torchscript":
+                    sd = _unwrap(read_torchscript_tensors(zf), path, fmt)
+                    check_tensor_extents(sd, path, fmt)
+                    return RawCheckpoint(path, fmt, {k: v.clone() for k, v in sd.items()})
         if fmt in ("torch-zip", "torch-legacy"):
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-            return RawCheckpoint(path, fmt, _unwrap(obj, path, fmt))
+            mmap = fmt == "torch-zip"
+            obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+            sd = _unwrap(obj, path, fmt)
+            check_tensor_extents(sd, path, fmt)
+            return RawCheckpoint(path, fmt, sd)
     except CheckpointError:
         raise
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"{path}: {fmt} file contains Python objects that safe loading refuses "
-            f"(weights_only=True); not unpickling it. Detail: {str(e).splitlines()[0][:300]}"
+            f"(weights_only=True); not unpickling it. Detail: {_first_line(e)}"
         ) from None
-    except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, ValueError, KeyError, struct.error) as e:
-        raise CheckpointError(f"{path}: {fmt} file is truncated or corrupt: {str(e).splitlines()[0][:300]}") from None
+    except MemoryError:
+        raise CheckpointError(f"{path}: {fmt} file declares more data than this machine's memory") from None
+    except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, ValueError, KeyError, struct.error, IndexError,
+            TypeError, AttributeError, OverflowError) as e:
+        raise CheckpointError(f"{path}: {fmt} file is truncated or corrupt: {_first_line(e)}") from None
     except Exception as e:  # safetensors raises its own SafetensorError
-        raise CheckpointError(f"{path}: {fmt} file could not be read: {type(e).__name__}: {str(e)[:300]}") from None
+        raise CheckpointError(f"{path}: {fmt} file could not be read: {type(e).__name__}: {_first_line(e)}") from None
     raise CheckpointError(
-        f"{path}: unknown checkpoint format (first bytes {open(path, 'rb').read(8)!r}); expected safetensors, "
-        "a torch.save file or a TorchScript archive"
+        f"{path}: unknown checkpoint format ({path.stat().st_size} bytes, none of the known headers); expected "
+        "safetensors, a torch.save file or a TorchScript archive"
     )
+
+
+def _first_line(e: BaseException) -> str:
+    """The first line of an error, short and without control characters (never file bytes)."""
+    text = (str(e).splitlines() or [type(e).__name__])[0][:300]
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def read_json(path: Path) -> dict:

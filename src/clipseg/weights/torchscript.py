@@ -56,6 +56,7 @@ class _SafeUnpickler(pickle.Unpickler):
         super().__init__(io.BytesIO(data))
         self.zf = zf
         self.prefix = prefix
+        self.storages: dict[str, torch.Tensor] = {}  # each storage read once, however often it is named
 
     def find_class(self, module: str, name: str):
         if module.startswith("__torch__"):
@@ -69,9 +70,18 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed in a weights file")
 
     def persistent_load(self, pid):
+        if not isinstance(pid, tuple) or len(pid) != 5:
+            raise pickle.UnpicklingError("unexpected persistent id")
         kind, storage_type, key, _location, numel = pid
-        if kind != "storage" or not isinstance(storage_type, _StorageType):
-            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
+        if kind != "storage" or not isinstance(storage_type, _StorageType) or not isinstance(key, str) \
+                or not isinstance(numel, int):
+            raise pickle.UnpicklingError("unexpected persistent id")
+        if key in self.storages:
+            return self.storages[key]
+        self.storages[key] = self._read_storage(key, storage_type, numel)
+        return self.storages[key]
+
+    def _read_storage(self, key: str, storage_type: _StorageType, numel: int) -> torch.Tensor:
         raw = bytearray(self.zf.read(f"{self.prefix}/data/{key}"))
         flat = torch.frombuffer(raw, dtype=storage_type.dtype) if raw else torch.empty(0, dtype=storage_type.dtype)
         if flat.numel() < numel:
@@ -79,22 +89,27 @@ class _SafeUnpickler(pickle.Unpickler):
         return flat
 
 
-def _collect(obj: object, prefix: str, out: dict[str, torch.Tensor]) -> None:
-    if not isinstance(obj, _ScriptObject):
-        return
+def _collect(obj: object, prefix: str, out: dict[str, torch.Tensor], seen: set[int] | None = None) -> None:
+    seen = set() if seen is None else seen
+    if not isinstance(obj, _ScriptObject) or id(obj) in seen or prefix.count(".") > 64:
+        return  # a cycle or absurd nesting in a hostile archive: stop there
+    seen.add(id(obj))
     for name, value in obj.state.items():
         key = f"{prefix}{name}"
         if isinstance(value, torch.Tensor):
             out[key] = value
         elif isinstance(value, _ScriptObject):
-            _collect(value, key + ".", out)
+            _collect(value, key + ".", out, seen)
 
 
 def read_torchscript_tensors(zf: zipfile.ZipFile) -> dict[str, torch.Tensor]:
-    """All tensor attributes of the archived module tree, by dotted name (like state_dict())."""
+    """All tensor attributes of the archived module tree, by dotted name (like state_dict()).
+
+    The tensors are views of the archive's storages (not cloned): check their extents
+    (`reader.check_tensor_extents`) before materialising them."""
     data_pkl = next(n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1)
     prefix = data_pkl.rsplit("/", 1)[0]
     root = _SafeUnpickler(zf.read(data_pkl), zf, prefix).load()
     out: dict[str, torch.Tensor] = {}
     _collect(root, "", out)
-    return {k: v.clone() for k, v in out.items()}
+    return out
