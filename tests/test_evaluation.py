@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 
 import pytest
@@ -303,29 +305,34 @@ def test_own_data_referring_equals_numpy(tmp_path, capsys):
     assert auto["best"]["miou"] == pytest.approx(iou.mean(0).max())
 
 
-def test_own_data_errors_name_the_problem(tmp_path):
+def _fails_with(capsys, pattern: str, args: list[str]) -> None:
+    """main_evaluate ends with a clear message (exit 2 and one stderr line, or SystemExit(message))."""
+    with pytest.raises(SystemExit) as info:
+        main_evaluate(args)
+    err = capsys.readouterr().err
+    message = err if info.value.code == 2 else str(info.value.code)
+    assert re.search(pattern, message), message
+    assert "Traceback" not in err
+
+
+def test_own_data_errors_name_the_problem(tmp_path, capsys):
     from fixtures_datasets import write_phrase_folder
 
     root = tmp_path / "mine"
     write_phrase_folder(root, [("a.jpg", "a.png", "mug"), ("b.jpg", "a.png", "cup")])
     weights = _weights(tmp_path)
     base = ["referring", "--weights", weights, "--dataset", "folder", "--data", str(root), *CPU]
-    with pytest.raises(SystemExit, match=r"phrases.csv' has no split column, so split 'val' cannot be selected"):
-        main_evaluate([*base, "--split", "val"])
+    _fails_with(capsys, r"phrases.csv' has no split column, so split 'val' cannot be selected", [*base, "--split", "val"])
     (root / "phrases.csv").write_text("image,mask,phrase,split\na.jpg,a.png,mug,train\nb.jpg,a.png,cup,val\n")
-    with pytest.raises(SystemExit, match=r"no samples of split 'test' \(its split column holds: train, val\)"):
-        main_evaluate(base)
+    _fails_with(capsys, r"no samples of split 'test' \(its split column holds: train, val\)", base)
     (val,) = main_evaluate([*base, "--split", "val"])
     assert val["split"] == "val" and val["samples"] == 1
     (root / "phrases.csv").write_text("a.jpg,a.png,mug\nb.jpg,cup\n")
-    with pytest.raises(SystemExit, match=r"phrases.csv:2: expected 3 fields"):
-        main_evaluate([*base, "--split", "none"])
+    _fails_with(capsys, r"phrases.csv:2: expected 3 fields", [*base, "--split", "none"])
     (root / "phrases.csv").write_text("a.jpg,gone.png,mug\n")
-    with pytest.raises(SystemExit, match=r"phrases.csv:1: mask 'gone.png' not found"):
-        main_evaluate(base)
+    _fails_with(capsys, r"phrases.csv:1: mask 'gone.png' not found", base)
     (root / "phrases.csv").unlink()
-    with pytest.raises(SystemExit, match=r"no list file: expected .*phrases.csv"):
-        main_evaluate([*base, "--split", "none"])
+    _fails_with(capsys, r"no list file: expected .*phrases.csv", [*base, "--split", "none"])
 
 
 def test_referring_miou_over_samples(tokenizer):
@@ -342,3 +349,15 @@ def test_referring_miou_over_samples(tokenizer):
     assert per_key.miou == pytest.approx((hit + target) / (2 * hit))
     with pytest.raises(ValueError, match="miou_over"):
         evaluate_referring(Oracle(tokenizer), tokenizer, data, miou_over="phrase")
+
+
+def test_evaluate_with_bad_weights_exits_2_with_one_line(tmp_path, capsys):
+    from fixtures_datasets import write_phrase_folder
+
+    root = tmp_path / "mine"
+    write_phrase_folder(root, [("a.jpg", "a.png", "mug")])
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+    for weights in (bad, tmp_path / "missing.pth", tmp_path):
+        _fails_with(capsys, re.escape(str(weights)),
+                    ["referring", "--weights", str(weights), "--dataset", "folder", "--data", str(root), *CPU])

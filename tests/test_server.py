@@ -434,3 +434,73 @@ def test_load_test_script_small_run(tmp_path):
     assert result["server"]["cache_hits"] > 0
     with pytest.raises(SystemExit):
         mod.main(["--url", "http://example.com:8000"])  # loopback only
+
+
+# ---------------------------------------------------------------- hostile requests
+
+
+@pytest.mark.parametrize("rid", ["a\r\nSet-Cookie: x=1", "\U0001F600", "x" * 129, "a b", "a\x00b"])
+def test_request_id_is_validated_not_echoed_raw(client, rid):
+    r = post(client, png(), request_id=rid)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request" and "request_id" in r.json()["detail"]
+    assert post(client, png(), request_id="job-7.a:b_c").headers["X-Request-Id"] == "job-7.a:b_c"
+
+
+def test_long_prompts_are_refused_before_tokenizing(loaded):
+    app = create_app(loaded, ServerSettings())
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = post(c, png(), ["x" * 2048])
+        assert r.status_code == 422 and "too long" in r.json()["detail"]
+        assert "clipseg_backbone_runs_total 0\n" in app.state.service.metrics.render()  # refused before the image
+        r = post(c, png(), ["a" * 300])  # at the limit: tokenized, then too many tokens or fine
+        assert r.status_code in (200, 422)
+
+
+def test_png_output_size_is_bounded_before_any_map_is_made(loaded):
+    app = create_app(loaded, ServerSettings(max_output_pixels=30 * 44 * 2))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert post(c, png(), ["a", "b"], outputs="mask_png").status_code == 200
+        r = post(c, png(), ["a", "b", "c"], outputs="mask_png")
+        assert r.status_code == 413 and r.json()["error"] == "output_too_large"
+        assert post(c, png(), ["a", "b", "c"], outputs="rle").status_code == 200  # RLE is small
+
+
+def test_streamed_maps_equal_the_predictor(client, reference):
+    """Per-prompt streaming (one full-size map in memory) gives the same label map as predict()."""
+    img = png(40, 52, seed=3)
+    r = post(client, img, ["a cat", "a dog", "grass"], format="png", kind="labels", none_threshold="0.45")
+    assert r.status_code == 200
+    probs = reference.segment(img, ["a cat", "a dog", "grass"])
+    expected = probs.argmax(0) + 1
+    expected[probs.max(0) < 0.45] = 0
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.content))), expected)
+
+
+def _raw(url: str, data: bytes, wait: float) -> bytes:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=wait + 5) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except socket.timeout:
+            return b"<held open>"
+    return b"".join(chunks)
+
+
+def test_incomplete_headers_get_408_and_the_connection_closed(loaded):
+    app = create_app(loaded, ServerSettings(header_timeout_s=0.5, keep_alive_s=0.5))
+    with serve_in_thread(app) as url:
+        t0 = time.monotonic()
+        answer = _raw(url, b"POST /segment HTTP/1.1\r\nHost: x\r\nContent-Le", wait=3)
+        assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - t0 < 3
+        # a complete request on the same kind of connection is answered as usual
+        ok = httpx.get(url + "/health", timeout=5)
+        assert ok.status_code == 200
+        # after a response, a keep-alive connection that sends half a request is closed too
+        answer = _raw(url, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHo", wait=3)
+        assert answer.count(b"HTTP/1.1 200") == 1 and answer != b"<held open>"

@@ -281,6 +281,7 @@ def serve(host, port, max_body_mb, max_pixels, max_prompts, workers, max_queue, 
         import uvicorn
 
         from ..server import ServerSettings, create_app
+        from ..server.runner import uvicorn_config
     except ImportError as e:
         raise CLIError(f"the server needs extra packages ({e.name} missing): pip install 'clipseg[server]'") from None
     _set_threads(threads)
@@ -291,7 +292,7 @@ def serve(host, port, max_body_mb, max_pixels, max_prompts, workers, max_queue, 
     app = create_app(loaded, settings, tokenizer=_tokenizer(tokenizer))
     click.echo(f"clipseg: serving {loaded.weights} on http://{host}:{port}/ (API docs /docs, schema /openapi.json)",
                err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.Server(uvicorn_config(app, host, port, log_level=log_level)).run()
 
 
 # ---------------------------------------------------------------- export-onnx

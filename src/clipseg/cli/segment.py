@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..data.image_io import ImageError, load_image
-from ..inference import Predictor, label_map
+from ..inference import Predictor
 from ..data.atomic import remove_stale_temporaries
 from ..inference import naming
 from ..inference import outputs as out
@@ -281,27 +281,35 @@ class Segmenter:
             return False
         image = load_image(job.source, **({"max_pixels": o.max_pixels} if o.max_pixels else {}))
         self.predictor.set_image(image)
-        probs = self.predictor.predict(self.cond)  # (N, H, W)
-        for k in range(len(self.cond)):
+        combined = [kind for kind in ("overlay", "labels", "rle") if kind in targets]
+        best = out.RunningBest(self.predictor.original_size) if {"overlay", "labels"} & set(combined) else None
+        annotations = []
+        # one full-resolution map at a time: memory is one map, however many prompts
+        for k, prob in enumerate(self.predictor.predict_iter(self.cond)):
             if f"prob:{k}" in targets:
                 if o.prob_format == "npy":
-                    out.write_npy(targets[f"prob:{k}"], probs[k].astype(np.float32))
+                    out.write_npy(targets[f"prob:{k}"], prob)
                 else:
-                    out.write_png(targets[f"prob:{k}"], out.prob_image16(probs[k]))
+                    out.write_png(targets[f"prob:{k}"], out.prob_image16(prob))
             if f"mask:{k}" in targets:
-                out.write_png(targets[f"mask:{k}"], out.mask_image(probs[k] >= o.threshold))
+                out.write_png(targets[f"mask:{k}"], out.mask_image(prob >= o.threshold))
+            if best is not None:
+                best.add(prob)
+            if "rle" in targets:
+                annotations.append(out.rle_annotation(k, prob, self.names[k], o.threshold))
         if "overlay" in targets:
-            out.write_png(targets["overlay"], out.overlay_image(image, probs, threshold=o.threshold))
+            out.write_png(targets["overlay"], out.overlay_image(image, best, threshold=o.threshold))
         if "labels" in targets:
-            out.write_png(targets["labels"], out.label_image(label_map(probs, self._none_threshold)))
+            out.write_png(targets["labels"], out.label_image(best.labels(self._none_threshold)))
         if "rle" in targets:
+            h, w = self.predictor.original_size
             out.write_json(targets["rle"], {
                 "image": job.display,
-                "height": int(probs.shape[1]),
-                "width": int(probs.shape[2]),
+                "height": int(h),
+                "width": int(w),
                 "threshold": o.threshold,
                 "prompt_keys": self.keys,
-                "annotations": out.rle_annotations(probs, self.names, o.threshold),
+                "annotations": annotations,
             })
         self.predictor.reset_image()
         return True

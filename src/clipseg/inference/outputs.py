@@ -58,21 +58,49 @@ def mask_image(mask: np.ndarray) -> Image.Image:
     return Image.fromarray((np.asarray(mask) != 0).astype(np.uint8) * 255, "L")
 
 
-def overlay_image(image: Image.Image, probs: np.ndarray, alpha: float = 0.6,
+class RunningBest:
+    """The most likely prompt per pixel, accumulated one probability map at a time:
+    `index` (H, W) int32 (0-based, the first on ties, as argmax) and `prob` (H, W)."""
+
+    def __init__(self, shape: tuple[int, int]):
+        self.index = np.zeros(shape, np.int32)
+        self.prob = np.full(shape, -1.0, np.float32)
+        self.count = 0
+
+    def add(self, prob: np.ndarray) -> None:
+        better = prob > self.prob
+        self.index[better] = self.count
+        np.maximum(self.prob, prob, out=self.prob)
+        self.count += 1
+
+    @classmethod
+    def of(cls, probs: np.ndarray) -> "RunningBest":
+        best = cls(probs.shape[-2:])
+        for prob in probs:
+            best.add(prob)
+        return best
+
+    def labels(self, none_threshold: float) -> np.ndarray:
+        """Label map: 0 = none (max probability below none_threshold), k = prompt k - 1."""
+        out = self.index + 1
+        out[self.prob < none_threshold] = 0
+        return out
+
+
+def overlay_image(image: Image.Image, probs: np.ndarray | RunningBest, alpha: float = 0.6,
                   threshold: float | None = None) -> Image.Image:
     """The image with each prompt's probability map painted in its colour.
 
-    probs: (N, H, W). Each pixel takes the colour of its most likely prompt, blended in
-    proportion to that probability (times alpha); with a threshold, pixels below it are
-    left as they are, and the outline of each mask is drawn opaque.
+    probs: (N, H, W), or a RunningBest of them. Each pixel takes the colour of its most
+    likely prompt, blended in proportion to that probability (times alpha); with a
+    threshold, pixels below it are left as they are, and the outline of each mask is drawn opaque.
     """
+    if not isinstance(probs, RunningBest):
+        probs = np.asarray(probs, dtype=np.float32)
+        probs = RunningBest.of(probs[None] if probs.ndim == 2 else probs)
+    best, p = probs.index, probs.prob
     base = np.asarray(image.convert("RGB"), dtype=np.float32)
-    probs = np.asarray(probs, dtype=np.float32)
-    if probs.ndim == 2:
-        probs = probs[None]
-    best = probs.argmax(axis=0)
-    p = probs.max(axis=0)
-    colours = np.array([colour(k) for k in range(len(probs))], dtype=np.float32)
+    colours = np.array([colour(k) for k in range(max(1, probs.count))], dtype=np.float32)
     tint = colours[best]
     weight = alpha * p
     if threshold is not None:
@@ -99,22 +127,23 @@ def label_image(labels: np.ndarray) -> Image.Image:
     return img
 
 
+def rle_annotation(k: int, prob: np.ndarray, name: str, threshold: float) -> dict:
+    """COCO-style annotation of prompt k: RLE of the mask at `threshold`, area, bbox, scores."""
+    m = prob >= threshold
+    return {
+        "index": k,
+        "prompt": name,
+        "segmentation": rle_mod.encode(m),
+        "area": int(m.sum()),
+        "bbox": rle_mod.bbox(m),
+        "score": float(prob.max()) if prob.size else 0.0,
+        "mean_probability": float(prob.mean()) if prob.size else 0.0,
+    }
+
+
 def rle_annotations(probs: np.ndarray, names: Sequence[str], threshold: float) -> list[dict]:
-    """One COCO-style annotation per prompt: RLE of the mask at `threshold`, area, bbox, scores."""
-    anns = []
-    for k, (prob, name) in enumerate(zip(probs, names)):
-        m = prob >= threshold
-        enc = rle_mod.encode(m)
-        anns.append({
-            "index": k,
-            "prompt": name,
-            "segmentation": enc,
-            "area": int(m.sum()),
-            "bbox": rle_mod.bbox(m),
-            "score": float(prob.max()) if prob.size else 0.0,
-            "mean_probability": float(prob.mean()) if prob.size else 0.0,
-        })
-    return anns
+    """One `rle_annotation` per prompt."""
+    return [rle_annotation(k, prob, name, threshold) for k, (prob, name) in enumerate(zip(probs, names))]
 
 
 # ---------------------------------------------------------------- atomic file writing

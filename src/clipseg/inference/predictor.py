@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -95,6 +95,11 @@ class Predictor:
         cond = self.prompt_encoder.encode(list(prompts))
         return self.model.decode(features, cond)
 
+    def predict_iter(self, prompts: Sequence[Prompt] | Prompt) -> Iterator[np.ndarray]:
+        """Each prompt's probability map (H, W) at the original size, one at a time: the
+        decoder runs once for all prompts, but only one full-resolution map is in memory."""
+        return full_resolution_maps(self.predict_logits(prompts), self.original_size)
+
     @torch.inference_mode()
     def predict(self, prompts: Sequence[Prompt] | Prompt, original_size: bool = True) -> np.ndarray:
         """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default."""
@@ -113,6 +118,14 @@ class Predictor:
         """Multi-prompt semantic segmentation: (H, W) int32, 0 = none of the prompts
         (max probability below none_threshold), k = prompts[k - 1] (per-pixel argmax)."""
         return label_map(self.predict(prompts), none_threshold)
+
+
+def full_resolution_maps(logits: torch.Tensor, size: tuple[int, int]) -> Iterator[np.ndarray]:
+    """(N, h, w) logits -> N probability maps (H, W) float32, made one at a time (equal to
+    `predict`'s rows), so that memory holds one map of a large image, not N."""
+    with torch.inference_mode():
+        for k in range(logits.shape[0]):
+            yield torch.sigmoid(resize_maps(logits[k : k + 1], size)).float().cpu().numpy()[0]
 
 
 def label_map(probs: np.ndarray, none_threshold: float = 0.3) -> np.ndarray:

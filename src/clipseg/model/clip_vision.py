@@ -11,19 +11,22 @@ from .transformer import Transformer, tracing
 
 
 class VisionTransformer(nn.Module):
-    """OpenAI CLIP's `visual` module (same parameter names)."""
+    """OpenAI CLIP's `visual` module (same parameter names). With `patch_bias`, no
+    `pre_norm` and exact GELU it is also the ImageNet ViT of the ViTSeg baseline (`ln_post`
+    is then the ViT's final norm; `proj` has no counterpart there)."""
 
     def __init__(self, config: VisionConfig, output_dim: int):
         super().__init__()
         self.config = config
         w = config.width
-        self.conv1 = nn.Conv2d(3, w, kernel_size=config.patch_size, stride=config.patch_size, bias=False)
+        self.conv1 = nn.Conv2d(3, w, kernel_size=config.patch_size, stride=config.patch_size, bias=config.patch_bias)
         scale = w**-0.5
         self.class_embedding = nn.Parameter(scale * torch.randn(w))
         self.positional_embedding = nn.Parameter(scale * torch.randn(config.grid**2 + 1, w))
-        self.ln_pre = nn.LayerNorm(w)
-        self.transformer = Transformer(w, config.layers, config.heads, config.mlp_ratio)
-        self.ln_post = nn.LayerNorm(w)
+        self.ln_pre = nn.LayerNorm(w, eps=config.norm_eps) if config.pre_norm else nn.Identity()
+        self.transformer = Transformer(w, config.layers, config.heads, config.mlp_ratio, config.activation,
+                                       config.norm_eps)
+        self.ln_post = nn.LayerNorm(w, eps=config.norm_eps)
         self.proj = nn.Parameter(scale * torch.randn(w, output_dim))
 
     def positional_embedding_for(self, gh: int, gw: int) -> torch.Tensor:

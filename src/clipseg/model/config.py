@@ -11,7 +11,9 @@ from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 @dataclass
 class VisionConfig:
-    """CLIP ViT image encoder (defaults: ViT-B/16)."""
+    """CLIP ViT image encoder (defaults: ViT-B/16). The last four fields describe the
+    ImageNet ViTs (timm / HF ViTModel) of the ViTSeg baseline: a patch embedding with a
+    bias, no LayerNorm before the blocks, exact GELU, LayerNorm eps 1e-6 or 1e-12."""
 
     image_size: int = 224  # size the positional embeddings were trained at
     patch_size: int = 16
@@ -19,6 +21,10 @@ class VisionConfig:
     layers: int = 12
     heads: int = 12
     mlp_ratio: float = 4.0
+    patch_bias: bool = False
+    pre_norm: bool = True  # CLIP's ln_pre
+    activation: str = "quick_gelu"  # or "gelu"
+    norm_eps: float = 1e-5
 
     @property
     def grid(self) -> int:

@@ -138,18 +138,24 @@ class SelfAttention(nn.Module):
         return self.out_proj(y.transpose(1, 2).reshape(b, n, d))
 
 
-class ResidualAttentionBlock(nn.Module):
-    """CLIP's pre-norm block: x + attn(ln_1(x)); x + mlp(ln_2(x)), QuickGELU MLP."""
+ACTIVATIONS = {"quick_gelu": QuickGELU, "gelu": nn.GELU}
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float = 4.0):
+
+class ResidualAttentionBlock(nn.Module):
+    """CLIP's pre-norm block: x + attn(ln_1(x)); x + mlp(ln_2(x)), QuickGELU MLP (exact GELU
+    and another LayerNorm eps for the ImageNet ViTs)."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float = 4.0, activation: str = "quick_gelu",
+                 norm_eps: float = 1e-5):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation '{activation}'; known: {', '.join(ACTIVATIONS)}")
         hidden = int(width * mlp_ratio)
-        self.ln_1 = nn.LayerNorm(width)
+        self.ln_1 = nn.LayerNorm(width, eps=norm_eps)
         self.attn = SelfAttention(width, heads)
-        self.ln_2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(
-            OrderedDict([("c_fc", nn.Linear(width, hidden)), ("gelu", QuickGELU()), ("c_proj", nn.Linear(hidden, width))])
-        )
+        self.ln_2 = nn.LayerNorm(width, eps=norm_eps)
+        self.mlp = nn.Sequential(OrderedDict([("c_fc", nn.Linear(width, hidden)), ("gelu", ACTIVATIONS[activation]()),
+                                              ("c_proj", nn.Linear(hidden, width))]))
 
     def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), causal=causal)
@@ -163,10 +169,12 @@ class ResidualAttentionBlock(nn.Module):
 class Transformer(nn.Module):
     """A stack of ResidualAttentionBlocks (`resblocks.N`)."""
 
-    def __init__(self, width: int, layers: int, heads: int, mlp_ratio: float = 4.0):
+    def __init__(self, width: int, layers: int, heads: int, mlp_ratio: float = 4.0, activation: str = "quick_gelu",
+                 norm_eps: float = 1e-5):
         super().__init__()
         self.width = width
-        self.resblocks = nn.ModuleList([ResidualAttentionBlock(width, heads, mlp_ratio) for _ in range(layers)])
+        self.resblocks = nn.ModuleList([ResidualAttentionBlock(width, heads, mlp_ratio, activation, norm_eps)
+                                        for _ in range(layers)])
 
     def forward(
         self, x: torch.Tensor, causal: bool = False, collect: tuple[int, ...] = (), stop_after: int | None = None

@@ -66,19 +66,32 @@ class PromptEncoder:
         )
 
     def visual_prompt_tensor(self, prompt: VisualPrompt) -> torch.Tensor:
-        """Engineered conditional image (3, S, S) of a visual prompt."""
+        """Engineered conditional image (3, S, S) of a visual prompt.
+
+        style "authors": the support is first brought to the scale the released weights saw
+        in training (their loader resized each square crop to 352 px, bilinear with
+        align_corners=True, the mask nearest): shorter side = S, longer side at most 4 S.
+        style "square-context": longer side at most 2 S, as before.
+        """
+        cfg = self.visual_config
         image = load_image(prompt.image)
-        mask = load_mask(prompt.mask, size=image.size)
-        limit = 2 * self.visual_config.size  # blur at about the scale the references use, not at 24 Mpx
-        if max(image.size) > limit:
-            scale = limit / max(image.size)
-            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
-        x = normalize(pil_to_tensor(image), self.model.config.mean, self.model.config.std).to(self.device)
-        m = torch.from_numpy(mask).float().to(self.device)
-        if m.shape != x.shape[1:]:
-            m = (F.interpolate(m[None, None], size=x.shape[1:], mode="bilinear", align_corners=False)[0, 0] > 0.5).float()
+        mask = torch.from_numpy(load_mask(prompt.mask, size=image.size)).float()
+        x = pil_to_tensor(image)  # (3, H, W) in [0, 1]
+        h, w = x.shape[1:]
+        if cfg.style == "authors":
+            scale = min(cfg.size / min(h, w), 4 * cfg.size / max(h, w))
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            if size != (h, w):
+                x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=True)[0]
+                mask = F.interpolate(mask[None, None], size=size, mode="nearest")[0, 0]
+        elif max(h, w) > 2 * cfg.size:  # blur at about the scale the references use, not at 24 Mpx
+            scale = 2 * cfg.size / max(h, w)
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+            mask = (F.interpolate(mask[None, None], size=size, mode="bilinear", align_corners=False)[0, 0] > 0.5).float()
+        x = normalize(x, self.model.config.mean, self.model.config.std).to(self.device)
         try:
-            return engineer_visual_prompt(x, m, self.visual_config, self.model.config.mean, self.model.config.std)
+            return engineer_visual_prompt(x, mask.to(self.device), cfg, self.model.config.mean, self.model.config.std)
         except ValueError as e:
             raise PromptError(str(e)) from None
 

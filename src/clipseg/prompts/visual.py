@@ -5,6 +5,21 @@ vector. The paper's best variant: crop around the object with some context, blur
 and darken the background. Following the reference implementations, the blending
 happens on the *normalized* tensor by default (`space="normalized"`), which is what
 the released weights were trained with; `space="pixel"` darkens in [0, 1] RGB.
+
+Two crop styles:
+
+- `style="authors"` (default) is the authors' `crop_blur_highlight352` (timojl/clipseg,
+  `datasets/utils.py` -> `evaluation_utils.img_preprocess`, `object_crop`, `crop_mask`,
+  `pad_to_square`), the input `rd64-uni` was trained with: blur (15x15, sigma 3,
+  reflect-101 borders) and darken the whole image, cut the mask's bounding rectangle with
+  10 % context on each side clamped to the image, pad it to a square with zeros around
+  its centre and resize it to `size` with nearest-neighbour sampling. One deliberate
+  difference: their `crop_mask` clamps the right edge to the image height and the bottom
+  edge to its width; on non-square images with an object past that line it returns a cut
+  (or empty) crop, here the right image side is used. On square images, as in their
+  training (352 x 352 crops), the two agree everywhere.
+- `style="square-context"`: a square window of real image around the object (objects at
+  the border re-centred, zeros only outside the image), resized bilinearly.
 """
 
 from __future__ import annotations
@@ -29,6 +44,16 @@ class VisualPromptConfig:
     blur_sigma: float = 3.0
     background: float = 0.1  # background intensity factor (1.0 = not darkened)
     space: str = "normalized"  # or "pixel"
+    style: str = "authors"  # or "square-context" (see the module docstring)
+
+    def __post_init__(self):
+        if self.style not in STYLES:
+            raise ValueError(f"visual prompt style must be one of {', '.join(STYLES)}, got {self.style!r}")
+        if self.space not in ("normalized", "pixel"):
+            raise ValueError(f"visual prompt space must be 'normalized' or 'pixel', got {self.space!r}")
+
+
+STYLES = ("authors", "square-context")
 
 
 def gaussian_blur(x: torch.Tensor, kernel: int, sigma: float) -> torch.Tensor:
@@ -63,6 +88,31 @@ def _square_crop_box(mask: torch.Tensor, context: float) -> tuple[int, int, int,
     y0, x0 = math.floor(cy - side / 2), math.floor(cx - side / 2)
     side = math.ceil(side)
     return y0, y0 + side, x0, x0 + side
+
+
+def _authors_crop_box(mask: torch.Tensor, context: float) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the authors' `crop_mask(context=...)` rectangle, clamped to the image."""
+    h, w = mask.shape
+    xs = torch.nonzero(mask.any(dim=0)).flatten()
+    ys = torch.nonzero(mask.any(dim=1)).flatten()
+    x0, x1 = int(xs[0]), int(xs[-1]) + 1
+    y0, y1 = int(ys[0]), int(ys[-1]) + 1
+    span_x, span_y = x1 - x0, y1 - y0  # their "height" and "width"
+    return (int(max(0, y0 - context * span_y)), int(min(h, y1 + context * span_y)),
+            int(max(0, x0 - context * span_x)), int(min(w, x1 + context * span_x)))
+
+
+def _pad_to_square(x: torch.Tensor) -> torch.Tensor:
+    """(C, h, w) -> (C, s, s), s = max(h, w), zeros split around the centre (the authors' pad_to_square)."""
+    _, h, w = x.shape
+    left = top = right = bottom = 0
+    if h > w:
+        left = (h - w) // 2
+        right = h - w - left
+    elif w > h:
+        top = (w - h) // 2
+        bottom = w - h - top
+    return F.pad(x, (left, right, top, bottom))
 
 
 def _crop_padded(x: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
@@ -102,6 +152,11 @@ def engineer_visual_prompt(
     x = x * m + config.background * background * (1 - m)
     if config.space == "pixel":
         x = normalize(x, mean, std)
+    if config.style == "authors":
+        if config.crop:
+            y0, y1, x0, x1 = _authors_crop_box(mask > 0.5, config.context)
+            x = x[:, y0:y1, x0:x1]
+        return F.interpolate(_pad_to_square(x)[None], size=(config.size, config.size), mode="nearest")[0]
     if config.crop:
         box = _square_crop_box(mask > 0.5, config.context)
         x = _crop_padded(x, box)

@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import queue
+import re
 import threading
 import time
 import warnings
@@ -41,7 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..inference import outputs as out
 from ..data.image_io import ImageError, load_image
-from ..inference import Predictor, label_map
+from ..inference import Predictor
 from ..prompts import MixedPrompt, PromptError, VisualPrompt, describe
 from .cache import FeatureCache
 from .metrics import Metrics
@@ -49,6 +50,7 @@ from .settings import ServerSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 OUTPUT_KINDS = ("rle", "mask_png", "prob_png")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 KNOWN_PATHS = ("/segment", "/health", "/metrics", "/info", "/", "/openapi.json")
 
 
@@ -221,24 +223,28 @@ class InferenceService:
             else:
                 prompts = [MixedPrompt(t, visual, job.text_weight) for t in job.prompts]
         names = [describe(p) for p in prompts]
+        h, w = predictor.original_size
+        self._check_output_size(len(prompts), h, w, job)
         t0 = time.perf_counter()
-        probs = predictor.predict(prompts)  # (N, H, W)
-        job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
-        h, w = int(probs.shape[1]), int(probs.shape[2])
+        maps = predictor.predict_iter(prompts)  # one (H, W) map at a time: memory stays one map
         headers = {"X-Image-SHA256": sha, "X-Cache": "hit" if was_cached else "miss"}
         if job.request_id:
             headers["X-Request-Id"] = job.request_id
         if job.fmt == "png":
             if job.kind == "labels":
                 nt = job.threshold if job.none_threshold is None else job.none_threshold
-                img = out.label_image(label_map(probs, nt))
+                best = out.RunningBest((h, w))
+                for prob in maps:
+                    best.add(prob)
+                img = out.label_image(best.labels(nt))
             elif job.kind == "prob":
-                img = out.prob_image16(probs[0])
+                img = out.prob_image16(next(maps))
             else:
-                img = out.mask_image(probs[0] >= job.threshold)
+                img = out.mask_image(next(maps) >= job.threshold)
+            job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
             return Response(out.png_bytes(img), media_type="image/png", headers=headers)
         results = []
-        for k, (prob, name) in enumerate(zip(probs, names)):
+        for k, (prob, name) in enumerate(zip(maps, names)):
             m = prob >= job.threshold
             r: dict[str, Any] = {
                 "index": k,
@@ -256,6 +262,8 @@ class InferenceService:
             if "prob_png" in job.outputs:
                 r["prob_png"] = base64.b64encode(out.png_bytes(out.prob_image16(prob))).decode()
             results.append(r)
+            del prob, m
+        job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
         body = {
             "request_id": job.request_id,
             "image": {"sha256": sha, "width": w, "height": h, "cached": was_cached},
@@ -265,6 +273,18 @@ class InferenceService:
             "timing_ms": {k: round(v, 2) for k, v in job.timing.items()},
         }
         return Response(json.dumps(body), media_type="application/json", headers=headers)
+
+    def _check_output_size(self, n: int, h: int, w: int, job: SegmentJob) -> None:
+        """413 before any map is made if the response would carry more image pixels than allowed."""
+        images = n if job.fmt == "json" else 1
+        if job.fmt == "json" and not {"mask_png", "prob_png"} & set(job.outputs):
+            return  # statistics and RLE only: small
+        limit = self.settings.max_output_pixels
+        if images * h * w > limit:
+            raise ApiError(413, "output_too_large",
+                           f"{images} map(s) of {w}x{h} = {images * h * w / 1e6:.0f} Mpx of PNG output, above this "
+                           f"server's limit of {limit / 1e6:.0f} Mpx per request; ask for fewer prompts, RLE "
+                           "(outputs=rle) or a smaller image")
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -470,12 +490,16 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
         format: Annotated[Literal["json", "png"], Form(description="json: all prompts; png: one image")] = "json",
         kind: Annotated[Literal["mask", "prob", "labels"], Form(description="format=png: mask or prob (one "
                                                                              "prompt) or labels (palette PNG)")] = "mask",
-        request_id: Annotated[str | None, Form(max_length=200, description="echoed back")] = None,
+        request_id: Annotated[str | None, Form(description="echoed back in the body and the X-Request-Id "
+                                                                     "header: 1-128 of A-Z a-z 0-9 . _ : -")] = None,
     ):
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
             raise ApiError(415, "unsupported_media_type", f"send the image and prompts as multipart/form-data "
                                                           f"(got content-type '{ctype or 'none'}')")
+        if request_id is not None and not REQUEST_ID.fullmatch(request_id):
+            raise ApiError(422, "invalid_request", "request_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : - "
+                                                   "(it is echoed in the X-Request-Id header)")
         texts = _parse_prompts(prompt, prompts)
         for i, t in enumerate(texts):
             if len(t) > settings.max_prompt_chars:

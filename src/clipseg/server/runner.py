@@ -9,6 +9,22 @@ from contextlib import contextmanager
 from typing import Iterator
 
 
+# Connections the kernel queues before uvicorn accepts them; beyond it clients get resets.
+BACKLOG = 2048
+
+
+def uvicorn_config(app, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info", **kwargs):
+    """The uvicorn configuration of the service: header deadline, keep-alive and backlog from
+    the app's ServerSettings (`app.state.service.settings`)."""
+    import uvicorn
+
+    from .protocol import protocol_class
+
+    settings = app.state.service.settings
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, http=protocol_class(settings.header_timeout_s),
+                          timeout_keep_alive=settings.keep_alive_s, backlog=BACKLOG, **kwargs)
+
+
 @contextmanager
 def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
                     start_timeout: float = 30.0) -> Iterator[str]:
@@ -19,9 +35,9 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, log_level: str 
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    sock.listen(BACKLOG)
     actual = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
+    config = uvicorn_config(app, host, actual, log_level=log_level, lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="clipseg-uvicorn")
     thread.start()

@@ -10,7 +10,10 @@ class ServerSettings:
     max_body_bytes: int = 20 * 1024 * 1024  # whole request body; above it: 413
     max_pixels: int = 40_000_000  # width*height of any uploaded image; above it: 413
     max_prompts: int = 32  # prompts per request; above it: 422
-    max_prompt_chars: int = 2000  # longer text is refused before tokenizing (422)
+    max_prompt_chars: int = 300  # longer text is refused before tokenizing (422); CLIP reads 75 tokens
+    max_output_pixels: int = 200_000_000  # PNG maps per request (prompts x width x height); above it: 413
+    header_timeout_s: float = 10.0  # a connection must send complete request headers within this
+    keep_alive_s: float = 5.0  # idle keep-alive connections are closed after this
     workers: int = 1  # requests computed at once (inference threads, one Predictor each)
     max_queue: int = 16  # admitted requests waiting for a worker; beyond: 503 + Retry-After
     request_timeout_s: float = 60.0  # waiting + computing; queued too long: 503, computing too long: 504

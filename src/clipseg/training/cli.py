@@ -18,7 +18,7 @@ from typing import NoReturn
 import torch
 
 from ..model import CLIPSeg, build_clipseg
-from ..model.clip_vision import VisionTransformer
+from ..model.config import VisionConfig
 from ..tokenizer import CLIPTokenizer, Tokenizer
 from .checkpoint import CheckpointMismatchError
 from .config import Experiment, ModelSpec, TrainConfig
@@ -58,12 +58,12 @@ def load_weights(weights: str, backbone: str | None, **kwargs) -> CLIPSeg:
         fail(f"cannot load weights '{weights}': {e}")
 
 
-def build_model(spec: ModelSpec, backbone: str | None, seed: int = 0) -> CLIPSeg:
+def build_model(spec: ModelSpec, backbone: str | None, seed: int = 0, visual: str | None = None) -> CLIPSeg:
     """The model of an experiment; its CLIP backbone from `backbone` (CLIP weights: OpenAI
     .pt, open_clip, HF CLIPModel folder, or a CLIPSeg file whose `clip.*` part is used).
-    spec.backbone "random": nothing is read; "clip-text" (ViTSeg): the visual tower is
-    re-initialised after loading. Random parts are drawn from `seed`, so that every rank and
-    a resumed run get the same ones."""
+    spec.backbone "random": nothing is read; "clip-text" (ViTSeg): the visual tower is the
+    ImageNet ViT `visual` (default spec.visual), or random without one. Random parts are
+    drawn from `seed`, so that every rank and a resumed run get the same ones."""
     torch.manual_seed(seed)
     model = build_clipseg(spec.variant, **json_tuples(spec.decoder))
     if spec.backbone == "random":
@@ -80,11 +80,39 @@ def build_model(spec: ModelSpec, backbone: str | None, seed: int = 0) -> CLIPSeg
         check_fits(model_shapes(model.config, where), sd, where, prefix="clip.")  # before the model is built
     except CheckpointError as e:
         fail(f"cannot load the backbone '{backbone}': {e}")
+    if spec.backbone == "clip-text":
+        return _vitseg(model.config, sd, where, visual or spec.visual, seed)
     model = CLIPSeg(model.config)  # rebuilt with the backbone's dimensions
     assign_weights(model, sd, where, prefix="clip.")
-    if spec.backbone == "clip-text":
-        fresh = VisionTransformer(model.config.clip.vision, model.config.clip.embed_dim)
-        model.clip.visual.load_state_dict(fresh.state_dict())
+    return model
+
+
+def _vitseg(config, clip_sd: dict, clip_where: str, visual: str | None, seed: int) -> CLIPSeg:
+    """ViTSeg: CLIP's text tower from clip_sd, an ImageNet ViT (or a random one) as the visual tower."""
+    from ..weights import CheckpointError, read_vit_backbone
+    from ..weights.loader import assign_weights
+
+    text = {k: v for k, v in clip_sd.items() if k.startswith("clip.text.")}
+    vit_sd = None
+    if visual is None:
+        print("warning: ViTSeg without --visual-backbone: the visual tower is randomly initialised, so this is not "
+              "the paper's baseline (pass timm vit_base_patch16_224 weights or google/vit-base-patch16-224)",
+              file=sys.stderr)
+        config.clip.vision = VisionConfig(**{**vars(config.clip.vision), "patch_bias": True, "pre_norm": False,
+                                             "activation": "gelu", "norm_eps": 1e-6})
+    else:
+        try:
+            vit_sd, config.clip.vision, _ = read_vit_backbone(visual)
+        except CheckpointError as e:
+            fail(f"cannot load the visual backbone '{visual}': {e}")
+    torch.manual_seed(seed)  # the random parts (ViT proj, or the whole tower) as on every rank
+    model = CLIPSeg(config)
+    assign_weights(model, text, clip_where, prefix="clip.text.")
+    if vit_sd is not None:
+        with torch.no_grad():
+            own = model.state_dict()
+            for k, v in vit_sd.items():
+                own[k].copy_(v)
     return model
 
 
@@ -107,6 +135,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="experiment file (configs/*.json)")
     p.add_argument("--data", default="", help="root folder of the data set (not needed for 'world')")
     p.add_argument("--backbone", help="CLIP weights (OpenAI ViT-B-16.pt, open_clip, HF CLIPModel folder)")
+    p.add_argument("--visual-backbone", help="ViTSeg: the ImageNet ViT of the visual tower (timm "
+                                             "vit_base_patch16_224 .pth/.safetensors or an HF ViTModel folder)")
     p.add_argument("--init", help="fine-tune these CLIPSeg weights (e.g. CIDAS/clipseg-rd64-refined, rd64-uni.pth with "
                                   "--backbone) instead of a random decoder; the config's model section is then ignored")
     p.add_argument("--tokenizer", default="clip", help="'clip' or a word-tokenizer vocabulary JSON")
@@ -130,7 +160,7 @@ def main_train(argv: Sequence[str] | None = None) -> TrainResult:
     if args.init:
         model = load_weights(args.init, args.backbone)
     else:
-        model = build_model(exp.model, args.backbone, exp.train.seed)
+        model = build_model(exp.model, args.backbone, exp.train.seed, args.visual_backbone)
     dataset = build_dataset(exp.data.dataset, args.data, exp.data.split, exp.data.options, model.config.input_size)
     out_dir = Path(exp.train.out_dir)
     record = out_dir / "experiment.json"

@@ -76,14 +76,16 @@ class ModelSpec:
 
     backbone: where the frozen towers come from. "clip": CLIP weights, given on the command
     line (OpenAI ViT-B-16.pt, open_clip, HF CLIPModel); "clip-text": the paper's ViTSeg
-    baseline - CLIP's text tower, while the visual tower should be an ImageNet ViT, which
-    this project cannot load: it stays randomly initialised (see configs/vitseg-*.json);
-    "random": no weights at all (tests, smoke runs).
+    baseline - CLIP's text tower and, as the visual tower, the ImageNet ViT named by
+    `visual` (timm vit_base_patch16_224 weights or an HF ViTModel folder such as
+    google/vit-base-patch16-224; `--visual-backbone` overrides it); without one the visual
+    tower stays randomly initialised, with a warning; "random": no weights at all (tests).
     """
 
     variant: str = "rd64-uni"
     decoder: dict[str, Any] = field(default_factory=dict)
     backbone: str = "clip"
+    visual: str | None = None
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:

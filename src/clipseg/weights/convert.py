@@ -39,6 +39,10 @@ def detect_layout(sd: Tensors) -> str:
         return "authors-deconv"
     if "decoder.film_mul.weight" in keys:
         return "clipseg-decoder"
+    if "patch_embed.proj.weight" in keys and "cls_token" in keys and any(k.startswith("blocks.") for k in keys):
+        return "timm-vit"
+    if any(re.match(r"(vit\.)?embeddings\.patch_embeddings\.projection\.weight$", k) for k in keys):
+        return "hf-vit"
     return "unknown"
 
 
@@ -166,6 +170,75 @@ def hf_clipseg_to_ours(sd: Tensors) -> Tensors:
     }
 
 
+# --- ImageNet ViTs (the ViTSeg baseline's visual tower): timm and HF ViTModel -------
+
+_TIMM_VIT = [
+    (r"^patch_embed\.proj\.", "conv1."),
+    (r"^norm\.", "ln_post."),
+    (r"^blocks\.(\d+)\.norm1\.", r"transformer.resblocks.\1.ln_1."),
+    (r"^blocks\.(\d+)\.norm2\.", r"transformer.resblocks.\1.ln_2."),
+    (r"^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$", r"transformer.resblocks.\1.attn.in_proj_\2"),
+    (r"^blocks\.(\d+)\.attn\.proj\.", r"transformer.resblocks.\1.attn.out_proj."),
+    (r"^blocks\.(\d+)\.mlp\.fc1\.", r"transformer.resblocks.\1.mlp.c_fc."),
+    (r"^blocks\.(\d+)\.mlp\.fc2\.", r"transformer.resblocks.\1.mlp.c_proj."),
+]
+# The classifier and pooler of ImageNet models: not part of the visual tower.
+_VIT_HEADS = re.compile(r"^(head\.|fc_norm\.|head_drop|classifier\.|pooler\.)")
+
+
+def timm_vit_to_ours(sd: Tensors) -> Tensors:
+    """timm `vit_base_patch16_224` keys -> `clip.visual.*` (classifier dropped)."""
+    out: Tensors = {}
+    for k, v in drop_ignored(sd).items():
+        if _VIT_HEADS.match(k):
+            continue
+        if k == "cls_token":
+            out["clip.visual.class_embedding"] = v.reshape(-1)
+        elif k == "pos_embed":
+            out["clip.visual.positional_embedding"] = v.reshape(v.shape[-2], v.shape[-1])
+        else:
+            renamed = _rename(k, _TIMM_VIT)
+            out["clip.visual." + renamed if renamed != k else k] = v
+    return out
+
+
+_HF_VIT = [
+    (r"^embeddings\.patch_embeddings\.projection\.", "conv1."),
+    (r"^layernorm\.", "ln_post."),
+    (r"^encoder\.layer\.(\d+)\.layernorm_before\.", r"transformer.resblocks.\1.ln_1."),
+    (r"^encoder\.layer\.(\d+)\.layernorm_after\.", r"transformer.resblocks.\1.ln_2."),
+    (r"^encoder\.layer\.(\d+)\.attention\.attention\.in_proj_(weight|bias)$",
+     r"transformer.resblocks.\1.attn.in_proj_\2"),
+    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"transformer.resblocks.\1.attn.out_proj."),
+    (r"^encoder\.layer\.(\d+)\.intermediate\.dense\.", r"transformer.resblocks.\1.mlp.c_fc."),
+    (r"^encoder\.layer\.(\d+)\.output\.dense\.", r"transformer.resblocks.\1.mlp.c_proj."),
+]
+
+
+def hf_vit_to_ours(sd: Tensors) -> Tensors:
+    """HF `ViTModel` / `ViTForImageClassification` keys -> `clip.visual.*` (pooler, classifier dropped)."""
+    sd = {(k[len("vit."):] if k.startswith("vit.") else k): v for k, v in drop_ignored(sd).items()}
+    fused = dict(sd)
+    for k in list(sd):
+        m = re.match(r"(.*\.attention\.attention)\.query\.(weight|bias)$", k)
+        if m:
+            base, kind = m.groups()
+            fused[f"{base}.in_proj_{kind}"] = torch.cat([fused.pop(f"{base}.{p}.{kind}") for p in
+                                                         ("query", "key", "value")], dim=0)
+    out: Tensors = {}
+    for k, v in fused.items():
+        if _VIT_HEADS.match(k):
+            continue
+        if k == "embeddings.cls_token":
+            out["clip.visual.class_embedding"] = v.reshape(-1)
+        elif k == "embeddings.position_embeddings":
+            out["clip.visual.positional_embedding"] = v.reshape(v.shape[-2], v.shape[-1])
+        else:
+            renamed = _rename(k, _HF_VIT)
+            out["clip.visual." + renamed if renamed != k else k] = v
+    return out
+
+
 CONVERTERS = {
     "clipseg": lambda sd: sd,
     "clipseg-decoder": lambda sd: sd,
@@ -174,6 +247,8 @@ CONVERTERS = {
     "openai-clip": openai_clip_to_ours,
     "authors-decoder": authors_decoder_to_ours,
     "authors-deconv": authors_decoder_to_ours,
+    "timm-vit": timm_vit_to_ours,
+    "hf-vit": hf_vit_to_ours,
 }
 
 

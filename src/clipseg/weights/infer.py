@@ -73,3 +73,22 @@ def infer_decoder_config(sd: dict[str, torch.Tensor], extract_layers: tuple[int,
         mlp_dim=sd["decoder.blocks.0.linear1.weight"].shape[0],
         refined="decoder.trans_conv.0.weight" in sd,
     )
+
+
+def infer_vit_config(sd: dict[str, torch.Tensor], heads: int | None = None, norm_eps: float = 1e-6) -> VisionConfig:
+    """VisionConfig of an ImageNet ViT converted to `clip.visual.*` keys (timm / HF layout).
+    Heads are not in the shapes: width // 64 (ViT-B/16: 12) unless given; eps: timm's 1e-6."""
+    try:
+        conv = sd["clip.visual.conv1.weight"]  # (width, 3, patch, patch)
+        pos = sd["clip.visual.positional_embedding"]  # (1 + grid^2, width)
+        width, patch = conv.shape[0], conv.shape[-1]
+        grid = round((pos.shape[0] - 1) ** 0.5)
+        mlp = sd["clip.visual.transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
+    except KeyError as e:
+        raise CheckpointError(f"cannot infer the ViT architecture: key {e} is missing") from None
+    if grid * grid + 1 != pos.shape[0]:
+        raise CheckpointError(f"positional embedding of {pos.shape[0]} rows is not 1 + a square grid")
+    return VisionConfig(image_size=grid * patch, patch_size=patch, width=width,
+                        layers=_count(sd, r"clip\.visual\.transformer\.resblocks\.(\d+)\."),
+                        heads=heads or max(1, width // 64), mlp_ratio=mlp / width, patch_bias=True, pre_norm=False,
+                        activation="gelu", norm_eps=norm_eps)

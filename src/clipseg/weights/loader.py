@@ -17,12 +17,12 @@ import torch
 from safetensors.torch import save_file
 
 from ..model.clipseg import CLIPSeg
-from ..model.config import CLIPSegConfig
+from ..model.config import CLIPConfig, CLIPSegConfig, DecoderConfig, VisionConfig
 from .convert import to_ours
 from .errors import CheckpointError
 from .fetch import OFFLINE_HINT, fetch, fetch_hub
 from .hf_config import clipseg_config_from_hf
-from .infer import infer_clip_config, infer_decoder_config
+from .infer import infer_clip_config, infer_decoder_config, infer_vit_config
 from .reader import read_checkpoint, read_json
 from .registry import DEFAULT_WEIGHTS, OPENAI_VIT_B16, PRETRAINED
 
@@ -159,6 +159,56 @@ def read_backbone(backbone: str | Path | None, cache_dir: Path | None = None) ->
     return sd, where
 
 
+_VIT_LAYOUTS = ("timm-vit", "hf-vit")
+
+
+def _hf_vit_settings(config: dict, where: str) -> tuple[int | None, float]:
+    """(heads, LayerNorm eps) from an HF ViT config.json; checks it is an exact-GELU ViT."""
+    if config.get("model_type", "vit") != "vit":
+        raise CheckpointError(f"{where}: model_type is '{config.get('model_type')}', expected 'vit'")
+    act = config.get("hidden_act", "gelu")
+    if act != "gelu":
+        raise CheckpointError(f"{where}: hidden_act '{act}' is not supported (ImageNet ViTs use gelu)")
+    if config.get("qkv_bias", True) is not True:
+        raise CheckpointError(f"{where}: a ViT without query/key/value biases is not supported")
+    heads, eps = config.get("num_attention_heads", 12), config.get("layer_norm_eps", 1e-12)
+    if isinstance(heads, bool) or not isinstance(heads, int) or not isinstance(eps, (int, float)) or eps <= 0:
+        raise CheckpointError(f"{where}: num_attention_heads / layer_norm_eps have wrong types")
+    return heads, float(eps)
+
+
+def read_vit_backbone(weights: str | Path, cache_dir: Path | None = None, heads: int | None = None
+                      ) -> tuple[dict[str, torch.Tensor], VisionConfig, str]:
+    """An ImageNet ViT as the visual tower of the ViTSeg baseline: timm's
+    `vit_base_patch16_224` state dict (.pth / .bin / .safetensors) or an HF `ViTModel` /
+    `ViTForImageClassification` folder (`google/vit-base-patch16-224`). Returns the
+    `clip.visual.*` weights (all but `proj`, which an ImageNet ViT has no counterpart for),
+    their VisionConfig and a description. CheckpointError for anything else.
+
+    heads: for timm files, whose shapes do not show it (default width // 64: ViT-S 6, B 12, L 16).
+    """
+    path = _resolve(weights, cache_dir)
+    eps = 1e-6  # timm's LayerNorm eps
+    if path.is_dir():
+        sd, where, hf_config = _read_hf_folder(path)
+        heads, eps = _hf_vit_settings(hf_config, str(path / "config.json"))
+    else:
+        raw = read_checkpoint(path)
+        sd, where = raw.state_dict, f"{raw.path} ({raw.format})"
+    sd, layout = to_ours(sd)
+    if layout not in _VIT_LAYOUTS:
+        raise CheckpointError(f"{where}: expected an ImageNet ViT (timm vit_base_patch16_224 or an HF ViTModel), "
+                              f"found layout '{layout}'")
+    if layout == "hf-vit" and not path.is_dir():
+        eps = 1e-12  # HF's default, for a bare model file without its config.json
+    vision = infer_vit_config(sd, heads, eps)
+    shapes = model_shapes(CLIPSegConfig(clip=CLIPConfig(vision=vision), decoder=DecoderConfig(extract_layers=(0,))),
+                          where)
+    shapes.pop("clip.visual.proj")
+    check_fits(shapes, sd, where, prefix="clip.visual.")
+    return sd, vision, where
+
+
 def load_clipseg(
     weights: str | Path = DEFAULT_WEIGHTS,
     *,
@@ -207,6 +257,9 @@ def load_clipseg(
                 f"{where} is a CLIP backbone ({layout}), not a CLIPSeg model: pass it as backbone= "
                 "together with decoder weights (rd64-uni.pth, rd64-uni-refined.pth or rd16-uni.pth)"
             )
+        elif layout in _VIT_LAYOUTS:
+            raise CheckpointError(f"{where} is an ImageNet ViT ({layout}), not a CLIPSeg model: it is the visual "
+                                  "backbone of the ViTSeg baseline (train with --visual-backbone)")
         else:
             raise CheckpointError(f"{where}: unrecognised checkpoint layout; first keys: {_summarize(list(sd))}")
     if extract_layers is not None:
@@ -254,4 +307,5 @@ def save_clipseg(model: CLIPSeg, path: str | Path, decoder_only: bool = False) -
     return path
 
 
-__all__ = ["load_clipseg", "save_clipseg", "read_backbone", "assign_weights"]
+__all__ = ["load_clipseg", "save_clipseg", "read_backbone", "read_vit_backbone", "assign_weights", "check_fits",
+           "model_shapes"]
