@@ -238,3 +238,67 @@ def test_download_code_path_with_file_urls(model, tmp_path):
     with pytest.raises(CheckpointError, match="sha256"):
         fetch(bad, tmp_path / "cache2")
     assert not list((tmp_path / "cache2" / "files").glob("*"))  # nothing half-written left
+
+
+# ---------------------------------------------------------------- hostile files and folders
+
+
+@pytest.mark.parametrize("name", sorted(__import__("hostile_files").HOSTILE_FILES))
+def test_hostile_files_are_refused_before_anything_is_allocated(name, tmp_path):
+    """Each file is tiny but declares gigabytes (a 4096-wide model, 1 GiB deflated storages,
+    stride-0 views, a 1 TB safetensors header); the refusal must name the file and come at
+    once (memory is measured by benchmarks/hostile_inputs.py)."""
+    import time
+
+    from hostile_files import HOSTILE_FILES
+
+    path = HOSTILE_FILES[name](tmp_path / "hostile.bin")
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError) as info:
+        load_clipseg(path)
+    assert str(path) in str(info.value)
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("index,config,match", [
+    (["model.safetensors"], None, "weight_map"),
+    ({"weight_map": {"a": 5}}, None, "shard names must be file names"),
+    ({"weight_map": {"a": "../outside.safetensors"}}, None, "outside the model folder"),
+    ({"weight_map": {"a": "/etc/hostname"}}, None, "outside the model folder"),
+    (None, [1, 2], "expected a JSON object"),
+    ({"weight_map": {"a": "m.safetensors"}}, {"clipseg_config": "x"}, "clipseg_config"),
+], ids=["index-list", "non-string-shard", "dotdot", "absolute", "config-list", "clipseg-config-type"])
+def test_bad_hf_folders_are_clear_errors(tmp_path, index, config, match):
+    from hostile_files import hf_folder
+
+    (tmp_path / "outside.safetensors").write_bytes(b"")
+    folder = hf_folder(tmp_path / "m", index=index, config=config)
+    with pytest.raises(CheckpointError, match=match):
+        load_clipseg(folder)
+
+
+def test_native_config_problems_are_clear_errors(model, tmp_path):
+    from safetensors.torch import save_file
+
+    path = save_clipseg(model, tmp_path / "ok.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        sd = {k: f.get_tensor(k) for k in f.keys()}
+    for metadata, match in [({"format": "clipseg"}, "without its clipseg_config"),
+                            ({"format": "clipseg", "clipseg_config": "{oops"}, "not valid JSON"),
+                            ({"format": "clipseg", "clipseg_config": '{"clip": {"vision": {"width": "w"}}}'},
+                             "config.clip.vision.width: expected int"),
+                            ({"format": "clipseg", "clipseg_config": '{"input_size": 1e9}'}, "input_size")]:
+        save_file(sd, str(tmp_path / "bad.safetensors"), metadata=metadata)
+        with pytest.raises(CheckpointError, match=match):
+            load_clipseg(tmp_path / "bad.safetensors")
+
+
+def test_errors_never_echo_file_bytes(tmp_path):
+    secret = tmp_path / "notes.txt"
+    secret.write_text("SECRET-TOKEN-1234 and more")
+    (tmp_path / "weights.pth").symlink_to(secret)
+    with pytest.raises(CheckpointError) as info:
+        load_clipseg(tmp_path / "weights.pth")
+    assert "SECRET" not in str(info.value) and "unknown checkpoint format" in str(info.value)

@@ -188,16 +188,23 @@ _VIT_HEADS = re.compile(r"^(head\.|fc_norm\.|head_drop|classifier\.|pooler\.)")
 
 def timm_vit_to_ours(sd: Tensors) -> Tensors:
     """timm `vit_base_patch16_224` keys -> `clip.visual.*` (classifier dropped)."""
+    return _vit_tower(drop_ignored(sd), "cls_token", "pos_embed", _TIMM_VIT)
+
+
+def _vit_tower(sd: Tensors, cls_key: str, pos_key: str, rules: list[tuple[str, str]]) -> Tensors:
+    """An ImageNet ViT's keys -> `clip.visual.*`: class token and positional embedding
+    flattened as CLIP keeps them, the rest renamed by `rules`, heads dropped, unknown keys kept
+    (so that loading names them)."""
     out: Tensors = {}
-    for k, v in drop_ignored(sd).items():
+    for k, v in sd.items():
         if _VIT_HEADS.match(k):
             continue
-        if k == "cls_token":
+        if k == cls_key:
             out["clip.visual.class_embedding"] = v.reshape(-1)
-        elif k == "pos_embed":
+        elif k == pos_key:
             out["clip.visual.positional_embedding"] = v.reshape(v.shape[-2], v.shape[-1])
         else:
-            renamed = _rename(k, _TIMM_VIT)
+            renamed = _rename(k, rules)
             out["clip.visual." + renamed if renamed != k else k] = v
     return out
 
@@ -225,18 +232,7 @@ def hf_vit_to_ours(sd: Tensors) -> Tensors:
             base, kind = m.groups()
             fused[f"{base}.in_proj_{kind}"] = torch.cat([fused.pop(f"{base}.{p}.{kind}") for p in
                                                          ("query", "key", "value")], dim=0)
-    out: Tensors = {}
-    for k, v in fused.items():
-        if _VIT_HEADS.match(k):
-            continue
-        if k == "embeddings.cls_token":
-            out["clip.visual.class_embedding"] = v.reshape(-1)
-        elif k == "embeddings.position_embeddings":
-            out["clip.visual.positional_embedding"] = v.reshape(v.shape[-2], v.shape[-1])
-        else:
-            renamed = _rename(k, _HF_VIT)
-            out["clip.visual." + renamed if renamed != k else k] = v
-    return out
+    return _vit_tower(fused, "embeddings.cls_token", "embeddings.position_embeddings", _HF_VIT)
 
 
 CONVERTERS = {

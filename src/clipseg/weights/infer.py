@@ -19,13 +19,19 @@ def _count(sd: dict[str, torch.Tensor], pattern: str) -> int:
     return len({m.group(1) for k in sd if (m := rx.match(k))})
 
 
+def _vision_shapes(sd: dict[str, torch.Tensor]) -> tuple[int, int, int, int]:
+    """(width, patch, grid, mlp hidden) of a `clip.visual.*` tower from its shapes (KeyError if absent)."""
+    conv = sd["clip.visual.conv1.weight"]  # (width, 3, patch, patch)
+    pos = sd["clip.visual.positional_embedding"]  # (1 + grid^2, width)
+    grid = round((pos.shape[0] - 1) ** 0.5)
+    if grid * grid + 1 != pos.shape[0]:
+        raise CheckpointError(f"positional embedding of {pos.shape[0]} rows is not 1 + a square grid")
+    return conv.shape[0], conv.shape[-1], grid, sd["clip.visual.transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
+
+
 def infer_clip_config(sd: dict[str, torch.Tensor]) -> CLIPConfig:
     try:
-        conv = sd["clip.visual.conv1.weight"]  # (width, 3, patch, patch)
-        pos = sd["clip.visual.positional_embedding"]  # (1 + grid^2, width)
-        v_width, patch = conv.shape[0], conv.shape[-1]
-        grid = round((pos.shape[0] - 1) ** 0.5)
-        v_mlp = sd["clip.visual.transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
+        v_width, patch, grid, v_mlp = _vision_shapes(sd)
         t_width = sd["clip.text.ln_final.weight"].shape[0]
         t_mlp = sd["clip.text.transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
         vision = VisionConfig(
@@ -79,15 +85,9 @@ def infer_vit_config(sd: dict[str, torch.Tensor], heads: int | None = None, norm
     """VisionConfig of an ImageNet ViT converted to `clip.visual.*` keys (timm / HF layout).
     Heads are not in the shapes: width // 64 (ViT-B/16: 12) unless given; eps: timm's 1e-6."""
     try:
-        conv = sd["clip.visual.conv1.weight"]  # (width, 3, patch, patch)
-        pos = sd["clip.visual.positional_embedding"]  # (1 + grid^2, width)
-        width, patch = conv.shape[0], conv.shape[-1]
-        grid = round((pos.shape[0] - 1) ** 0.5)
-        mlp = sd["clip.visual.transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
+        width, patch, grid, mlp = _vision_shapes(sd)
     except KeyError as e:
         raise CheckpointError(f"cannot infer the ViT architecture: key {e} is missing") from None
-    if grid * grid + 1 != pos.shape[0]:
-        raise CheckpointError(f"positional embedding of {pos.shape[0]} rows is not 1 + a square grid")
     return VisionConfig(image_size=grid * patch, patch_size=patch, width=width,
                         layers=_count(sd, r"clip\.visual\.transformer\.resblocks\.(\d+)\."),
                         heads=heads or max(1, width // 64), mlp_ratio=mlp / width, patch_bias=True, pre_norm=False,

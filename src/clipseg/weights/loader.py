@@ -108,25 +108,37 @@ def _shard_names(index_path: Path, folder: Path) -> list[str]:
     return sorted(names)
 
 
-def _read_hf_folder(folder: Path) -> tuple[dict[str, torch.Tensor], str, dict]:
-    """State dict, description and config.json of a Hugging Face model folder."""
+def _read_hf_config(folder: Path) -> dict:
+    """config.json of a Hugging Face model folder, as a dict (read before any weights)."""
     config_path = folder / "config.json"
     if not config_path.exists():
         raise CheckpointError(f"{folder} has no config.json; expected a Hugging Face model folder")
     config = read_json(config_path)
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
+    return config
+
+
+def _read_hf_weights(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """State dict and description of a Hugging Face model folder's weights."""
     index = folder / "model.safetensors.index.json"
     if index.exists():
         sd: dict[str, torch.Tensor] = {}
         for shard in _shard_names(index, folder):
             sd.update(read_checkpoint(folder / shard).state_dict)
-        return sd, f"{folder} (sharded safetensors)", config
+        return sd, f"{folder} (sharded safetensors)"
     for name in _HF_WEIGHT_FILES:
         if (folder / name).exists():
             raw = read_checkpoint(folder / name)
-            return raw.state_dict, f"{raw.path} ({raw.format})", config
+            return raw.state_dict, f"{raw.path} ({raw.format})"
     raise CheckpointError(f"{folder} has config.json but no weights ({' or '.join(_HF_WEIGHT_FILES)})")
+
+
+def _read_hf_folder(folder: Path) -> tuple[dict[str, torch.Tensor], str, dict]:
+    """State dict, description and config.json of a Hugging Face model folder."""
+    config = _read_hf_config(folder)
+    sd, where = _read_hf_weights(folder)
+    return sd, where, config
 
 
 def _resolve(weights: str | Path, cache_dir: Path | None) -> Path:
@@ -227,7 +239,7 @@ def load_clipseg(
     path = _resolve(weights, cache)
     native = False
     if path.is_dir():
-        sd, where, hf_config = _read_hf_folder(path)
+        hf_config = _read_hf_config(path)  # the config is checked before any weights are read
         if "clipseg_config" in hf_config:  # our own folder format
             config = _config_from(hf_config["clipseg_config"], str(path / "config.json"))
         else:
@@ -237,6 +249,8 @@ def load_clipseg(
                 if isinstance(e, CheckpointError):
                     raise
                 raise CheckpointError(f"{path / 'config.json'}: not a valid CLIPSeg config: {str(e)[:200]}") from None
+        model_shapes(config, str(path / "config.json"))  # a sane model, before reading its weights
+        sd, where = _read_hf_weights(path)
         sd, layout = to_ours(sd)
     else:
         raw = read_checkpoint(path)

@@ -1,0 +1,327 @@
+"""Hostile and careless input, tried for real: prints a table of what happened.
+
+Categories: checkpoint files (memory bombs, truncated, wrong formats, symlinks, pickles),
+Hugging Face folders (bad index / config), command lines with bad weights or checkpoints,
+output naming (colliding inputs and prompts), and HTTP requests (header injection, long
+prompts, huge images x many prompts, slow headers). Every loader case runs in a fresh
+subprocess that reports its peak memory above the baseline taken right before the load.
+
+    python benchmarks/hostile_inputs.py [--json out.json]
+
+A case is "clear" when it ends in the documented error (CheckpointError / exit 2 with one
+line naming the file / the HTTP status), and "bad" otherwise (a traceback, a crash, a
+silent success, a lost output, or more than 200 MB of memory for a rejected file).
+Exit code 1 if any case is bad.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # hostile_files: the generators shared with the tests
+MEMORY_LIMIT_MB = 200.0
+
+# ---------------------------------------------------------------- loader cases (subprocess)
+
+_PROBE = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[3])
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+from clipseg.weights import CheckpointError, load_clipseg, read_backbone
+import torch  # noqa: F401  (imported before the baseline)
+target, kind = sys.argv[1], sys.argv[2]
+base, t0 = hwm(), time.perf_counter()
+try:
+    (read_backbone if kind == "backbone" else load_clipseg)(target)
+    out = {"outcome": "loaded"}
+except CheckpointError as e:
+    out = {"outcome": "CheckpointError", "message": str(e)}
+except BaseException as e:
+    out = {"outcome": type(e).__name__, "message": str(e)[:300]}
+out.update(peak_mb=hwm() - base, seconds=time.perf_counter() - t0)
+print(json.dumps(out))
+"""
+
+
+def _probe(target: Path, kind: str = "model") -> dict:
+    r = subprocess.run([sys.executable, "-c", _PROBE, str(target), kind, str(ROOT / "tests")],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"outcome": f"crash (exit {r.returncode})", "message": r.stderr[-300:], "peak_mb": float("nan")}
+
+
+def checkpoint_cases(tmp: Path) -> dict[str, Path]:
+    import torch
+    from safetensors.torch import save_file
+
+    import hostile_files as H
+
+    cases = {name: make(tmp / f"h{i}.bin") for i, (name, make) in enumerate(H.HOSTILE_FILES.items())}
+    good = tmp / "good.safetensors"
+    save_file({"decoder.film_mul.weight": torch.zeros(64, 512)}, str(good),
+              metadata={"format": "clipseg", "clipseg_config": "{}"})
+    data = good.read_bytes()
+    (tmp / "trunc.safetensors").write_bytes(data[: len(data) // 2])
+    cases["truncated safetensors"] = tmp / "trunc.safetensors"
+    torch.save({"decoder.film_mul.weight": torch.zeros(64, 512)}, tmp / "z.pth")
+    z = (tmp / "z.pth").read_bytes()
+    (tmp / "trunc.pth").write_bytes(z[: len(z) // 2])
+    cases["truncated torch.save zip"] = tmp / "trunc.pth"
+    (tmp / "empty.pth").write_bytes(b"")
+    cases["empty file"] = tmp / "empty.pth"
+    (tmp / "noise.pth").write_bytes(os.urandom(4096))
+    cases["random bytes"] = tmp / "noise.pth"
+    secret = tmp / "secret.txt"
+    secret.write_text("SECRET-TOKEN-1234")
+    (tmp / "link.pth").symlink_to(secret)
+    cases["symlink to a text file (bytes must not be echoed)"] = tmp / "link.pth"
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp / 'pwned'}",))
+
+    with open(tmp / "evil.pth", "wb") as f:
+        pickle.dump({"decoder.film_mul.weight": Evil()}, f)
+    cases["legacy pickle that runs a command"] = tmp / "evil.pth"
+    with zipfile.ZipFile(tmp / "evilzip.pth", "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps(Evil()))
+        zf.writestr("archive/version", "3\n")
+    cases["torch zip whose pickle runs a command"] = tmp / "evilzip.pth"
+    (tmp / "x.json.pth").write_text(json.dumps({"a": 1}))
+    cases["JSON renamed .pth"] = tmp / "x.json.pth"
+    save_file({"decoder.film_mul.weight": torch.zeros(2, 2), "clip.visual.conv1.weight": torch.zeros(2, 2)},
+              str(tmp / "noconfig.safetensors"), metadata={"format": "clipseg"})
+    cases["native safetensors without clipseg_config"] = tmp / "noconfig.safetensors"
+    for label, cfg in {"clipseg_config invalid JSON": "{not json",
+                       "clipseg_config with wrong types": json.dumps({"clip": {"vision": {"width": "wide"}}}),
+                       "clipseg_config that is a list": "[1, 2]"}.items():
+        path = tmp / f"cfg{len(cases)}.safetensors"
+        save_file({"decoder.film_mul.weight": torch.zeros(2, 2)}, str(path),
+                  metadata={"format": "clipseg", "clipseg_config": cfg})
+        cases[label] = path
+    return cases
+
+
+def folder_cases(tmp: Path) -> dict[str, Path]:
+    import hostile_files as H
+
+    (tmp / "outside.safetensors").write_bytes(b"")
+    return {
+        "index.json is a list": H.hf_folder(tmp / "f1", index=["model.safetensors"]),
+        "index.json with non-string shard names": H.hf_folder(tmp / "f2", index={"weight_map": {"a": 5}}),
+        "index.json pointing outside (../x)": H.hf_folder(tmp / "f3", index={"weight_map": {"a": "../outside.safetensors"}}),
+        "index.json with an absolute path": H.hf_folder(tmp / "f4", index={"weight_map": {"a": "/etc/hostname"}}),
+        "config.json is a list": H.hf_folder(tmp / "f5", config=[1, 2]),
+        "clipseg_config of wrong type in config.json": H.hf_folder(tmp / "f6", config={"clipseg_config": "x"},
+                                                                  index={"weight_map": {"a": "m.safetensors"}}),
+        "HF config with a 1e6-layer model": H.hf_folder(tmp / "f7", config={"vision_config": {"num_hidden_layers": 10**6}},
+                                                        index={"weight_map": {"a": "m.safetensors"}}),
+    }
+
+
+def run_loader_category(cases: dict[str, Path], tmp: Path) -> list[dict]:
+    rows = []
+    for name, path in cases.items():
+        r = _probe(path)
+        msg = r.get("message", "")
+        clear = r["outcome"] == "CheckpointError" and (str(path) in msg or path.name in msg)
+        problems = []
+        if not clear:
+            problems.append(f"{r['outcome']}: {msg[:120]}")
+        if "SECRET-TOKEN" in msg:
+            problems.append("echoed file bytes")
+        if r.get("peak_mb", 0) > MEMORY_LIMIT_MB:
+            problems.append(f"{r['peak_mb']:.0f} MB")
+        if (tmp / "pwned").exists():
+            problems.append("RAN HOSTILE CODE")
+        rows.append({"case": name, "clear": clear and not problems, "problems": problems,
+                     "peak_mb": r.get("peak_mb"), "seconds": r.get("seconds")})
+    return rows
+
+
+# ---------------------------------------------------------------- command lines
+
+
+def cli_cases(tmp: Path) -> list[dict]:
+    import numpy as np
+    from PIL import Image
+
+    img = tmp / "photo.png"
+    Image.fromarray((np.random.default_rng(0).random((24, 24, 3)) * 255).astype(np.uint8)).save(img)
+    bad = tmp / "bad.pth"
+    bad.write_bytes(b"PK\x03\x04 garbage")
+    (tmp / "run").mkdir(exist_ok=True)
+    (tmp / "run" / "checkpoint.pt").write_bytes(b"\x80\x02 truncated")
+    exp = tmp / "exp.json"
+    exp.write_text(json.dumps({"name": "t", "model": {"variant": "tiny", "backbone": "random"},
+                               "data": {"dataset": "world", "options": {"size": 4}},
+                               "train": {"iterations": 2, "batch_size": 2, "out_dir": str(tmp / "run"),
+                                         "num_workers": 0}}))
+    runs = {
+        "segment --weights <corrupt>": ["segment", str(img), "-p", "x", "--weights", str(bad), "-o", str(tmp / "o")],
+        "info --weights <missing>": ["info", "--weights", str(tmp / "missing.safetensors")],
+        "evaluate --weights <corrupt>": ["evaluate", "referring", "--weights", str(bad), "--dataset", "folder",
+                                         "--data", str(tmp)],
+        "train --init <corrupt>": ["train", "--config", str(exp), "--init", str(bad), "--no-progress"],
+        "train --resume <corrupt checkpoint.pt>": ["train", "--config", str(exp), "--resume", "--no-progress"],
+    }
+    rows = []
+    for name, args in runs.items():
+        r = subprocess.run([sys.executable, "-m", "clipseg.cli", *args], capture_output=True, text=True, timeout=300)
+        out = r.stdout + r.stderr
+        clear = r.returncode == 2 and "Traceback" not in out and ("bad.pth" in out or "missing" in out
+                                                                  or "checkpoint.pt" in out)
+        rows.append({"case": name, "clear": clear, "problems": [] if clear else [f"exit {r.returncode}: {out[-160:]}"]})
+    return rows
+
+
+def naming_cases(tmp: Path) -> list[dict]:
+    import numpy as np
+    from PIL import Image
+
+    def img(path: Path, seed: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((np.random.default_rng(seed).random((16, 16, 3)) * 255).astype(np.uint8)).save(path, "PNG")
+
+    def segment(*args) -> tuple[int, str]:
+        r = subprocess.run([sys.executable, "-m", "clipseg.cli", "segment", *map(str, args), "--weights", "tiny:random",
+                            "--no-progress"], capture_output=True, text=True, timeout=300)
+        return r.returncode, r.stdout + r.stderr
+
+    def outputs(folder: Path) -> int:
+        return sum(1 for p in folder.rglob("*") if p.is_file() and p.name != "prompts.json")
+
+    rows = []
+    img(tmp / "cam1" / "0001.jpg", 1), img(tmp / "cam2" / "0001.jpg", 2)
+    code, _ = segment(tmp / "cam1", tmp / "cam2", "-p", "cat", "-o", tmp / "n1")
+    rows.append(("same name in two folders", code == 0 and outputs(tmp / "n1") == 2))
+    for i, n in enumerate(["a.jpg", "a.png", "a.jpg.png"]):
+        img(tmp / "ext" / n, i)
+    code, _ = segment(tmp / "ext", "-p", "cat", "-o", tmp / "n2")
+    rows.append(("a.jpg, a.png, a.jpg.png", code == 0 and outputs(tmp / "n2") == 3))
+    img(tmp / "dot" / "x.jpg", 1), img(tmp / "dot" / "x.a.jpg", 2)
+    code, _ = segment(tmp / "dot", "-p", "a.b", "-p", "b", "-o", tmp / "n3")
+    rows.append(("x.jpg / x.a.jpg with prompts a.b and b", code == 0 and outputs(tmp / "n3") == 4))
+    segment(tmp / "dot" / "x.jpg", "-p", "cat", "-p", "dog", "--labels", "-o", tmp / "n4")
+    code, _ = segment(tmp / "dot" / "x.jpg", "-p", "dog", "-p", "cat", "--labels", "-o", tmp / "n4")
+    legend = json.loads((tmp / "n4" / "prompts.json").read_text())
+    rows.append(("resume with the prompts in another order", code == 0 and len(legend["sets"]) == 2
+                 and outputs(tmp / "n4") == 2 + 2))
+    return [{"case": c, "clear": ok, "problems": [] if ok else ["outputs lost or mislabelled"]} for c, ok in rows]
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+def http_cases() -> list[dict]:
+    import httpx
+    import numpy as np
+    from PIL import Image
+
+    from clipseg.inference.loading import load_model
+    from clipseg.server import ServerSettings, create_app, serve_in_thread
+
+    def png(h, w, black=False) -> bytes:
+        a = np.zeros((h, w, 3), np.uint8) if black else (np.random.default_rng(0).random((h, w, 3)) * 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="PNG", optimize=True)
+        return buf.getvalue()
+
+    rows = []
+    app = create_app(load_model("tiny:random"), ServerSettings(header_timeout_s=2.0))
+    small = png(32, 32)
+    with serve_in_thread(app) as url, httpx.Client(timeout=120) as c:
+        def post(prompts, image=small, **data):
+            return c.post(url + "/segment", files={"image": ("x.png", image, "image/png")},
+                          data={"prompt": prompts, **data})
+
+        for label, rid in {"request_id with CR/LF": "a\r\nSet-Cookie: x", "request_id emoji": "\U0001F600",
+                           "request_id of 129 chars": "x" * 129, "request_id with NUL": "a\x00b"}.items():
+            r = post(["a cat"], request_id=rid)
+            rows.append({"case": label, "clear": r.status_code == 422, "problems": [] if r.status_code == 422
+                         else [f"status {r.status_code}"]})
+        t0 = time.perf_counter()
+        r = post(["x" * 2048])
+        ms = (time.perf_counter() - t0) * 1000
+        ok = r.status_code == 422 and ms < 100
+        rows.append({"case": f"2 KB one-word prompt ({ms:.0f} ms)", "clear": ok, "problems": [] if ok else [f"{r.status_code}, {ms:.0f} ms"]})
+        big = png(6324, 6324, black=True)
+        before = _rss_hwm()
+        r = post([f"prompt {i}" for i in range(32)], image=big, outputs="rle")
+        grew = _rss_hwm() - before
+        ok = r.status_code in (200, 413) and grew < 1500
+        rows.append({"case": f"{len(big) // 1024} KB black 6324x6324 PNG x 32 prompts (peak +{grew:.0f} MB, status "
+                             f"{r.status_code})", "clear": ok, "problems": [] if ok else [f"{grew:.0f} MB"]})
+        import socket
+
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        t0 = time.perf_counter()
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"POST /segment HTTP/1.1\r\nHost: x\r\nContent-")
+            try:
+                answer = s.recv(4096)
+            except socket.timeout:
+                answer = b""
+        held = time.perf_counter() - t0
+        ok = answer.startswith(b"HTTP/1.1 408") and held < 5
+        rows.append({"case": f"incomplete headers (answered after {held:.1f} s)", "clear": ok,
+                     "problems": [] if ok else ["held open"]})
+    return rows
+
+
+def _rss_hwm() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", help="also write every case here")
+    args = ap.parse_args(argv)
+    categories: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        categories["checkpoint files"] = run_loader_category(checkpoint_cases(tmp), tmp)
+        categories["Hugging Face folders"] = run_loader_category(folder_cases(tmp), tmp)
+        categories["command lines"] = cli_cases(tmp)
+        categories["output naming"] = naming_cases(tmp)
+        categories["HTTP requests"] = http_cases()
+    print("| category | cases | clear errors / right results | bad | peak memory per rejected file |")
+    print("|---|---|---|---|---|")
+    bad_total = 0
+    for name, rows in categories.items():
+        bad = [r for r in rows if not r["clear"]]
+        bad_total += len(bad)
+        peaks = [r["peak_mb"] for r in rows if r.get("peak_mb") is not None]
+        peak = f"max {max(peaks):.0f} MB, median {sorted(peaks)[len(peaks) // 2]:.0f} MB" if peaks else "-"
+        print(f"| {name} | {len(rows)} | {len(rows) - len(bad)} | {len(bad)} | {peak} |")
+    for name, rows in categories.items():
+        print(f"\n{name}:")
+        for r in rows:
+            mem = f" ({r['peak_mb']:.0f} MB, {r['seconds']:.2f} s)" if r.get("peak_mb") is not None else ""
+            print(f"  {'ok ' if r['clear'] else 'BAD'} {r['case']}{mem}" + (f": {r['problems']}" if r["problems"] else ""))
+    if args.json:
+        Path(args.json).write_text(json.dumps(categories, indent=1, default=str))
+    return 1 if bad_total else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
