@@ -3,7 +3,7 @@
 The paper measures, with the real CLIP on 1,600 LVIS objects, how much each way of
 engineering the example image raises CLIP's probability of the object's name. Without LVIS
 and the real CLIP here, this runs the same protocol (`clipseg.evaluation.visual_prompts`)
-with the project's world CLIP on world scenes (an object mask, the class names of the world
+with the project's world CLIP on world scenes (an object of a held-out class, the class names of the world
 as candidates), once with the authors' crop (`style="authors"`, the default: rectangle +
 zero padding + nearest resize) and once with the square window of real context
 (`style="square-context"`), and prints ΔP(object) per Tab. 2 row for each.
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     from clipseg.world.pipeline import build_world_model, pretrained_clip, world_config
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--samples", type=int, default=400, help="objects per style (seen and held-out classes)")
+    ap.add_argument("--samples", type=int, default=400, help="objects (of the held-out classes) per style")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     config = world_config(args.preset)
     clip, tokenizer, info = pretrained_clip(config)
     model = build_world_model("clipseg", config, clip).eval()  # its decoder is not used here
-    data = WorldSegmentationDataset(WorldSegmentationConfig(mode="referring", size=args.samples, seed=config.seed + 77,
+    data = WorldSegmentationDataset(WorldSegmentationConfig(mode="zero_shot", size=args.samples, seed=config.seed + 77,
                                                             scene=config.scene, split=config.split))
     names = list(config.split.classes)
     results = {}

@@ -136,3 +136,20 @@ def test_text_embedding_cache_is_lru_and_serves_batches_larger_than_itself():
     assert calls == [["aa", "b", "cccc"]] and list(cache.entries) == ["aa", "cccc"]  # LRU order kept
     assert cache.lookup(["cccc", "b"], compute) == [4, 1]
     assert calls[-1] == ["b"] and list(cache.entries) == ["cccc", "b"]
+
+
+def test_predict_iter_streams_the_maps_of_predict(model):
+    """One full-size map at a time (the CLI and the server use it for large images), equal to predict()."""
+    p = Predictor(model)
+    p.set_image(random_image(37, 81))
+    prompts = ["a cat", "a dog", "grass"]
+    whole = p.predict(prompts)
+    streamed = list(p.predict_iter(prompts))
+    assert len(streamed) == 3 and all(m.shape == (37, 81) and m.dtype == np.float32 for m in streamed)
+    assert np.array_equal(np.stack(streamed), whole)
+    logits = p.predict_logits(prompts)
+    before = logits.clone()
+    from clipseg.inference.predictor import full_resolution_maps
+
+    list(full_resolution_maps(logits, tuple(logits.shape[-2:])))  # no resize: must not touch the logits
+    assert torch.equal(logits, before)

@@ -285,7 +285,9 @@ class Segmenter:
         best = out.RunningBest(self.predictor.original_size) if {"overlay", "labels"} & set(combined) else None
         annotations = []
         # one full-resolution map at a time: memory is one map, however many prompts
-        for k, prob in enumerate(self.predictor.predict_iter(self.cond)):
+        maps = self.predictor.predict_iter(self.cond)
+        for k in range(len(self.cond)):
+            prob = next(maps)  # not enumerate(maps): its reused tuple would keep the previous map alive
             if f"prob:{k}" in targets:
                 if o.prob_format == "npy":
                     out.write_npy(targets[f"prob:{k}"], prob)
@@ -297,6 +299,7 @@ class Segmenter:
                 best.add(prob)
             if "rle" in targets:
                 annotations.append(out.rle_annotation(k, prob, self.names[k], o.threshold))
+            del prob
         if "overlay" in targets:
             out.write_png(targets["overlay"], out.overlay_image(image, best, threshold=o.threshold))
         if "labels" in targets:

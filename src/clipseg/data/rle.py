@@ -24,10 +24,10 @@ def mask_to_counts(mask: np.ndarray) -> list[int]:
     m = np.asarray(mask)
     if m.ndim != 2:
         raise ValueError(f"mask must be HxW, got shape {m.shape}")
-    flat = (m != 0).ravel(order="F").astype(np.int8)
+    flat = (m if m.dtype == bool else m != 0).ravel(order="F")  # one bool copy of a large mask, no int arrays
     if flat.size == 0:
         return []
-    change = np.flatnonzero(np.diff(flat)) + 1
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     bounds = np.concatenate([[0], change, [flat.size]])
     runs = np.diff(bounds).tolist()
     if flat[0] == 1:  # counts always start with a run of zeros
@@ -112,7 +112,8 @@ def area(rle: dict) -> int:
 
 def bbox(mask: np.ndarray) -> list[int]:
     """COCO bbox [x, y, width, height] of a mask ([0, 0, 0, 0] when empty)."""
-    m = np.asarray(mask) != 0
+    m = np.asarray(mask)
+    m = m if m.dtype == bool else m != 0
     rows = np.flatnonzero(m.any(axis=1))
     cols = np.flatnonzero(m.any(axis=0))
     if rows.size == 0:

@@ -125,7 +125,11 @@ def full_resolution_maps(logits: torch.Tensor, size: tuple[int, int]) -> Iterato
     `predict`'s rows), so that memory holds one map of a large image, not N."""
     with torch.inference_mode():
         for k in range(logits.shape[0]):
-            yield torch.sigmoid(resize_maps(logits[k : k + 1], size)).float().cpu().numpy()[0]
+            maps = resize_maps(logits[k : k + 1].float(), size)  # (1, H, W), a new tensor unless no resize
+            shared = maps.untyped_storage().data_ptr() == logits.untyped_storage().data_ptr()
+            maps = maps.sigmoid() if shared else maps.sigmoid_()
+            yield maps.cpu().numpy()[0]
+            del maps  # before the next map is made: one full-size map at a time
 
 
 def label_map(probs: np.ndarray, none_threshold: float = 0.3) -> np.ndarray:

@@ -244,7 +244,8 @@ class InferenceService:
             job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
             return Response(out.png_bytes(img), media_type="image/png", headers=headers)
         results = []
-        for k, (prob, name) in enumerate(zip(maps, names)):
+        for k, name in enumerate(names):
+            prob = next(maps)  # not zip(maps, ...): its reused tuple would keep the previous map alive
             m = prob >= job.threshold
             r: dict[str, Any] = {
                 "index": k,
