@@ -153,3 +153,28 @@ def test_predict_iter_streams_the_maps_of_predict(model):
 
     list(full_resolution_maps(logits, tuple(logits.shape[-2:])))  # no resize: must not touch the logits
     assert torch.equal(logits, before)
+
+
+def test_predict_batch_equals_one_image_at_a_time_for_every_input_kind(model):
+    from PIL import Image as PILImage
+
+    arrays = [random_image(40, 60, seed=1), random_image(64, 64, seed=2), random_image(30, 90, seed=3),
+              random_image(50, 50, seed=4), random_image(41, 61, seed=5)]
+    inputs = [arrays[0], PILImage.fromarray(arrays[1]), torch.from_numpy(arrays[2]),
+              torch.from_numpy(arrays[3]).permute(2, 0, 1).float() / 255, arrays[4]]
+    prompts = ["a cat", "a dog"]
+    for keep_aspect in (False, True):  # one shape for all / grouped by aspect
+        p = Predictor(model, keep_aspect=keep_aspect)
+        batched = p.predict_batch(inputs, prompts, batch_size=2)
+        for image, got in zip(arrays, batched):
+            p.set_image(image)
+            expected = p.predict(prompts)
+            assert got.shape == expected.shape == (2, *image.shape[:2])
+            assert np.abs(got - expected).max() < 1e-5
+
+
+def test_shape_batches_group_equal_shapes_in_runs():
+    from clipseg.inference.predictor import shape_batches
+
+    shapes = [(3, 4, 4), (3, 4, 8), (3, 4, 4), (3, 4, 4), (3, 4, 8)]
+    assert shape_batches(shapes, 2) == [[0, 2], [3], [1, 4]]

@@ -55,7 +55,8 @@ def _set_threads(n: int | None) -> None:
 def _weights_option(f):
     f = click.option("--backbone", default=None, metavar="PATH",
                      help="CLIP backbone for decoder-only weights (OpenAI ViT-B-16.pt).")(f)
-    f = click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")(f)
+    f = click.option("--device", default="auto", show_default=True,
+                     help="auto (CUDA if present, else MPS, else CPU), cpu, cuda, cuda:N or mps.")(f)
     f = click.option("--weights", "-w", default=None, metavar="WEIGHTS", help=_WEIGHTS_HELP)(f)
     return f
 
@@ -79,6 +80,12 @@ def _load(weights: str | None, device: str, backbone: str | None = None, dtype: 
         raise CLIError(str(e)) from None
     except (OSError, RuntimeError) as e:
         raise CLIError(f"cannot load weights '{weights or default_weights()}': {type(e).__name__}: {e}") from None
+
+
+def _float16():
+    import torch
+
+    return torch.float16
 
 
 def _tokenizer(spec: str):
@@ -135,13 +142,23 @@ def cli():
 @click.option("--max-pixels", default=None, type=click.IntRange(1), metavar="N",
               help="refuse images larger than this many pixels (default: the library's 64 Mpx).")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024),
+              help="images per backbone pass.")
+@click.option("--workers", default=None, type=click.IntRange(0, 64), metavar="N",
+              help="processes decoding images ahead of the model (default: 2, 0 for a single image).")
+@click.option("--amp/--no-amp", default=True, show_default=True,
+              help="float16 autocast on CUDA (float32 parameters; no effect on CPU).")
 @_threads_option
 @_weights_option
 @_dtype_option
 def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
             overlay, labels, rle, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
-            progress, threads, weights, device, backbone, dtype):
+            progress, batch_size, workers, amp, threads, weights, device, backbone, dtype):
     """Segment images (files or folders) by text prompts and/or visual prompts.
+
+    Under `torchrun --nproc_per_node N clipseg segment ...` (or several nodes) each rank takes
+    every N-th image of the sorted list on its own device (cuda:LOCAL_RANK with --device auto);
+    the union of the outputs is the single-process run's.
 
     Outputs per image in OUT (default: masks): FILE.KEY.mask.png, FILE.KEY.prob.png|npy per prompt
     and FILE.SET.overlay.png, FILE.SET.labels.png, FILE.SET.rle.json for all prompts together, where
@@ -152,7 +169,8 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     from ..data.image_io import ImageError
     from ..inference import Predictor
     from ..prompts import MixedPrompt, PromptError, VisualPrompt
-    from .segment import Segmenter, SegmentOptions, SettingsConflict
+    from .segment import Segmenter, SegmentOptions, SettingsConflict, gather_summaries
+    from .segment_loader import shard_from_env
 
     texts = list(prompts)
     if prompts_file:
@@ -192,12 +210,22 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         raise CLIError("no output chosen: use --mask, --prob png|npy, --overlay, --labels or --rle")
 
     _set_threads(threads)
+    try:
+        shard = shard_from_env()
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    if shard.enabled and device == "auto":
+        import torch
+
+        device = f"cuda:{shard.local_rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
     loaded = _load(weights, device, backbone, dtype)
     predictor = Predictor(loaded.model, _tokenizer(tokenizer), keep_aspect=keep_aspect)
+    on_cuda = loaded.device.type == "cuda" and dtype == "float32"
     options = SegmentOptions(out_dir=out_dir, outputs=tuple(kinds), prob_format=prob_format or "png",
                              threshold=threshold, none_threshold=none_threshold, overwrite=overwrite,
                              recursive=recursive, progress=progress, max_pixels=max_pixels,
-                             model=f"{loaded.source} ({dtype})", keep_aspect=keep_aspect)
+                             model=f"{loaded.source} ({dtype})", keep_aspect=keep_aspect, batch_size=batch_size,
+                             workers=2 if workers is None else workers, autocast=_float16() if amp and on_cuda else None)
     try:
         segmenter = Segmenter(predictor, all_prompts, names, options)
     except PromptError as e:
@@ -207,12 +235,15 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     except ValueError as e:  # two prompts with one file-name key
         raise CLIError(str(e)) from None
     try:
-        summary = segmenter.run(inputs)
+        summary = segmenter.run(inputs, shard)
     except SettingsConflict as e:
         raise CLIError(str(e)) from None
     except OSError as e:  # e.g. the output folder cannot be written
         raise CLIError(f"{type(e).__name__}: {e}") from None
-    click.echo(summary.report(), err=True)
+    if shard.enabled:
+        summary = gather_summaries(summary, shard)
+    if shard.rank == 0:
+        click.echo(summary.report(), err=True)
     if not summary.ok:
         sys.exit(EXIT_FAILED_ITEMS)
 

@@ -10,6 +10,8 @@ instead of mixing old and new results under the same file names.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import sys
@@ -20,13 +22,16 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
-from ..data.image_io import ImageError, load_image
+from ..data.image_io import ImageError
 from ..inference import Predictor
+from ..inference.predictor import full_resolution_maps
 from ..data.atomic import remove_stale_temporaries
 from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import MixedPrompt, VisualPrompt
+from .segment_loader import BoundedWriter, ImageJobs, LoadedImage, Shard, load_images, shape_runs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 OUTPUT_KINDS = ("prob", "mask", "overlay", "labels", "rle")
@@ -45,6 +50,10 @@ class SegmentOptions:
     max_pixels: int | None = None
     model: str = ""  # what was loaded (recorded; a resumed run must use the same)
     keep_aspect: bool = False
+    batch_size: int = 8  # images per backbone pass (of one input shape)
+    workers: int = 0  # DataLoader processes decoding images (0 = in the main thread)
+    write_threads: int = 1  # threads turning logits into files
+    autocast: torch.dtype | None = None  # e.g. torch.float16 on CUDA
 
 
 class SettingsConflict(ValueError):
@@ -273,19 +282,25 @@ class Segmenter:
     def write_legend(self) -> None:
         out.write_json(Path(self.options.out_dir) / naming.LEGEND_NAME, self.merged_legend())
 
-    def process(self, job: Job) -> bool:
-        """Segment one image; False = skipped because its outputs exist."""
+    def encode_batch(self, batch: Sequence[LoadedImage]) -> list[torch.Tensor]:
+        """Logits (N, h, w) on the CPU for each image of a batch of equal input shape: one
+        backbone pass for the batch, one decoder pass per image for all prompts."""
+        model, device = self.predictor.model, self.predictor.device
+        cond = torch.stack(self.cond).to(device)
+        autocast = (torch.autocast(device.type, dtype=self.options.autocast) if self.options.autocast is not None
+                    else contextlib.nullcontext())
+        with torch.inference_mode(), autocast:
+            features = model.encode_image(torch.stack([item.pixels for item in batch]).to(device))
+            return [model.decode(features.select(j), cond).float().cpu() for j in range(len(batch))]
+
+    def write_outputs(self, job: Job, targets: dict[str, Path], logits: torch.Tensor, size: tuple[int, int],
+                      rgb: np.ndarray | None) -> None:
+        """Every output file of one image from its logits (N, h, w): the maps are made at the
+        original size one at a time, so memory is one full-size map, however many prompts."""
         o = self.options
-        targets = self.targets(job)
-        if not o.overwrite and all(p.exists() for p in targets.values()):
-            return False
-        image = load_image(job.source, **({"max_pixels": o.max_pixels} if o.max_pixels else {}))
-        self.predictor.set_image(image)
-        combined = [kind for kind in ("overlay", "labels", "rle") if kind in targets]
-        best = out.RunningBest(self.predictor.original_size) if {"overlay", "labels"} & set(combined) else None
+        best = out.RunningBest(size) if {"overlay", "labels"} & set(targets) else None
         annotations = []
-        # one full-resolution map at a time: memory is one map, however many prompts
-        maps = self.predictor.predict_iter(self.cond)
+        maps = full_resolution_maps(logits, size)
         for k in range(len(self.cond)):
             prob = next(maps)  # not enumerate(maps): its reused tuple would keep the previous map alive
             if f"prob:{k}" in targets:
@@ -301,52 +316,106 @@ class Segmenter:
                 annotations.append(out.rle_annotation(k, prob, self.names[k], o.threshold))
             del prob
         if "overlay" in targets:
-            out.write_png(targets["overlay"], out.overlay_image(image, best, threshold=o.threshold))
+            out.write_png(targets["overlay"], out.overlay_image(Image.fromarray(rgb), best, threshold=o.threshold))
         if "labels" in targets:
             out.write_png(targets["labels"], out.label_image(best.labels(self._none_threshold)))
         if "rle" in targets:
-            h, w = self.predictor.original_size
             out.write_json(targets["rle"], {
                 "image": job.display,
-                "height": int(h),
-                "width": int(w),
+                "height": int(size[0]),
+                "width": int(size[1]),
                 "threshold": o.threshold,
                 "prompt_keys": self.keys,
                 "annotations": annotations,
             })
-        self.predictor.reset_image()
-        return True
 
-    def run(self, inputs: Sequence[str | Path]) -> RunSummary:
+    def run(self, inputs: Sequence[str | Path], shard: Shard | None = None) -> RunSummary:
+        """Segment every image of `inputs` that has outputs missing (this rank's share of
+        them under torchrun); see the module docstring and `segment_loader`."""
         from tqdm import tqdm
 
         start = time.perf_counter()
         o = self.options
+        shard = shard or Shard()
         jobs, missing = collect_jobs(inputs, Path(o.out_dir), o.recursive)
+        jobs, missing = shard.take(jobs), (missing if shard.rank == 0 else [])
         summary = RunSummary(total=len(jobs) + len(missing), failed=list(missing))
         Path(o.out_dir).mkdir(parents=True, exist_ok=True)
         self.write_legend()
         summary.stale_removed = remove_stale_temporaries(o.out_dir)
-        bar = tqdm(jobs, desc="segment", unit="img", file=sys.stderr, disable=(not o.progress) if o.progress is not None else None,
-                   dynamic_ncols=True)
-        for job in bar:
-            try:
-                if self.process(job):
-                    summary.done += 1
-                else:
-                    summary.skipped += 1
-            except KeyboardInterrupt:
-                raise
-            except ImageError as e:
-                summary.failed.append((job.display, str(e)))
-            except MemoryError:
-                summary.failed.append((job.display, "out of memory"))
-            except Exception as e:  # keep going past anything a single file may cause
-                summary.failed.append((job.display, f"{type(e).__name__}: {e}"))
-            finally:
-                self.predictor.reset_image()
+        todo: list[tuple[Job, dict[str, Path]]] = []
+        for job in jobs:
+            targets = self.targets(job)
+            if not o.overwrite and all(p.exists() for p in targets.values()):
+                summary.skipped += 1
+            else:
+                todo.append((job, targets))
+        bar = tqdm(total=len(jobs), initial=summary.skipped, desc="segment" + (f" rank {shard.rank}" if shard.enabled
+                   else ""), unit="img", file=sys.stderr, dynamic_ncols=True,
+                   disable=(not o.progress) if o.progress is not None else None)
+
+        def finished(index: int, error: BaseException | None) -> None:
+            if error is None:
+                summary.done += 1
+            else:
+                summary.failed.append((todo[index][0].display, _describe_failure(error)))
+            bar.update(1)
             bar.set_postfix(failed=len(summary.failed), refresh=False)
-        bar.close()
+
+        dataset = ImageJobs([job.source for job, _ in todo], self.predictor.transform, o.max_pixels,
+                            keep_rgb="overlay" in o.outputs)
+        writer = BoundedWriter(o.write_threads, max_pending=2 * o.batch_size, on_done=finished)
+        try:
+            for batch in shape_runs(load_images(dataset, o.workers), o.batch_size):
+                if batch[0].pixels is None:
+                    finished(batch[0].index, ImageError(batch[0].error))
+                    continue
+                try:
+                    logits = self.encode_batch(batch)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as e:  # e.g. out of memory on this batch: its images fail, the run goes on
+                    for item in batch:
+                        finished(item.index, e)
+                    continue
+                for item, lg in zip(batch, logits):
+                    job, targets = todo[item.index]
+                    writer.submit(item.index, functools.partial(self.write_outputs, job, targets, lg, item.size, item.rgb))
+            writer.drain()
+        finally:
+            writer.close(cancel=True)
+            bar.close()
         summary.seconds = time.perf_counter() - start
         return summary
 
+
+def _describe_failure(error: BaseException) -> str:
+    if isinstance(error, ImageError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    return f"{type(error).__name__}: {error}"
+
+
+def gather_summaries(summary: RunSummary, shard: Shard) -> RunSummary:
+    """All ranks' summaries added up (every rank gets the total), over torch.distributed:
+    the process group torchrun prepared (gloo; it only carries these few numbers)."""
+    import torch.distributed as dist
+
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("gloo")
+    try:
+        parts: list = [None] * shard.world
+        dist.all_gather_object(parts, summary)
+    finally:
+        if created:
+            dist.destroy_process_group()
+    total = RunSummary(seconds=max(p.seconds for p in parts))
+    for p in parts:
+        total.total += p.total
+        total.done += p.done
+        total.skipped += p.skipped
+        total.failed += p.failed
+        total.stale_removed += p.stale_removed
+    return total
