@@ -5,6 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.test-installed
 PROMPT ?= a red circle
 
 .PHONY: install demo test browser bench clean
@@ -14,8 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU build of torch first; a bare "torch" requirement would pull a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[hub,server,onnx,dev]'
+	$(BIN)/pip install -q -e '.[hub,server,onnx]'
 	touch $(STAMP)
+
+# test-only extras (property tests, the authors' cv2 blur, transformers for parity, Ray Data)
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[hub,server,onnx,dev,ray]'
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
@@ -24,12 +30,12 @@ demo: $(STAMP)
 
 # Debian's Chromium and the playwright Python package drive the web-page test; without
 # root (or apt) the browser test is skipped with its reason.
-browser: $(STAMP)
+browser: $(TEST_STAMP)
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright
 
-test: $(STAMP) browser
+test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
