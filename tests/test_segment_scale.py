@@ -103,3 +103,29 @@ def test_shards_partition_the_jobs():
             shard_from_env()
         finally:
             del os.environ["WORLD_SIZE"], os.environ["RANK"]
+
+
+def test_segment_with_the_onnx_backend_equals_torch(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import torch
+
+    from clipseg.export import export_onnx
+    from clipseg.inference.loading import load_model
+
+    root = _folder(tmp_path / "in", n=4)
+    model = load_model("tiny:random").model
+    export_onnx(model, tmp_path / "onnx", input_size=model.config.input_size)
+    args = ["-p", "a cat", "-p", "grass", "--prob", "npy", "--rle"]
+    ref = _segment(root, *args, "-o", tmp_path / "torch", "--workers", "0")
+    cmd = [sys.executable, "-m", "clipseg.cli", "segment", str(root), *args, "-o", str(tmp_path / "ort"),
+           "--backend", "onnx", "--weights", str(tmp_path / "onnx"), "--no-progress", "--workers", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert "5 image(s): 4 segmented, 0 skipped (outputs exist), 1 failed" in r.stderr, r.stderr
+    assert ref.returncode == r.returncode == 1
+    fa, fb = _files(tmp_path / "torch"), _files(tmp_path / "ort")
+    assert sorted(fa) == sorted(fb)
+    for name in fa:
+        if name.endswith(".npy"):
+            assert np.abs(np.load(fa[name]) - np.load(fb[name])).max() < 1e-4, name
+    assert torch.get_num_threads() >= 1

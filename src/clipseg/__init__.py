@@ -4,19 +4,36 @@
     predictor = Predictor(load_clipseg("CIDAS/clipseg-rd64-refined"))
     predictor.set_image("photo.jpg")
     probs = predictor.predict(["a cat", "something to sit on"])   # (2, H, W)
+
+Names are imported on first use, so that `import clipseg` (the command line's start, the
+torch-free ONNX runtime) does not load torch.
 """
 
-from .data.image_io import ImageError, load_image
-from .inference import Predictor, is_present, label_map
-from .model import CLIPSeg, CLIPSegConfig, build_clipseg
-from .prompts import MixedPrompt, PromptError, VisualPrompt
-from .tokenizer import CLIPTokenizer
-from .weights import CheckpointError, load_clipseg, save_clipseg
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CLIPSeg", "CLIPSegConfig", "build_clipseg", "load_clipseg", "save_clipseg", "Predictor", "VisualPrompt",
-    "MixedPrompt", "CLIPTokenizer", "CheckpointError", "ImageError", "PromptError", "load_image", "label_map",
-    "is_present",
-]
+_LAZY = {
+    "ImageError": "data.image_io", "load_image": "data.image_io",
+    "Predictor": "inference.predictor", "is_present": "inference.masks", "label_map": "inference.masks",
+    "CLIPSeg": "model", "CLIPSegConfig": "model", "build_clipseg": "model",
+    "MixedPrompt": "prompts.types", "PromptError": "prompts.types", "VisualPrompt": "prompts.types",
+    "CLIPTokenizer": "tokenizer.bpe",
+    "CheckpointError": "weights.errors", "load_clipseg": "weights.loader", "save_clipseg": "weights.loader",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'clipseg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

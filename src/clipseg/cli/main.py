@@ -22,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from ..inference.loading import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
+from ..weights.registry import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
 from .demo import demo as demo_command
 
 EXIT_FAILED_ITEMS = 1
@@ -80,6 +80,23 @@ def _load(weights: str | None, device: str, backbone: str | None = None, dtype: 
         raise CLIError(str(e)) from None
     except (OSError, RuntimeError) as e:
         raise CLIError(f"cannot load weights '{weights or default_weights()}': {type(e).__name__}: {e}") from None
+
+
+def _onnx_predictor(weights: str | None, tokenizer: str, keep_aspect: bool, threads: int | None):
+    """An OnnxPredictor on the export directory `weights`, and the name prompts.json records."""
+    if not weights or not Path(weights).is_dir():
+        raise CLIError("--backend onnx needs --weights DIR, a folder written by `clipseg export-onnx`")
+    if keep_aspect:
+        raise CLIError("--keep-aspect needs the PyTorch backend: an ONNX export has a fixed input size")
+    try:
+        from ..export.onnx_predictor import OnnxPredictor
+
+        predictor = OnnxPredictor(weights, _tokenizer(tokenizer), threads=threads)
+    except ImportError as e:
+        raise CLIError(f"--backend onnx needs onnxruntime ({e.name} missing): pip install 'clipseg[onnxruntime]'") from None
+    except ValueError as e:
+        raise CLIError(f"cannot use the ONNX export '{weights}': {e}") from None
+    return predictor, f"onnx:{Path(weights).resolve()}"
 
 
 def _float16():
@@ -146,6 +163,8 @@ def cli():
               help="images per backbone pass.")
 @click.option("--workers", default=None, type=click.IntRange(0, 64), metavar="N",
               help="processes decoding images ahead of the model (default: 2, 0 for a single image).")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="onnx: run an export of `clipseg export-onnx` (--weights DIR) on onnxruntime.")
 @click.option("--amp/--no-amp", default=True, show_default=True,
               help="float16 autocast on CUDA (float32 parameters; no effect on CPU).")
 @_threads_option
@@ -153,7 +172,7 @@ def cli():
 @_dtype_option
 def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
             overlay, labels, rle, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
-            progress, batch_size, workers, amp, threads, weights, device, backbone, dtype):
+            progress, batch_size, workers, backend, amp, threads, weights, device, backbone, dtype):
     """Segment images (files or folders) by text prompts and/or visual prompts.
 
     Under `torchrun --nproc_per_node N clipseg segment ...` (or several nodes) each rank takes
@@ -218,13 +237,18 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         import torch
 
         device = f"cuda:{shard.local_rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
-    loaded = _load(weights, device, backbone, dtype)
-    predictor = Predictor(loaded.model, _tokenizer(tokenizer), keep_aspect=keep_aspect)
-    on_cuda = loaded.device.type == "cuda" and dtype == "float32"
+    if backend == "onnx":
+        predictor, model_name = _onnx_predictor(weights, tokenizer, keep_aspect, threads)
+        on_cuda = False
+    else:
+        loaded = _load(weights, device, backbone, dtype)
+        predictor = Predictor(loaded.model, _tokenizer(tokenizer), keep_aspect=keep_aspect)
+        model_name = f"{loaded.source} ({dtype})"
+        on_cuda = loaded.device.type == "cuda" and dtype == "float32"
     options = SegmentOptions(out_dir=out_dir, outputs=tuple(kinds), prob_format=prob_format or "png",
                              threshold=threshold, none_threshold=none_threshold, overwrite=overwrite,
                              recursive=recursive, progress=progress, max_pixels=max_pixels,
-                             model=f"{loaded.source} ({dtype})", keep_aspect=keep_aspect, batch_size=batch_size,
+                             model=model_name, keep_aspect=keep_aspect, batch_size=batch_size,
                              workers=2 if workers is None else workers, autocast=_float16() if amp and on_cuda else None)
     try:
         segmenter = Segmenter(predictor, all_prompts, names, options)
@@ -436,7 +460,14 @@ def evaluate(args):
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    cli.main(args=argv, prog_name="clipseg")
+    try:
+        cli.main(args=argv, prog_name="clipseg")
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != "torch":
+            raise
+        click.echo("Error: this command needs PyTorch, which is not installed: pip install 'clipseg[torch]' "
+                   "(only `clipseg segment --backend onnx` runs without it)", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":

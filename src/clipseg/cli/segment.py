@@ -10,7 +10,6 @@ instead of mixing old and new results under the same file names.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -31,6 +30,7 @@ from ..data.atomic import remove_stale_temporaries
 from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import MixedPrompt, VisualPrompt
+from .segment_backends import backend_for
 from .segment_loader import BoundedWriter, ImageJobs, LoadedImage, Shard, load_images, shape_runs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
@@ -194,16 +194,16 @@ def output_targets(job: Job, prompt_keys: Sequence[str], set_key: str, options: 
 class Segmenter:
     """Runs a fixed list of prompts (encoded once) over images and writes the chosen outputs."""
 
-    def __init__(self, predictor: Predictor, prompts: Sequence, names: Sequence[str], options: SegmentOptions):
+    def __init__(self, predictor, prompts: Sequence, names: Sequence[str], options: SegmentOptions):
+        """predictor: a `Predictor` or an `OnnxPredictor` (the --backend onnx run)."""
         if not prompts:
             raise ValueError("no prompts")
         self.predictor = predictor
         self.prompts = list(prompts)
         self.names = list(names)
         self.options = options
-        with torch.inference_mode():
-            cond = predictor.prompt_encoder.encode(self.prompts)  # PromptError here, before any image
-        self.cond = [c for c in cond]
+        self.backend = backend_for(predictor, options.autocast)
+        self.cond = self.backend.encode_prompts(self.prompts)  # (N, E); PromptError here, before any image
         self.sources = [prompt_source(p) for p in self.prompts]
         self.keys = [naming.prompt_key(n, src) for n, src in zip(self.names, self.sources)]
         owner: dict[str, str] = {}
@@ -283,15 +283,8 @@ class Segmenter:
         out.write_json(Path(self.options.out_dir) / naming.LEGEND_NAME, self.merged_legend())
 
     def encode_batch(self, batch: Sequence[LoadedImage]) -> list[torch.Tensor]:
-        """Logits (N, h, w) on the CPU for each image of a batch of equal input shape: one
-        backbone pass for the batch, one decoder pass per image for all prompts."""
-        model, device = self.predictor.model, self.predictor.device
-        cond = torch.stack(self.cond).to(device)
-        autocast = (torch.autocast(device.type, dtype=self.options.autocast) if self.options.autocast is not None
-                    else contextlib.nullcontext())
-        with torch.inference_mode(), autocast:
-            features = model.encode_image(torch.stack([item.pixels for item in batch]).to(device))
-            return [model.decode(features.select(j), cond).float().cpu() for j in range(len(batch))]
+        """Logits (N, h, w) on the CPU for each image of a batch of equal input shape."""
+        return self.backend.batch_logits([item.pixels for item in batch], self.cond)
 
     def write_outputs(self, job: Job, targets: dict[str, Path], logits: torch.Tensor, size: tuple[int, int],
                       rgb: np.ndarray | None) -> None:
@@ -362,7 +355,7 @@ class Segmenter:
             bar.update(1)
             bar.set_postfix(failed=len(summary.failed), refresh=False)
 
-        dataset = ImageJobs([job.source for job, _ in todo], self.predictor.transform, o.max_pixels,
+        dataset = ImageJobs([job.source for job, _ in todo], self.backend.prepare, o.max_pixels,
                             keep_rgb="overlay" in o.outputs)
         writer = BoundedWriter(o.write_threads, max_pending=2 * o.batch_size, on_done=finished)
         try:

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .arrays import pil_to_array, to_input_array
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -43,17 +45,14 @@ class InputTransform:
 
 
 def to_input(image: Image.Image, hw: tuple[int, int], mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """RGB PIL image -> normalized float tensor (3, H, W), resized (bilinear) to hw = (H, W) where it differs."""
-    h, w = hw
-    if (image.width, image.height) != (w, h):
-        image = image.resize((w, h), Image.BILINEAR)
-    return normalize(pil_to_tensor(image), mean, std)
+    """RGB PIL image -> normalized float tensor (3, H, W), resized (bilinear) to hw = (H, W) where it
+    differs: `arrays.to_input_array`, the one implementation the torch-free runtime shares."""
+    return torch.from_numpy(to_input_array(image, hw, mean, std))
 
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float tensor (3, H, W) in [0, 1]."""
-    arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+    return torch.from_numpy(pil_to_array(image))
 
 
 def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:

@@ -1,11 +1,11 @@
-"""Export for other runtimes: ONNX graphs (image encoder / text encoder / decoder) and an
-onnxruntime predictor with the same set_image / predict API as `clipseg.Predictor`.
+"""Export for other runtimes: ONNX graphs (image encoder / text encoder / decoder / visual
+prompt encoder) and an onnxruntime predictor with the same set_image / predict API as
+`clipseg.Predictor`, which needs neither torch nor onnx (``pip install 'clipseg[onnxruntime]'``).
 
-`onnx` and `onnxruntime` are optional (``pip install clipseg[onnx]``); they are imported
-only when used.
+Exporting needs torch and onnx (``pip install 'clipseg[onnx]'``); both are imported only when used.
 """
 
-from .onnx import export_onnx, read_metadata
+from .format import read_metadata
 
 
 def __getattr__(name):
@@ -13,6 +13,10 @@ def __getattr__(name):
         from .onnx_predictor import OnnxPredictor
 
         return OnnxPredictor
+    if name == "export_onnx":
+        from .onnx import export_onnx
+
+        return export_onnx
     raise AttributeError(name)
 
 

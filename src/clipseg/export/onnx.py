@@ -36,10 +36,7 @@ import torch.nn as nn
 
 from ..model.clipseg import CLIPSeg
 
-METADATA_NAME = "clipseg_onnx.json"
-FILES = {"image_encoder": "image_encoder.onnx", "text_encoder": "text_encoder.onnx", "decoder": "decoder.onnx"}
-FORMAT = "clipseg-onnx"
-FORMAT_VERSION = 1
+from .format import FILES, FORMAT, FORMAT_VERSION, METADATA_NAME, read_metadata  # noqa: F401 (re-exported)
 
 
 def activation_names(model: CLIPSeg) -> list[str]:
@@ -76,6 +73,17 @@ class TextEncoderGraph(nn.Module):
         return x @ t.text_projection
 
 
+class VisualPromptEncoderGraph(nn.Module):
+    """engineered visual prompts (N, 3, S, S) -> cond (N, E): CLIP's image embedding."""
+
+    def __init__(self, model: CLIPSeg):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_visual_prompt(pixels)
+
+
 class DecoderGraph(nn.Module):
     """act_<layer>... (1|N, T, width), cond (N, E) -> logits (N, H, W)."""
 
@@ -87,6 +95,15 @@ class DecoderGraph(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         *acts, cond = inputs
         return self.decoder(list(acts), cond, self.grid)
+
+
+def _visual_prompt_settings() -> dict:
+    """The default visual prompt engineering, which the torch-free runtime repeats."""
+    from dataclasses import asdict
+
+    from ..prompts.visual import VisualPromptConfig
+
+    return {k: v for k, v in asdict(VisualPromptConfig()).items() if k != "size"}
 
 
 def _size(input_size: int | tuple[int, int], patch: int) -> tuple[int, int]:
@@ -108,13 +125,14 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names, output_name
 def export_onnx(
     model: CLIPSeg, out_dir: str | Path, input_size: int | tuple[int, int] = (352, 352), opset: int = 17
 ) -> dict[str, Path]:
-    """Write image_encoder.onnx, text_encoder.onnx, decoder.onnx and clipseg_onnx.json to out_dir.
+    """Write image_encoder.onnx, text_encoder.onnx, decoder.onnx, visual_prompt_encoder.onnx and
+    clipseg_onnx.json to out_dir.
 
     model: a CLIPSeg (any variant; it is exported in float32 on the CPU, the model
         itself is left as it was). input_size: (H, W) or an int for a square, multiples
         of the patch size; the image graph is fixed to it (the positional embeddings are
         resized for it at export time). opset: ONNX opset (>= 14 for attention).
-    Returns {'image_encoder', 'text_encoder', 'decoder', 'metadata'} -> paths.
+    Returns {'image_encoder', 'text_encoder', 'decoder', 'visual_prompt_encoder', 'metadata'} -> paths.
     """
     cfg = model.config
     if cfg.decoder.kind != "clipseg":
@@ -148,6 +166,11 @@ def export_onnx(
                 TextEncoderGraph(model), (ids,), paths["text_encoder"], ["input_ids"], ["cond"],
                 {"input_ids": {0: "batch", 1: "length"}, "cond": {0: "batch"}}, opset,
             )
+            side = cfg.input_size
+            _export(
+                VisualPromptEncoderGraph(model), (torch.zeros(1, 3, side, side),), paths["visual_prompt_encoder"],
+                ["pixels"], ["cond"], {"pixels": {0: "batch"}, "cond": {0: "batch"}}, opset,
+            )
             tokens = 1 + grid[0] * grid[1]
             example = tuple(torch.zeros(1, tokens, vis.width) for _ in acts) + (torch.zeros(2, cfg.clip.embed_dim),)
             _export(
@@ -177,22 +200,11 @@ def export_onnx(
             "image_encoder": {"inputs": ["pixels"], "outputs": acts},
             "text_encoder": {"inputs": ["input_ids"], "outputs": ["cond"]},
             "decoder": {"inputs": acts + ["cond"], "outputs": ["logits"]},
+            "visual_prompt_encoder": {"inputs": ["pixels"], "outputs": ["cond"]},
         },
+        "visual_prompt": {"size": cfg.input_size, **_visual_prompt_settings()},
         "model_config": cfg.to_dict(),
     }
     paths["metadata"] = out_dir / METADATA_NAME
     paths["metadata"].write_text(json.dumps(meta, indent=2) + "\n")
     return paths
-
-
-def read_metadata(out_dir: str | Path) -> dict:
-    """The clipseg_onnx.json of an export directory (ValueError if missing or foreign)."""
-    path = Path(out_dir) / METADATA_NAME
-    if not path.is_file():
-        raise ValueError(f"{out_dir} is not a clipseg ONNX export: {METADATA_NAME} is missing")
-    meta = json.loads(path.read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a clipseg ONNX description (format={meta.get('format')!r})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} has format_version {meta['format_version']}, newer than this clipseg reads")
-    return meta

@@ -1,21 +1,32 @@
 """`OnnxPredictor`: the `Predictor` API (set_image once, predict many prompts) on onnxruntime,
-reading a directory written by `clipseg.export.export_onnx`."""
+reading a directory written by `clipseg.export.export_onnx`.
+
+It imports numpy, onnxruntime, Pillow and the tokenizer only - no torch, no onnx - so a
+deployment installs `pip install 'clipseg[onnxruntime]'` (tested in a process where
+`import torch` fails). Images, resizes and visual prompt engineering are the numpy versions
+of the PyTorch ones (`data.arrays`, `prompts.visual_arrays`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-import torch
+import os
 
+import numpy as np
+
+from ..data.arrays import resize_bilinear, to_input_array
 from ..data.image_io import ImageInput, load_image
-from ..data.transforms import resize_maps, to_input
-from ..inference.predictor import label_map
+from ..inference.masks import label_map
 from ..prompts.text import TextEmbeddingCache, tokenize_prompts
-from ..prompts.types import PromptError
+from ..prompts.types import MixedPrompt, PromptError, VisualPrompt
+from ..prompts.visual_arrays import visual_prompt_array
 from ..tokenizer import CLIPTokenizer, Tokenizer
-from .onnx import read_metadata
+from .format import read_metadata
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(np.float32)
 
 
 class OnnxPredictor:
@@ -25,13 +36,13 @@ class OnnxPredictor:
         predictor.set_image("kitchen.jpg")                 # image encoder, once
         probs = predictor.predict(["a cup", "a spoon"])    # (2, H, W) float32 in [0, 1]
 
-    Prompts: text (str) or conditional embeddings ((embed_dim,) array or tensor); visual
-    prompts need the CLIP image embedding, which the export does not contain. Text
-    embeddings are cached by prompt (LRU, `text_cache_size`). Images are resized to the
-    export's fixed input size (as `Predictor` does without keep_aspect).
+    Prompts: text (str), VisualPrompt (image + mask), MixedPrompt, or conditional embeddings
+    ((embed_dim,) arrays). Text embeddings are cached by prompt (LRU, `text_cache_size`).
+    Images are resized to the export's fixed input size (as `Predictor` does without
+    keep_aspect). Visual prompts need an export of format 2 (with visual_prompt_encoder.onnx).
 
     providers: onnxruntime execution providers (default CPU). threads: intra-op threads
-    (default torch.get_num_threads(), so both runtimes use the same number).
+    (default: the CPU count, at most 8).
     allow_spinning=False makes idle worker threads sleep instead of spinning (better on a
     CPU shared with other busy processes; like OMP_WAIT_POLICY=PASSIVE for torch).
     """
@@ -52,15 +63,18 @@ class OnnxPredictor:
         self.out_dir = Path(out_dir)
         self.meta = read_metadata(self.out_dir)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads or torch.get_num_threads())
+        opts.intra_op_num_threads = int(threads or min(8, os.cpu_count() or 1))
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         providers = list(providers or ["CPUExecutionProvider"])
         self.sessions = {
             name: ort.InferenceSession(str(self.out_dir / file), sess_options=opts, providers=providers)
-            for name, file in self.meta["files"].items()
+            for name, file in self.meta["files"].items() if (self.out_dir / file).exists()
         }
+        missing = {"image_encoder", "text_encoder", "decoder"} - set(self.sessions)
+        if missing:
+            raise ValueError(f"{self.out_dir}: the export lacks {', '.join(sorted(missing))}")
         self.tokenizer = tokenizer or CLIPTokenizer()
         self.truncate_prompts = truncate_prompts
         self.text_cache: TextEmbeddingCache[np.ndarray] = TextEmbeddingCache(text_cache_size)
@@ -70,11 +84,16 @@ class OnnxPredictor:
         self.input_size: tuple[int, int] = tuple(self.meta["input_size"])
 
     # ------------------------------------------------------------------ image
-    def preprocess(self, image: ImageInput) -> tuple[np.ndarray, tuple[int, int]]:
-        """Image -> normalized (1, 3, H, W) float32 at the export's input size, original (H, W)."""
+    def prepare(self, image: ImageInput) -> tuple[np.ndarray, tuple[int, int]]:
+        """Image -> normalized (3, H, W) float32 at the export's input size, original (H, W)."""
         pil = load_image(image)
-        x = to_input(pil, tuple(self.input_size), tuple(self.meta["mean"]), tuple(self.meta["std"]))
-        return x[None].numpy(), (pil.height, pil.width)
+        return to_input_array(pil, tuple(self.input_size), tuple(self.meta["mean"]), tuple(self.meta["std"])), \
+            (pil.height, pil.width)
+
+    def preprocess(self, image: ImageInput) -> tuple[np.ndarray, tuple[int, int]]:
+        """`prepare` with a batch dimension: (1, 3, H, W)."""
+        x, size = self.prepare(image)
+        return x[None], size
 
     def set_image(self, image: ImageInput) -> None:
         """Read the image and run the image encoder graph once."""
@@ -83,9 +102,17 @@ class OnnxPredictor:
 
     def set_pixels(self, pixels: np.ndarray, original_size: tuple[int, int] | None = None) -> None:
         """Use an already normalized (1, 3, H, W) float32 input."""
-        outs = self.sessions["image_encoder"].run(None, {"pixels": np.ascontiguousarray(pixels, dtype=np.float32)})
-        self.features = dict(zip(self.activation_names, outs))
+        self.features = self.encode_images(pixels)[0]
         self.original_size = tuple(original_size or pixels.shape[-2:])
+
+    def encode_images(self, pixels: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Image-encoder features of a batch (B, 3, H, W): one {activation: (1, T, width)} per image."""
+        outs = self.sessions["image_encoder"].run(None, {"pixels": np.ascontiguousarray(pixels, dtype=np.float32)})
+        return [{name: out[i : i + 1] for name, out in zip(self.activation_names, outs)} for i in range(len(pixels))]
+
+    def decode(self, features: dict[str, np.ndarray], cond: np.ndarray) -> np.ndarray:
+        """Logits (N, h, w) of one image's features for conditional vectors (N, E)."""
+        return self.sessions["decoder"].run(None, {**features, "cond": np.ascontiguousarray(cond, np.float32)})[0]
 
     def reset_image(self) -> None:
         self.features = self.original_size = None
@@ -98,52 +125,68 @@ class OnnxPredictor:
     def tokenize(self, texts: Sequence[str]) -> np.ndarray:
         """(N, L) int64 ids, cut after the last EOT of the batch (the graph takes any L)."""
         ids = tokenize_prompts(self.tokenizer, texts, self.meta["context_length"], self.truncate_prompts)
-        length = int(ids.argmax(dim=-1).max()) + 1
-        return ids[:, :length].numpy().astype(np.int64)
+        length = int(ids.argmax(axis=-1).max()) + 1
+        return np.ascontiguousarray(ids[:, :length], dtype=np.int64)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(N, embed_dim) text embeddings, computing only those not in the cache."""
         return np.stack(self.text_cache.lookup(texts, lambda todo: self.sessions["text_encoder"].run(
             None, {"input_ids": self.tokenize(todo)})[0]))
 
+    def encode_visual(self, prompt: VisualPrompt) -> np.ndarray:
+        """(E,) CLIP embedding of a visual prompt, engineered as the PyTorch path does."""
+        if "visual_prompt_encoder" not in self.sessions or "visual_prompt" not in self.meta:
+            raise PromptError(f"{self.out_dir} has no visual prompt encoder (exported by an older clipseg): "
+                              "export it again for visual prompts")
+        pixels = visual_prompt_array(prompt.image, prompt.mask, self.meta["visual_prompt"], self.meta["mean"],
+                                     self.meta["std"])
+        return self.sessions["visual_prompt_encoder"].run(None, {"pixels": pixels[None]})[0][0]
+
     def encode(self, prompts: Sequence) -> np.ndarray:
         """Conditional vectors (N, embed_dim) float32, one per prompt, in order."""
         if len(prompts) == 0:
             raise PromptError("no prompts given")
         dim = self.meta["embed_dim"]
-        texts = [p for p in prompts if isinstance(p, str)]
+        texts = [p if isinstance(p, str) else p.text for p in prompts if isinstance(p, (str, MixedPrompt))]
         text_emb = iter(self.encode_texts(texts)) if texts else iter(())
+        visuals: dict[int, np.ndarray] = {}  # one pass per visual prompt object
         out = []
         for i, p in enumerate(prompts):
             if isinstance(p, str):
                 out.append(next(text_emb))
-            elif isinstance(p, (np.ndarray, torch.Tensor)):
-                arr = p.detach().cpu().float().numpy() if isinstance(p, torch.Tensor) else np.asarray(p, np.float32)
+            elif isinstance(p, (VisualPrompt, MixedPrompt)):
+                v = p if isinstance(p, VisualPrompt) else p.visual
+                if id(v) not in visuals:
+                    visuals[id(v)] = self.encode_visual(v)
+                if isinstance(p, VisualPrompt):
+                    out.append(visuals[id(v)])
+                else:
+                    w = np.float32(p.text_weight)
+                    out.append(w * next(text_emb) + (1 - w) * visuals[id(v)])
+            elif hasattr(p, "shape"):  # an embedding: numpy array (or a tensor of another runtime)
+                arr = np.asarray(p.detach().cpu().float() if hasattr(p, "detach") else p, np.float32)
                 if arr.shape != (dim,):
                     raise PromptError(f"prompt #{i}: an embedding must have shape ({dim},), got {tuple(arr.shape)}")
                 out.append(arr)
             else:
-                raise PromptError(
-                    f"prompt #{i}: OnnxPredictor takes text and embedding prompts, not {type(p).__name__}"
-                )
+                raise PromptError(f"prompt #{i}: unsupported prompt type {type(p).__name__}")
         return np.stack(out).astype(np.float32, copy=False)
 
     # ---------------------------------------------------------------- predict
-    def predict_logits(self, prompts) -> torch.Tensor:
+    def predict_logits(self, prompts) -> np.ndarray:
         """Logits (N, h, w) at the input resolution, one decoder call for all prompts."""
         if self.features is None:
             raise RuntimeError("no image set: call set_image(image) before predict()")
-        prompts = [prompts] if isinstance(prompts, (str, np.ndarray, torch.Tensor)) else list(prompts)
-        feeds = dict(self.features)
-        feeds["cond"] = self.encode(prompts)
-        return torch.from_numpy(self.sessions["decoder"].run(None, feeds)[0])
+        prompts = [prompts] if isinstance(prompts, (str, VisualPrompt, MixedPrompt)) or hasattr(prompts, "shape") \
+            else list(prompts)
+        return self.decode(self.features, self.encode(prompts))
 
     def predict(self, prompts, original_size: bool = True) -> np.ndarray:
         """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default."""
         logits = self.predict_logits(prompts)
         if original_size:
-            logits = resize_maps(logits, self.original_size)
-        return torch.sigmoid(logits).numpy()
+            logits = resize_bilinear(logits, self.original_size)
+        return _sigmoid(logits)
 
     def segment(self, image: ImageInput, prompts, threshold: float | None = None) -> np.ndarray:
         self.set_image(image)

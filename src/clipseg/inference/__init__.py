@@ -1,5 +1,16 @@
-"""User-facing inference: the Predictor and mask utilities."""
+"""User-facing inference: the Predictor and mask utilities (the Predictor loads torch on first use)."""
 
-from .predictor import Predictor, is_present, label_map
+from __future__ import annotations
+
+from .masks import is_present, label_map
+
+
+def __getattr__(name: str):
+    if name == "Predictor":
+        from .predictor import Predictor
+
+        return Predictor
+    raise AttributeError(name)
+
 
 __all__ = ["Predictor", "is_present", "label_map"]

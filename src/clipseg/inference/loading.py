@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-ENV_WEIGHTS = "CLIPSEG_WEIGHTS"
-RANDOM_PREFIX = "tiny:random"
+from ..weights.registry import ENV_WEIGHTS, RANDOM_PREFIX, default_weights  # noqa: F401 (re-exported)
 # Parameter dtypes a model can run in. bfloat16 on a CPU with AMX / AVX512-BF16: about 3.5x
 # float32's speed, mask IoU 0.993 against float32 (benchmarks/results/inference.md).
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -28,12 +27,6 @@ def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     if name == "float16" and device.type == "cpu":
         raise ValueError("float16 is for GPUs (CPU kernels for it are slow or missing); on CPU use bfloat16")
     return DTYPES[name]
-
-
-def default_weights() -> str:
-    from ..weights import DEFAULT_WEIGHTS
-
-    return os.environ.get(ENV_WEIGHTS) or DEFAULT_WEIGHTS
 
 
 def resolve_device(device: str | None) -> torch.device:

@@ -13,6 +13,7 @@ from ..data.transforms import InputTransform, resize_maps
 from ..model.clipseg import CLIPSeg, ImageFeatures
 from ..prompts import Prompt, PromptEncoder, VisualPromptConfig
 from ..tokenizer import CLIPTokenizer, Tokenizer
+from .masks import is_present, label_map  # noqa: F401 (re-exported)
 
 
 class Predictor:
@@ -183,13 +184,3 @@ def full_resolution_maps(logits: torch.Tensor, size: tuple[int, int]) -> Iterato
             del maps  # before the next map is made: one full-size map at a time
 
 
-def label_map(probs: np.ndarray, none_threshold: float = 0.3) -> np.ndarray:
-    """(N, H, W) probabilities -> (H, W) int32 labels, 0 = none, k = map k - 1."""
-    best = probs.argmax(axis=0).astype(np.int32) + 1
-    best[probs.max(axis=0) < none_threshold] = 0
-    return best
-
-
-def is_present(prob: np.ndarray, threshold: float = 0.5, min_fraction: float = 0.001) -> bool:
-    """The "not present" answer: does at least `min_fraction` of the image pass the threshold?"""
-    return bool((prob >= threshold).mean() >= min_fraction)

@@ -15,6 +15,7 @@ from ..tokenizer import Tokenizer
 from .text import TextEmbeddingCache, tokenize_prompts
 from .types import MixedPrompt, Prompt, PromptError, VisualPrompt
 from .visual import VisualPromptConfig, engineer_visual_prompt
+from .visual_geometry import support_size
 
 
 class PromptEncoder:
@@ -47,7 +48,8 @@ class PromptEncoder:
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         """Validated token ids (N, L); empty or (unless truncate) too-long prompts raise PromptError."""
-        return tokenize_prompts(self.tokenizer, texts, self.model.config.clip.text.context_length, self.truncate)
+        return torch.from_numpy(tokenize_prompts(self.tokenizer, texts, self.model.config.clip.text.context_length,
+                                                 self.truncate))
 
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
         """(N, embed_dim) text embeddings, computing only those not in the cache."""
@@ -79,8 +81,7 @@ class PromptEncoder:
         x = pil_to_tensor(image)  # (3, H, W) in [0, 1]
         h, w = x.shape[1:]
         if cfg.style == "authors":
-            scale = min(cfg.size / min(h, w), 4 * cfg.size / max(h, w))
-            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            size = support_size(h, w, cfg.size)
             if size != (h, w):
                 x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=True)[0]
                 mask = F.interpolate(mask[None, None], size=size, mode="nearest")[0, 0]

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-import torch
+import numpy as np
 
 from ..tokenizer import Tokenizer
 from .types import PromptError
@@ -15,13 +15,13 @@ from .types import PromptError
 E = TypeVar("E")  # an embedding: torch.Tensor or np.ndarray
 
 
-def tokenize_prompts(tokenizer: Tokenizer, texts: Sequence[str], context_length: int, truncate: bool) -> torch.Tensor:
-    """Token ids (N, context_length); empty or (unless truncate) too-long prompts raise PromptError."""
+def tokenize_prompts(tokenizer: Tokenizer, texts: Sequence[str], context_length: int, truncate: bool) -> np.ndarray:
+    """Token ids (N, context_length) int64; empty or (unless truncate) too-long prompts raise PromptError."""
     for i, t in enumerate(texts):
         if not isinstance(t, str) or not t.strip():
             raise PromptError(f"text prompt #{i} is empty")
     try:
-        return tokenizer(list(texts), context_length=context_length, truncate=truncate)
+        return tokenizer.ids(list(texts), context_length=context_length, truncate=truncate)
     except ValueError as e:
         raise PromptError(f"text prompt too long for the model's {context_length}-token context: {e}") from None
 

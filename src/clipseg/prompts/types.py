@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
-
-import torch
+from typing import TYPE_CHECKING, Union
 
 from ..data.image_io import ImageInput
+
+if TYPE_CHECKING:
+    import torch
 
 
 class PromptError(ValueError):
@@ -32,7 +33,7 @@ class MixedPrompt:
 
 
 # str: a text prompt; torch.Tensor: a ready conditional vector (embed_dim,)
-Prompt = Union[str, VisualPrompt, MixedPrompt, torch.Tensor]
+Prompt = Union[str, VisualPrompt, MixedPrompt, "torch.Tensor"]
 
 
 def describe(prompt: Prompt) -> str:

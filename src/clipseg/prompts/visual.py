@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize
+from .visual_geometry import authors_crop_box, square_padding
 
 
 @dataclass(frozen=True)
@@ -90,29 +91,9 @@ def _square_crop_box(mask: torch.Tensor, context: float) -> tuple[int, int, int,
     return y0, y0 + side, x0, x0 + side
 
 
-def _authors_crop_box(mask: torch.Tensor, context: float) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1): the authors' `crop_mask(context=...)` rectangle, clamped to the image."""
-    h, w = mask.shape
-    xs = torch.nonzero(mask.any(dim=0)).flatten()
-    ys = torch.nonzero(mask.any(dim=1)).flatten()
-    x0, x1 = int(xs[0]), int(xs[-1]) + 1
-    y0, y1 = int(ys[0]), int(ys[-1]) + 1
-    span_x, span_y = x1 - x0, y1 - y0  # their "height" and "width"
-    return (int(max(0, y0 - context * span_y)), int(min(h, y1 + context * span_y)),
-            int(max(0, x0 - context * span_x)), int(min(w, x1 + context * span_x)))
-
-
 def _pad_to_square(x: torch.Tensor) -> torch.Tensor:
     """(C, h, w) -> (C, s, s), s = max(h, w), zeros split around the centre (the authors' pad_to_square)."""
-    _, h, w = x.shape
-    left = top = right = bottom = 0
-    if h > w:
-        left = (h - w) // 2
-        right = h - w - left
-    elif w > h:
-        top = (w - h) // 2
-        bottom = w - h - top
-    return F.pad(x, (left, right, top, bottom))
+    return F.pad(x, square_padding(*x.shape[1:]))
 
 
 def _crop_padded(x: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
@@ -154,7 +135,7 @@ def engineer_visual_prompt(
         x = normalize(x, mean, std)
     if config.style == "authors":
         if config.crop:
-            y0, y1, x0, x1 = _authors_crop_box(mask > 0.5, config.context)
+            y0, y1, x0, x1 = authors_crop_box((mask > 0.5).cpu().numpy(), config.context)
             x = x[:, y0:y1, x0:x1]
         return F.interpolate(_pad_to_square(x)[None], size=(config.size, config.size), mode="nearest")[0]
     if config.crop:

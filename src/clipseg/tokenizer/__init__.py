@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import torch
+import numpy as np
 
 from .bpe import CLIPTokenizer
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["CLIPTokenizer", "Tokenizer"]
 
@@ -37,4 +40,7 @@ class Tokenizer(Protocol):
         texts: str | Sequence[str],
         context_length: int | None = None,
         truncate: bool = True,
-    ) -> torch.LongTensor: ...
+    ) -> "torch.LongTensor": ...
+
+    def ids(self, texts: str | Sequence[str], context_length: int | None = None,
+            truncate: bool = True) -> np.ndarray: ...

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import ftfy
 import regex
-import torch
+
+import numpy as np
 
 from .packing import pack_token_ids
 
@@ -197,14 +198,14 @@ class CLIPTokenizer:
             ids.extend(self._bpe_ids(mapped))
         return ids
 
-    def decode(self, ids: Iterable[int] | torch.Tensor) -> str:
+    def decode(self, ids: Iterable[int]) -> str:
         """Turn ids back into text.
 
         SOT is dropped, and decoding stops at the first EOT, so a padded row
         of ``__call__``'s output decodes to its prompt. Words are separated
         by single spaces; the text comes out cleaned (lower case).
         """
-        if isinstance(ids, torch.Tensor):
+        if hasattr(ids, "flatten"):  # a tensor or an array
             ids = ids.flatten().tolist()
         pieces: list[str] = []
         for i in ids:
@@ -217,20 +218,27 @@ class CLIPTokenizer:
         data = bytes(self._byte_decoder[c] for c in "".join(pieces))
         return data.decode("utf-8", errors="replace").replace(END_OF_WORD, " ").strip()
 
+    def ids(self, texts: str | Sequence[str], context_length: int | None = None,
+            truncate: bool = True) -> np.ndarray:
+        """The token ids of `__call__` as an int64 numpy array (no torch needed)."""
+        length = self.context_length if context_length is None else context_length
+        return pack_token_ids(texts, self.encode, self.sot_token, self.eot_token, self.pad_token, length, truncate)
+
     def __call__(
         self,
         texts: str | Sequence[str],
         context_length: int | None = None,
         truncate: bool = True,
-    ) -> torch.LongTensor:
+    ) -> "torch.LongTensor":
         """Tokenize prompts into a ``(batch, context_length)`` LongTensor.
 
         Each row is ``[SOT, ids..., EOT]`` followed by zeros. A prompt that
         does not fit is cut so that the last position holds EOT when
         ``truncate`` is true; otherwise a ``ValueError`` is raised.
         """
-        length = self.context_length if context_length is None else context_length
-        return pack_token_ids(texts, self.encode, self.sot_token, self.eot_token, self.pad_token, length, truncate)
+        import torch
+
+        return torch.from_numpy(self.ids(texts, context_length, truncate))
 
     def save_hf_vocab(self, directory: str | Path) -> tuple[Path, Path]:
         """Write ``vocab.json`` and ``merges.txt`` for Hugging Face's CLIPTokenizer.

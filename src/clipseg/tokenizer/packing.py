@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
+import numpy as np
 
 
 def pack_token_ids(
@@ -15,14 +15,14 @@ def pack_token_ids(
     pad: int,
     length: int,
     truncate: bool = True,
-) -> torch.LongTensor:
-    """(batch, length) LongTensor of `encode`d prompts. A prompt that does not fit is cut
+) -> np.ndarray:
+    """(batch, length) int64 array of `encode`d prompts. A prompt that does not fit is cut
     so that the last position holds EOT when `truncate`; otherwise ValueError."""
     if isinstance(texts, str):
         texts = [texts]
     if length < 2:
         raise ValueError(f"context_length must be at least 2 (SOT + EOT), got {length}")
-    out = torch.full((len(texts), length), pad, dtype=torch.long)
+    out = np.full((len(texts), length), pad, dtype=np.int64)
     for row, text in enumerate(texts):
         tokens = [sot, *encode(text), eot]
         if len(tokens) > length:
@@ -34,5 +34,5 @@ def pack_token_ids(
                 )
             tokens = tokens[:length]
             tokens[-1] = eot
-        out[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-    return out  # type: ignore[return-value]
+        out[row, : len(tokens)] = tokens
+    return out

@@ -17,7 +17,8 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import torch
+
+import numpy as np
 
 from .packing import pack_token_ids
 
@@ -64,9 +65,9 @@ class WordTokenizer:
         """Words of `text` that are not in the vocabulary."""
         return [w for w in _split(text) if w not in self._encoder]
 
-    def decode(self, ids: Iterable[int] | torch.Tensor) -> str:
+    def decode(self, ids: Iterable[int]) -> str:
         """Words back from ids; SOT and padding dropped, stops at the first EOT."""
-        if isinstance(ids, torch.Tensor):
+        if hasattr(ids, "flatten"):  # a tensor or an array
             ids = ids.flatten().tolist()
         out = []
         for i in ids:
@@ -78,15 +79,22 @@ class WordTokenizer:
             out.append(self._tokens[i])
         return " ".join(out)
 
+    def ids(self, texts: str | Sequence[str], context_length: int | None = None,
+            truncate: bool = True) -> np.ndarray:
+        """The token ids of `__call__` as an int64 numpy array (no torch needed)."""
+        length = self.context_length if context_length is None else context_length
+        return pack_token_ids(texts, self.encode, self.sot_token, self.eot_token, self.pad_token, length, truncate)
+
     def __call__(
         self,
         texts: str | Sequence[str],
         context_length: int | None = None,
         truncate: bool = True,
-    ) -> torch.LongTensor:
+    ) -> "torch.LongTensor":
         """(batch, context_length) LongTensor laid out as [SOT, ids..., EOT, 0, ...]."""
-        length = self.context_length if context_length is None else context_length
-        return pack_token_ids(texts, self.encode, self.sot_token, self.eot_token, self.pad_token, length, truncate)
+        import torch
+
+        return torch.from_numpy(self.ids(texts, context_length, truncate))
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:

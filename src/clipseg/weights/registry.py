@@ -57,3 +57,16 @@ PRETRAINED: dict[str, PretrainedSource] = {
 }
 
 DEFAULT_WEIGHTS = "CIDAS/clipseg-rd64-refined"
+
+
+# The environment variable naming the weights the command line and the service load by default.
+ENV_WEIGHTS = "CLIPSEG_WEIGHTS"
+# `tiny:random[:SEED]`: a small randomly initialised model (tests, offline smoke runs).
+RANDOM_PREFIX = "tiny:random"
+
+
+def default_weights() -> str:
+    """$CLIPSEG_WEIGHTS if set, else the registry default."""
+    import os
+
+    return os.environ.get(ENV_WEIGHTS) or DEFAULT_WEIGHTS

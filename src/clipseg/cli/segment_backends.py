@@ -1,0 +1,59 @@
+"""What a folder run needs from a model, for PyTorch (`Predictor`) and onnxruntime
+(`OnnxPredictor`, `clipseg segment --backend onnx`): preprocess an image (in a DataLoader
+worker), encode the prompts once, and logits for a batch of images of one input shape."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+class TorchBackend:
+    def __init__(self, predictor, autocast: torch.dtype | None = None):
+        self.predictor, self.autocast = predictor, autocast
+
+    def prepare(self, image: Image.Image) -> torch.Tensor:
+        return self.predictor.transform(image)
+
+    def encode_prompts(self, prompts: Sequence) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.predictor.prompt_encoder.encode(list(prompts))  # PromptError here, before any image
+
+    def batch_logits(self, pixels: list[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
+        """Logits (N, h, w) on the CPU per image: one backbone pass, one decoder pass per image."""
+        model, device = self.predictor.model, self.predictor.device
+        autocast = torch.autocast(device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            features = model.encode_image(torch.stack(pixels).to(device))
+            cond = cond.to(device)
+            return [model.decode(features.select(j), cond).float().cpu() for j in range(len(pixels))]
+
+
+class OnnxBackend:
+    def __init__(self, predictor):
+        self.predictor = predictor
+
+    def prepare(self, image: Image.Image) -> torch.Tensor:
+        from ..data.arrays import to_input_array
+
+        meta = self.predictor.meta
+        return torch.from_numpy(to_input_array(image, tuple(meta["input_size"]), meta["mean"], meta["std"]))
+
+    def encode_prompts(self, prompts: Sequence) -> torch.Tensor:
+        return torch.from_numpy(self.predictor.encode(list(prompts)))
+
+    def batch_logits(self, pixels: list[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
+        features = self.predictor.encode_images(np.stack([p.numpy() for p in pixels]))
+        c = cond.numpy()
+        return [torch.from_numpy(self.predictor.decode(f, c)) for f in features]
+
+
+def backend_for(predictor, autocast: torch.dtype | None = None):
+    """The backend of a Predictor or an OnnxPredictor."""
+    if hasattr(predictor, "sessions"):
+        return OnnxBackend(predictor)
+    return TorchBackend(predictor, autocast)
