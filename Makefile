@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 PROMPT ?= a red circle
 
-.PHONY: install demo test browser bench clean
+.PHONY: install demo test wheel-check browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,8 +35,13 @@ browser: $(TEST_STAMP)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright
 
+# the tests, then the wheel as users install it (clean venvs with and without torch)
 test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest
+	DEV=$(BIN)/python .ci/wheel_check.sh
+
+wheel-check: $(TEST_STAMP)
+	DEV=$(BIN)/python .ci/wheel_check.sh
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_inference.py

@@ -375,7 +375,7 @@ def test_export_onnx_wired_or_clear_error(tmp_path):
         return
     assert res.exit_code == 0, res.output
     assert {p.name for p in (tmp_path / "onnx").glob("*.onnx")} == {"image_encoder.onnx", "text_encoder.onnx",
-                                                                    "decoder.onnx"}
+                                                                    "decoder.onnx", "visual_prompt_encoder.onnx"}
     meta = json.loads((tmp_path / "onnx" / "clipseg_onnx.json").read_text())
     assert meta["input_size"] == [64, 64]  # the model's own input size by default
     res = CliRunner().invoke(cli, ["export-onnx", str(tmp_path / "o2"), "--weights", "tiny:random", "--opset", "9"])

@@ -267,3 +267,14 @@ def test_main_train_bad_weights_and_resume_exit_2_with_one_line(tmp_path, capsys
         main_train(args + ["--resume"])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "checkpoint.pt" in err and "Traceback" not in err
+
+
+def test_shipped_experiments_are_usable_by_name():
+    from clipseg.training.config import resolve_config, shipped_configs
+
+    names = shipped_configs()
+    assert {"clipseg-pc-plus", "vitseg-pc", "clip-deconv-pc-plus"} <= set(names)
+    for spec in ("clipseg-pc-plus", "clipseg-pc-plus.json", "configs/clipseg-pc-plus.json"):
+        assert Experiment.load(spec).name == Experiment.load(names["clipseg-pc-plus"]).name
+    with pytest.raises(ValueError, match="not a shipped experiment"):
+        resolve_config("no-such-experiment")

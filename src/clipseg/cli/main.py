@@ -361,6 +361,10 @@ def serve(host, port, max_body_mb, max_pixels, max_prompts, workers, max_queue, 
 @_weights_option
 def export_onnx_cmd(out_dir, input_size, opset, weights, device, backbone):
     """Export the model to ONNX in OUT_DIR: image encoder, text encoder, decoder + clipseg_onnx.json."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:  # torch's exporter only says "Module onnx is not installed!"
+        raise CLIError("ONNX export needs the onnx package: pip install 'clipseg[onnx]'")
     try:
         from ..export import onnx as onnx_export
     except ImportError as e:

@@ -132,7 +132,8 @@ def parse_overrides(pairs: Sequence[str]) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m clipseg.training", description="Train a CLIPSeg decoder.")
-    p.add_argument("--config", required=True, help="experiment file (configs/*.json)")
+    p.add_argument("--config", required=True, help="experiment file, or the name of a shipped one "
+                                                    "(clipseg-pc-plus, vitseg-pc, ...)")
     p.add_argument("--data", default="", help="root folder of the data set (not needed for 'world')")
     p.add_argument("--backbone", help="CLIP weights (OpenAI ViT-B-16.pt, open_clip, HF CLIPModel folder)")
     p.add_argument("--visual-backbone", help="ViTSeg: the ImageNet ViT of the visual tower (timm "
@@ -150,7 +151,10 @@ def parser() -> argparse.ArgumentParser:
 def main_train(argv: Sequence[str] | None = None) -> TrainResult:
     """Run an experiment file; returns the TrainResult (see `train`)."""
     args = parser().parse_args(argv)
-    exp = Experiment.load(args.config)
+    try:
+        exp = Experiment.load(args.config)
+    except (ValueError, OSError) as e:
+        fail(str(e))
     overrides = parse_overrides(args.set)
     if args.out_dir:
         overrides["out_dir"] = args.out_dir

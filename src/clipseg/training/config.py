@@ -127,7 +127,8 @@ class Experiment:
 
     @classmethod
     def load(cls, path: str | Path) -> "Experiment":
-        path = Path(path)
+        """An experiment file, or the name of one shipped with the package (`clipseg-pc-plus`)."""
+        path = resolve_config(path)
         try:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except json.JSONDecodeError as e:
@@ -135,3 +136,22 @@ class Experiment:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def shipped_configs() -> dict[str, Path]:
+    """The experiment files that come with the package, by name (file name without .json)."""
+    folder = Path(__file__).resolve().parents[1] / "configs"
+    return {f.stem: f for f in sorted(folder.glob("*.json"))}
+
+
+def resolve_config(spec: str | Path) -> Path:
+    """A path as given when it exists, else a shipped experiment of that name (with or without .json)."""
+    path = Path(spec)
+    if path.exists():
+        return path
+    shipped = shipped_configs()
+    name = path.name[: -len(".json")] if path.name.endswith(".json") else path.name
+    if len(path.parts) <= 2 and name in shipped:  # `name`, `name.json` or `configs/name.json`
+        return shipped[name]
+    raise ValueError(f"experiment file '{spec}' does not exist, and it is not a shipped experiment "
+                     f"({', '.join(shipped)})")
