@@ -466,3 +466,20 @@ def test_demo_without_weights_falls_back_to_the_world_model(tmp_path, monkeypatc
 def test_demo_with_named_missing_weights_is_an_error(tmp_path):
     res = run("demo", "--weights", str(tmp_path / "missing.pth"))
     assert res.exit_code != 0 and "does not exist" in res.output
+
+
+def test_stdin_image_and_prompts_and_json_summary(tmp_path, reference):
+    img = _img(tmp_path / "a.png")
+    res = CliRunner().invoke(cli, ["segment", "-", "-p", "x", "--prob", "npy", "--json", "-o", str(tmp_path / "o"), *W],
+                             input=img.read_bytes())
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["segmented"] == 1 and summary["failed"] == []
+    got = np.load(tmp_path / "o" / "stdin.x.prob.npy")
+    assert np.allclose(got, reference.segment(str(img), ["x"])[0], atol=1e-5)
+    res = CliRunner().invoke(cli, ["segment", str(img), "--prompts-file", "-", "-o", str(tmp_path / "o2"), *W],
+                             input="a cat\n\ngrass\n")
+    assert res.exit_code == 0 and "1 segmented" in res.output
+    assert set(keys_by_prompt(tmp_path / "o2")) == {"a cat", "grass"}
+    res = CliRunner().invoke(cli, ["segment", "-", "--prompts-file", "-", "-o", str(tmp_path / "o3"), *W], input="")
+    assert res.exit_code == 2 and "not both" in res.output

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from ..inference.masks import DEFAULT_THRESHOLD
 from ..weights.registry import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
 from .demo import demo as demo_command
 
@@ -130,8 +131,8 @@ def cli():
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--prompt", "-p", "prompts", multiple=True, help="a text prompt (repeat for several).")
-@click.option("--prompts-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="text prompts, one per line.")
+@click.option("--prompts-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+              help="text prompts, one per line ('-' = standard input).")
 @click.option("--support", "supports", multiple=True, type=click.Path(path_type=Path),
               help="visual prompt: an example image (pair with --support-mask; repeatable).")
 @click.option("--support-mask", "support_masks", multiple=True, type=click.Path(path_type=Path),
@@ -147,7 +148,7 @@ def cli():
 @click.option("--overlay", is_flag=True, help="colour overlay of all prompts on the image.")
 @click.option("--labels", is_flag=True, help="label map PNG (palette; pixel value k = prompt k, 0 = none).")
 @click.option("--rle", is_flag=True, help="COCO RLE JSON of the masks.")
-@click.option("--threshold", "-t", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0),
+@click.option("--threshold", "-t", default=DEFAULT_THRESHOLD, show_default=True, type=click.FloatRange(0.0, 1.0),
               help="probability threshold of masks, overlays outlines and RLE.")
 @click.option("--none-threshold", default=None, type=click.FloatRange(0.0, 1.0),
               help="label maps: below this max probability a pixel is 0 (default: --threshold).")
@@ -159,6 +160,7 @@ def cli():
 @click.option("--max-pixels", default=None, type=click.IntRange(1), metavar="N",
               help="refuse images larger than this many pixels (default: the library's 64 Mpx).")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="print the run's summary as JSON on stdout.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024),
               help="images per backbone pass.")
 @click.option("--workers", default=None, type=click.IntRange(0, 64), metavar="N",
@@ -172,8 +174,8 @@ def cli():
 @_dtype_option
 def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
             overlay, labels, rle, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
-            progress, batch_size, workers, backend, amp, threads, weights, device, backbone, dtype):
-    """Segment images (files or folders) by text prompts and/or visual prompts.
+            progress, as_json, batch_size, workers, backend, amp, threads, weights, device, backbone, dtype):
+    """Segment images (files, folders, or '-' for one image on standard input) by text and/or visual prompts.
 
     Under `torchrun --nproc_per_node N clipseg segment ...` (or several nodes) each rank takes
     every N-th image of the sorted list on its own device (cuda:LOCAL_RANK with --device auto);
@@ -192,11 +194,15 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     from .segment_loader import shard_from_env
 
     texts = list(prompts)
+    if str(prompts_file) == "-" and any(str(i) == "-" for i in inputs):
+        raise CLIError("standard input ('-') can hold the image or the prompts file, not both")
     if prompts_file:
         try:
-            texts += [ln.strip() for ln in prompts_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            raw = sys.stdin.read() if str(prompts_file) == "-" else prompts_file.read_text(encoding="utf-8")
+            texts += [ln.strip() for ln in raw.splitlines() if ln.strip()]
         except (OSError, UnicodeDecodeError) as e:
             raise CLIError(f"cannot read prompts file '{prompts_file}': {e}") from None
+    inputs = [sys.stdin.buffer.read() if str(i) == "-" else i for i in inputs]  # '-': an image on standard input
     if len(supports) != len(support_masks):
         raise CLIError(f"--support and --support-mask come in pairs: got {len(supports)} image(s) "
                        f"and {len(support_masks)} mask(s)")
@@ -268,6 +274,8 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         summary = gather_summaries(summary, shard)
     if shard.rank == 0:
         click.echo(summary.report(), err=True)
+        if as_json:
+            click.echo(json.dumps(summary.to_dict(), indent=1))
     if not summary.ok:
         sys.exit(EXIT_FAILED_ITEMS)
 

@@ -25,8 +25,10 @@ from PIL import Image
 
 from ..data.image_io import ImageError
 from ..inference import Predictor
+from ..inference.masks import DEFAULT_THRESHOLD
 from ..inference.predictor import full_resolution_maps
 from ..data.atomic import remove_stale_temporaries
+from ..data.progress import progress_bar
 from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import MixedPrompt, VisualPrompt
@@ -42,7 +44,7 @@ class SegmentOptions:
     out_dir: Path
     outputs: tuple[str, ...] = ("mask",)
     prob_format: str = "png"  # png (16-bit) | npy (float32)
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     none_threshold: float | None = None  # label maps; default = threshold
     overwrite: bool = False
     recursive: bool = True
@@ -60,9 +62,12 @@ class SettingsConflict(ValueError):
     """The output folder holds results of a run with other settings."""
 
 
+STDIN = Path("<stdin>")  # stands for an image read from standard input (its outputs: stdin.KEY...)
+
+
 @dataclass
 class Job:
-    source: Path
+    source: Path | bytes  # bytes: an image read from standard input
     folders: tuple[str, ...]  # output folders below out_dir (naming.folder_component applied)
     file_name: str  # the input's file name, extension included (or made unique, see naming.root_labels)
     display: str
@@ -80,6 +85,11 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "segmented": self.done, "skipped": self.skipped,
+                "failed": [{"input": name, "reason": reason} for name, reason in self.failed],
+                "seconds": round(self.seconds, 3), "stale_temporaries_removed": self.stale_removed}
 
     def report(self) -> str:
         lines = [f"{self.total} image(s): {self.done} segmented, {self.skipped} skipped (outputs exist), "
@@ -117,7 +127,12 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
     missing: list[tuple[str, str]] = []
     out_abs = Path(out_dir).resolve()
     items: list[tuple[str, Path]] = []  # (as given, resolved)
+    stdin: bytes | None = None
     for item in inputs:
+        if isinstance(item, bytes):  # the bytes of an image read from standard input ("-")
+            stdin = item
+            items.append(("-", STDIN))
+            continue
         path = Path(item)
         if path.is_dir() or path.is_file():
             items.append((str(item), path.resolve()))
@@ -125,12 +140,12 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
             missing.append((str(item), "not a regular file or folder"))
         else:
             missing.append((str(item), "no such file or folder"))
-    labels = naming.root_labels([(p.name or "root", str(p)) for _, p in items])
+    labels = naming.root_labels([("stdin" if p == STDIN else p.name or "root", str(p)) for _, p in items])
     single = len(items) == 1
     jobs: list[Job] = []
     seen: set[Path] = set()
     for (given, root), label in zip(items, labels):
-        if root.is_dir():
+        if root != STDIN and root.is_dir():
             top = () if single else (naming.folder_component(label),)
             for f in _walk(root, out_abs, recursive):
                 if f in seen:
@@ -139,6 +154,8 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
                 rel = f.relative_to(root)
                 folders = top + tuple(naming.folder_component(part) for part in rel.parts[:-1])
                 jobs.append(Job(f, folders, rel.name, str(Path(given) / rel)))
+        elif root == STDIN:
+            jobs.append(Job(stdin, (), "stdin" if single else label, "<stdin>"))
         elif root not in seen:
             seen.add(root)
             jobs.append(Job(Path(given), (), root.name if single else label, given))
@@ -325,8 +342,6 @@ class Segmenter:
     def run(self, inputs: Sequence[str | Path], shard: Shard | None = None) -> RunSummary:
         """Segment every image of `inputs` that has outputs missing (this rank's share of
         them under torchrun); see the module docstring and `segment_loader`."""
-        from tqdm import tqdm
-
         start = time.perf_counter()
         o = self.options
         shard = shard or Shard()
@@ -343,9 +358,8 @@ class Segmenter:
                 summary.skipped += 1
             else:
                 todo.append((job, targets))
-        bar = tqdm(total=len(jobs), initial=summary.skipped, desc="segment" + (f" rank {shard.rank}" if shard.enabled
-                   else ""), unit="img", file=sys.stderr, dynamic_ncols=True,
-                   disable=(not o.progress) if o.progress is not None else None)
+        bar = progress_bar(total=len(jobs), initial=summary.skipped, enabled=o.progress, unit="img",
+                           desc="segment" + (f" rank {shard.rank}" if shard.enabled else ""))
 
         def finished(index: int, error: BaseException | None) -> None:
             if error is None:

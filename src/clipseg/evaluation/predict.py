@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm.auto import tqdm
+from ..data.progress import progress_bar
 
 from ..data.sample import collate
 from ..data.transforms import resize_maps
@@ -77,7 +77,7 @@ def accumulate(
     model.eval()
     prompts = PromptEncoder(model, tokenizer, truncate=True)
     out = Accumulated()
-    for batch in tqdm(loader(limited(dataset, limit), batch_size, num_workers), disable=not progress, desc="eval"):
+    for batch in progress_bar(loader(limited(dataset, limit), batch_size, num_workers), progress, desc="eval"):
         if prompt == "visual" and not batch["has_support"].all():
             out.skipped += int((~batch["has_support"]).sum())
             batch = select(batch, batch["has_support"])

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from ..data.progress import progress_bar
 
 from ..model.clipseg import CLIPSeg
 from ..prompts import PromptEncoder, VisualPromptConfig, engineer_visual_prompt
@@ -77,7 +77,7 @@ def _score_part(model, tokenizer, dataset, class_names, template, variants, limi
     configs = [replace(c, size=model.config.input_size) for c in (UNMODIFIED, *variants.values())]
     device, mean, std = next(model.parameters()).device, model.config.mean, model.config.std
     embeddings, candidates = [], []  # per kept sample: (1 + V, E) unit image embeddings; names, target first
-    for i in tqdm(range(len(data)), disable=not progress, desc=f"visual prompts {name}".strip()):
+    for i in progress_bar(range(len(data)), progress, desc=f"visual prompts {name}".strip()):
         s = data[i]
         if s.is_negative or not bool((s.mask > 0.5).any()) or (class_names and s.class_name not in class_names):
             continue

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from ..data.progress import progress_bar
 
 from ..data.datasets import ZeroShotItem
 from ..model.clipseg import CLIPSeg
@@ -78,7 +78,7 @@ def evaluate_zero_shot(
     prompts = PromptEncoder(model, tokenizer, truncate=True)
     scores: MultiClassIoU | None = None
     images = 0
-    for batch in tqdm(loader(limited(dataset, limit), batch_size, num_workers, collate_items), disable=not progress):
+    for batch in progress_bar(loader(limited(dataset, limit), batch_size, num_workers, collate_items), progress):
         if scores is None:
             names, unseen = ["background", *batch["class_names"]], batch["unseen"]
             scores = MultiClassIoU(len(names))

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data.arrays import resize_bilinear, to_input_array
 from ..data.image_io import ImageInput, load_image
-from ..inference.masks import label_map
+from ..inference.masks import DEFAULT_THRESHOLD, label_map
 from ..prompts.text import TextEmbeddingCache, tokenize_prompts
 from ..prompts.types import MixedPrompt, PromptError, VisualPrompt
 from ..prompts.visual_arrays import visual_prompt_array
@@ -193,5 +193,5 @@ class OnnxPredictor:
         probs = self.predict(prompts)
         return probs >= threshold if threshold is not None else probs
 
-    def label_map(self, prompts, none_threshold: float = 0.3) -> np.ndarray:
+    def label_map(self, prompts, none_threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
         return label_map(self.predict(prompts), none_threshold)

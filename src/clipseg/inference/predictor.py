@@ -13,7 +13,7 @@ from ..data.transforms import InputTransform, resize_maps
 from ..model.clipseg import CLIPSeg, ImageFeatures
 from ..prompts import Prompt, PromptEncoder, VisualPromptConfig
 from ..tokenizer import CLIPTokenizer, Tokenizer
-from .masks import is_present, label_map  # noqa: F401 (re-exported)
+from .masks import DEFAULT_THRESHOLD, is_present, label_map  # noqa: F401 (re-exported)
 
 
 class Predictor:
@@ -147,7 +147,7 @@ class Predictor:
         probs = self.predict(prompts)
         return probs >= threshold if threshold is not None else probs
 
-    def label_map(self, prompts: Sequence[Prompt], none_threshold: float = 0.3) -> np.ndarray:
+    def label_map(self, prompts: Sequence[Prompt], none_threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
         """Multi-prompt semantic segmentation: (H, W) int32, 0 = none of the prompts
         (max probability below none_threshold), k = prompts[k - 1] (per-pixel argmax)."""
         return label_map(self.predict(prompts), none_threshold)

@@ -23,12 +23,13 @@ from typing import Sequence
 import numpy as np
 
 from ..data import rle
+from .masks import DEFAULT_THRESHOLD
 
 
 class SegmentBatch:
     """Callable class for `Dataset.map_batches` (numpy batch format, an "image" column)."""
 
-    def __init__(self, weights: str, prompts: Sequence[str], threshold: float = 0.5, device: str = "auto",
+    def __init__(self, weights: str, prompts: Sequence[str], threshold: float = DEFAULT_THRESHOLD, device: str = "auto",
                  batch_size: int = 16, tokenizer=None):
         from .loading import load_model
         from .predictor import Predictor

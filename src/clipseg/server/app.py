@@ -43,6 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..inference import outputs as out
 from ..data.image_io import ImageError, load_image
 from ..inference import Predictor
+from ..inference.masks import DEFAULT_THRESHOLD
 from ..prompts import MixedPrompt, PromptError, VisualPrompt, describe
 from .cache import FeatureCache
 from .metrics import Metrics
@@ -483,7 +484,7 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
                                                                          "prompts: condition on text_weight * text + "
                                                                          "(1 - text_weight) * visual, one result per "
                                                                          "text prompt")] = None,
-        threshold: Annotated[float, Form(ge=0.0, le=1.0, description="mask threshold")] = 0.5,
+        threshold: Annotated[float, Form(ge=0.0, le=1.0, description="mask threshold")] = DEFAULT_THRESHOLD,
         none_threshold: Annotated[float | None, Form(ge=0.0, le=1.0, description="label maps: 'none' below "
                                                                                  "this (default threshold)")] = None,
         outputs: Annotated[str, Form(description="JSON format: comma-separated of rle, mask_png, prob_png "

@@ -188,9 +188,9 @@ def _pretrain(model, dataset, config, tokenizer, progress, callback) -> Pretrain
     context = model.config.text.context_length
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from ..data.progress import progress_bar
 
-        bar = tqdm(total=config.steps, desc="CLIP pretraining", unit="step", leave=False)
+        bar = progress_bar(total=config.steps, desc="CLIP pretraining", unit="step", leave=False)
     history: list[dict] = []
     window_loss, window_acc, window_n = 0.0, 0.0, 0
     start = time.perf_counter()

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from ..data.progress import progress_bar
 
 from ..model.clipseg import CLIPSeg
 from ..prompts import PromptEncoder
@@ -163,7 +163,7 @@ def _train(
 
     rows = slice(dist.rank * sampler.local_batch, (dist.rank + 1) * sampler.local_batch)
     log = CSVLog(out_dir / LOG_NAME, start) if dist.is_main else None
-    bar = tqdm(total=config.iterations, initial=start, disable=not (progress and dist.is_main), desc="train")
+    bar = progress_bar(total=config.iterations, initial=start, enabled=progress and dist.is_main, desc="train")
     result = TrainResult(start_iteration=start, iteration=start, log=log.path if log else None)
     batches = iterate_batches(dataset, sampler, start, config.num_workers, pin_memory=device.type == "cuda")
     t0 = time.perf_counter()

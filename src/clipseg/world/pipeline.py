@@ -89,7 +89,7 @@ class WorldPipelineConfig:
     image_size: int = 64
     unseen: tuple[str, ...] = ("star", "heart", "hexagon")  # held out of segmentation training
     # colours held out of segmentation training (never drawn there, never named; CLIP knows them),
-    # evaluated zero-shot by colour name; e.g. ("orange", "purple"), see the README
+    # evaluated zero-shot by colour name; e.g. ("orange", "purple"), see docs/world.md
     unseen_colours: tuple[str, ...] = ()
     unseen_colours_drawn: bool = False  # True: objects of those colours still appear in training, unnamed
     # the small CLIP (ViT code path of ViT-B/16)
@@ -222,7 +222,7 @@ def _hash(d: dict) -> str:
 
 
 PRESETS: dict[str, WorldPipelineConfig] = {
-    # The default run (README table): about 10-12 minutes on 2 shared CPU cores.
+    # The default run (docs/world.md table): about 10-12 minutes on 2 shared CPU cores.
     "default": WorldPipelineConfig(),
     # Seconds, for tests and smoke runs: same code, tiny numbers.
     "tiny": WorldPipelineConfig(

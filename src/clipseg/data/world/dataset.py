@@ -142,7 +142,7 @@ class WorldCaptionDataset(Dataset):
     object has about the pixel size it has in a whole 64 px scene and the view has a
     quarter of the tokens. (Measured on the world: a ViT fits 32 px close-ups much faster
     than 64 px ones, but CLIP pretraining with them classified whole scenes only a little
-    better, and 64 px close-ups worse; see the README.) Items then differ in size; the
+    better, and 64 px close-ups worse; see docs/world.md.) Items then differ in size; the
     collate of `clipseg.training.clip_pretrain` batches them by size.
 
     Scenes are generated on first use and kept in memory (`cache`; 64 px scenes take
