@@ -349,18 +349,9 @@ def test_help_lists_all_commands():
 def test_train_and_evaluate_are_wired():
     res = CliRunner().invoke(cli, ["train", "--help"])
     assert res.exit_code == 0 and "--config" in res.output  # argparse help of clipseg.training
-    import importlib.util
-
-    for command, module in [("evaluate", "clipseg.evaluation"), ("world", "clipseg.world")]:
+    for command in ("evaluate", "world"):
         res = CliRunner().invoke(cli, [command, "--help"])
-        try:
-            present = importlib.util.find_spec(module) is not None
-        except ImportError:
-            present = False
-        if present:
-            assert res.exit_code == 0 and "usage" in res.output.lower(), res.output
-        else:
-            assert res.exit_code == 2 and "not available in this installation" in res.output
+        assert res.exit_code == 0 and "usage" in res.output.lower(), res.output
 
 
 def test_export_onnx_wired_or_clear_error(tmp_path):

@@ -203,3 +203,16 @@ def test_temporaries_of_a_killed_run_are_removed_and_live_ones_kept(tmp_path):
     assert not left[0].exists() and live.exists()
     assert remove_stale_temporaries(out) == 0
     os.unlink(live)
+
+
+def test_overwrite_with_other_settings_keeps_every_entry_true_to_its_files(tmp_path):
+    img = _img(tmp_path / "p.png")
+    out = tmp_path / "o"
+    assert run("segment", img, "-p", "cat", "-o", out, *W).exit_code == 0  # threshold 0.5
+    res = run("segment", img, "-p", "dog", "--threshold", "0.3", "--overwrite", "-o", out, *W)
+    assert res.exit_code == 0
+    legend = json.loads((out / "prompts.json").read_text())
+    assert legend["prompts"]["cat"]["made_with"]["threshold"] == 0.5  # cat's mask is still the 0.5 one
+    assert legend["prompts"]["dog"]["made_with"]["threshold"] == 0.3
+    res = run("segment", img, "-p", "cat", "--threshold", "0.3", "-o", out, *W)  # would skip a 0.5 mask
+    assert res.exit_code == 2 and "the files of 'cat' were made with" in res.output

@@ -11,7 +11,7 @@ torch-free ONNX runtime) does not load torch.
 
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -27,12 +27,7 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'clipseg' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -107,16 +107,12 @@ def _float16():
 
 
 def _tokenizer(spec: str):
-    if spec == "clip":
-        from ..tokenizer import CLIPTokenizer
-
-        return CLIPTokenizer()  # its BPE tables are read once per process and shared
-    from ..tokenizer.words import WordTokenizer
+    from ..tokenizer import load_tokenizer
 
     try:
-        return WordTokenizer.load(spec)
-    except (OSError, ValueError, KeyError) as e:
-        raise CLIError(f"cannot read tokenizer vocabulary '{spec}': {e}") from None
+        return load_tokenizer(spec)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -408,42 +404,20 @@ def export_onnx_cmd(out_dir, input_size, opset, weights, device, backbone):
         click.echo(f"exported to {out_dir}")
 
 
-# ---------------------------------------------------------------- demo / train / evaluate (other modules)
+# ---------------------------------------------------------------- demo / train / evaluate / world
 
-
-def _module_available(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
-
-
-def _run_module_main(module: str, args: list[str], what: str) -> None:
-    """Run `python -m module args...` in this process (its argparse, its exit code)."""
-    import runpy
-
-    if not (_module_available(module + ".__main__") or (_module_available(module)
-                                                         and not _module_available(module + ".__init__"))):
-        raise CLIError(f"{what} (python -m {module}) is not available in this installation")
-    old = sys.argv
-    sys.argv = [f"clipseg ({module})", *args]
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    finally:
-        sys.argv = old
-
-
+# These commands hand their arguments to the library's own entry points (argparse there).
 _PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
 @cli.command(context_settings=_PASSTHROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def world(args):
-    """The generated-world pipeline (python -m clipseg.world run|demo ...): pretrain a small CLIP,
-    train CLIPSeg and baselines on generated scenes, print the table (try `clipseg world --help`)."""
-    _run_module_main("clipseg.world", list(args), "the generated-world pipeline")
+    """The generated-world pipeline (run | demo): pretrain a small CLIP, train CLIPSeg and the
+    baselines on generated scenes, print the table (try `clipseg world --help`)."""
+    from ..world.__main__ import main as world_main
+
+    sys.exit(world_main(list(args)))
 
 
 cli.add_command(demo_command, name="demo")
@@ -452,22 +426,19 @@ cli.add_command(demo_command, name="demo")
 @cli.command(context_settings=_PASSTHROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def train(args):
-    """Train a decoder (python -m clipseg.training); all arguments go to it (try `clipseg train --help`)."""
-    try:
-        from ..training import main_train
-    except ImportError:
-        try:
-            from ..training.cli import main_train
-        except ImportError as e:
-            raise CLIError(f"training is not available in this installation ({e})") from None
+    """Train a decoder (`clipseg.training.cli.main_train`; try `clipseg train --help`)."""
+    from ..training.cli import main_train
+
     main_train(list(args))
 
 
 @cli.command(context_settings=_PASSTHROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def evaluate(args):
-    """Evaluate a model (python -m clipseg.evaluation); all arguments go to it (try `clipseg evaluate --help`)."""
-    _run_module_main("clipseg.evaluation", list(args), "evaluation")
+    """Evaluate a model (`clipseg.evaluation.cli.main_evaluate`; try `clipseg evaluate --help`)."""
+    from ..evaluation.cli import main_evaluate
+
+    main_evaluate(list(args))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -242,6 +242,7 @@ class Segmenter:
         """What prompts.json records: every prompt and prompt set that files in the folder were
         made with (merged over runs), and the settings behind all of them."""
         o = self.options
+        made_with = {key: getattr(o, key) for key in RUN_SETTINGS}  # each entry: the settings its files have
         return {
             "format": "clipseg-segment-legend",
             "version": LEGEND_VERSION,
@@ -253,7 +254,8 @@ class Segmenter:
             "keep_aspect": o.keep_aspect,
             "prompts": {
                 key: {"prompt": n, "source": src,
-                      **({"text_weight": p.text_weight} if isinstance(p, MixedPrompt) else {})}
+                      **({"text_weight": p.text_weight} if isinstance(p, MixedPrompt) else {}),
+                      "made_with": made_with}
                 for p, n, src, key in zip(self.prompts, self.names, self.sources, self.keys)
             },
             "sets": {
@@ -262,6 +264,7 @@ class Segmenter:
                     "colours": {key: list(out.colour(k)) for k, key in enumerate(self.keys)},
                     "threshold": o.threshold,
                     "none_threshold": self._none_threshold,
+                    "made_with": made_with,
                 }
             },
         }
@@ -272,23 +275,35 @@ class Segmenter:
         o = self.options
         legend = self.legend()
         path = Path(o.out_dir) / naming.LEGEND_NAME
-        if o.overwrite or not path.exists():
+        if not path.exists():
             return legend
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
+            if o.overwrite:
+                return legend
             raise SettingsConflict(f"'{path}' cannot be read ({type(e).__name__}), so what the outputs in "
                                    f"'{o.out_dir}' mean is unknown; pass --overwrite to recompute them, or choose "
                                    "another output folder") from None
         if not isinstance(old, dict) or old.get("version") != LEGEND_VERSION \
                 or not isinstance(old.get("prompts"), dict) or not isinstance(old.get("sets"), dict):
+            if o.overwrite:
+                return legend
             raise SettingsConflict(f"'{o.out_dir}' holds outputs of an earlier clipseg version or of another "
                                    "program (its prompts.json is not this version's legend); pass --overwrite, "
                                    "or choose another output folder")
+        if o.overwrite:  # this run's entries replace theirs; the others keep the settings their files were made with
+            return {**legend, "prompts": {**old["prompts"], **legend["prompts"]}, "sets": {**old["sets"], **legend["sets"]}}
         changed = [f"{key} {old.get(key)!r} -> {legend[key]!r}" for key in RUN_SETTINGS if old.get(key) != legend[key]]
         changed += [f"prompt '{q['prompt']}' is not the one its files were made from"
                     for key, q in legend["prompts"].items()
                     if isinstance(old["prompts"].get(key), dict) and old["prompts"][key].get("source") != q["source"]]
+        made_with = {key: old.get(key) for key in RUN_SETTINGS}  # entries of the first version lack their own
+        changed += [f"the files of '{entry_name}' were made with {old_entry.get('made_with', made_with)}"
+                    for part in ("prompts", "sets") for key, entry in legend[part].items()
+                    if isinstance(old_entry := old[part].get(key), dict)
+                    and old_entry.get("made_with", made_with) != entry["made_with"]
+                    for entry_name in [entry.get("prompt", f"prompt set {key}")]]
         if changed:
             raise SettingsConflict(
                 f"'{o.out_dir}' holds outputs of a run with other settings ({'; '.join(changed)}); "

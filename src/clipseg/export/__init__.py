@@ -5,19 +5,9 @@ prompt encoder) and an onnxruntime predictor with the same set_image / predict A
 Exporting needs torch and onnx (``pip install 'clipseg[onnx]'``); both are imported only when used.
 """
 
+from ..lazy import lazy_getattr
 from .format import read_metadata
 
-
-def __getattr__(name):
-    if name == "OnnxPredictor":
-        from .onnx_predictor import OnnxPredictor
-
-        return OnnxPredictor
-    if name == "export_onnx":
-        from .onnx import export_onnx
-
-        return export_onnx
-    raise AttributeError(name)
-
+__getattr__ = lazy_getattr(__name__, {"OnnxPredictor": "onnx_predictor", "export_onnx": "onnx"})
 
 __all__ = ["export_onnx", "read_metadata", "OnnxPredictor"]

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
+from ..lazy import lazy_getattr
 from .masks import is_present, label_map
 
-
-def __getattr__(name: str):
-    if name == "Predictor":
-        from .predictor import Predictor
-
-        return Predictor
-    raise AttributeError(name)
-
+__getattr__ = lazy_getattr(__name__, {"Predictor": "predictor"})
 
 __all__ = ["Predictor", "is_present", "label_map"]

@@ -4,18 +4,12 @@ The prompt types load without torch; the encoder and the engineering on first us
 
 from __future__ import annotations
 
-import importlib
-
+from ..lazy import lazy_getattr
 from .types import MixedPrompt, Prompt, PromptError, VisualPrompt, describe
 
 _LAZY = {"PromptEncoder": "encoder", "VisualPromptConfig": "visual", "engineer_visual_prompt": "visual"}
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(name)
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = ["PromptEncoder", "MixedPrompt", "Prompt", "PromptError", "VisualPrompt", "describe",
            "VisualPromptConfig", "engineer_visual_prompt"]

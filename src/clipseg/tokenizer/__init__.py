@@ -12,7 +12,21 @@ from .bpe import CLIPTokenizer
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["CLIPTokenizer", "Tokenizer"]
+__all__ = ["CLIPTokenizer", "Tokenizer", "load_tokenizer"]
+
+
+def load_tokenizer(spec: str = "clip") -> "Tokenizer":
+    """'clip': CLIP's BPE tokenizer (its tables read once per process); otherwise the path of a
+    word-tokenizer vocabulary (JSON, `WordTokenizer.save`) as the generated world uses.
+    ValueError naming the file when it cannot be read."""
+    if spec == "clip":
+        return CLIPTokenizer()
+    from .words import WordTokenizer
+
+    try:
+        return WordTokenizer.load(spec)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"cannot read tokenizer vocabulary '{spec}': {e}") from None
 
 
 @runtime_checkable

@@ -19,7 +19,7 @@ import torch
 
 from ..model import CLIPSeg, build_clipseg
 from ..model.config import VisionConfig
-from ..tokenizer import CLIPTokenizer, Tokenizer
+from ..tokenizer import Tokenizer
 from .checkpoint import CheckpointMismatchError
 from .config import Experiment, ModelSpec, TrainConfig
 from .data import DATASETS, build_dataset, json_tuples
@@ -36,16 +36,13 @@ def fail(message: str) -> NoReturn:
 
 
 def load_tokenizer(spec: str = "clip") -> Tokenizer:
-    """'clip': CLIP's BPE tokenizer; otherwise the path of a word-tokenizer vocabulary
-    (JSON, `clipseg.tokenizer.words.WordTokenizer.save`) as the generated world uses."""
-    if spec == "clip":
-        return CLIPTokenizer()
-    from ..tokenizer.words import WordTokenizer
+    """`clipseg.tokenizer.load_tokenizer`, a bad vocabulary ending the command with one line."""
+    from ..tokenizer import load_tokenizer as load
 
     try:
-        return WordTokenizer.load(spec)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        fail(f"cannot read tokenizer vocabulary '{spec}': {e}")
+        return load(spec)
+    except ValueError as e:
+        fail(str(e))
 
 
 def load_weights(weights: str, backbone: str | None, **kwargs) -> CLIPSeg:

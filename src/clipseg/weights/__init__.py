@@ -4,20 +4,14 @@ The registry and the error type load without torch; the loaders on first use."""
 
 from __future__ import annotations
 
-import importlib
-
+from ..lazy import lazy_getattr
 from .errors import CheckpointError
 from .registry import DEFAULT_WEIGHTS, PRETRAINED
 
 _LAZY = {"load_clipseg": "loader", "read_backbone": "loader", "read_vit_backbone": "loader", "save_clipseg": "loader",
          "read_checkpoint": "reader"}
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(name)
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = ["CheckpointError", "load_clipseg", "read_backbone", "read_vit_backbone", "save_clipseg", "read_checkpoint",
            "DEFAULT_WEIGHTS", "PRETRAINED"]
