@@ -474,3 +474,14 @@ def test_stdin_image_and_prompts_and_json_summary(tmp_path, reference):
     assert set(keys_by_prompt(tmp_path / "o2")) == {"a cat", "grass"}
     res = CliRunner().invoke(cli, ["segment", "-", "--prompts-file", "-", "-o", str(tmp_path / "o3"), *W], input="")
     assert res.exit_code == 2 and "not both" in res.output
+
+
+def test_unknown_words_warn_on_stderr(tmp_path):
+    from clipseg.tokenizer.words import WordTokenizer
+
+    vocab = WordTokenizer(["a", "red", "circle"], context_length=16).save(tmp_path / "words.json")
+    img = _img(tmp_path / "a.png")
+    res = run("segment", img, "-p", "a red circle", "-p", "a blue dog", "--tokenizer", vocab, "-o", tmp_path / "o", *W)
+    assert res.exit_code == 0, res.output
+    line = next(ln for ln in res.stderr.splitlines() if ln.startswith("warning:"))
+    assert "'a blue dog': blue, dog" in line and "a red circle'" not in line

@@ -507,3 +507,16 @@ def test_incomplete_headers_get_408_and_the_connection_closed(loaded):
         # after a response, a keep-alive connection that sends half a request is closed too
         answer = _raw(url, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHo", wait=3)
         assert answer.count(b"HTTP/1.1 200") == 1 and answer != b"<held open>"
+
+
+def test_unknown_words_are_reported_in_the_json(tmp_path):
+    """A word-tokenizer model (the generated world's) reads unknown words as <unk>: the answer says so."""
+    from clipseg.tokenizer.words import WordTokenizer
+
+    torch_model = load_model("tiny:random").model
+    words = WordTokenizer(["a", "red", "circle"], context_length=torch_model.config.clip.text.context_length)
+    app = create_app(torch_model, ServerSettings(), tokenizer=words)
+    with TestClient(app) as c:
+        j = post(c, png(), ["a red circle", "a purple cat"]).json()
+    assert [r.get("unknown_words") for r in j["results"]] == [None, ["purple", "cat"]]
+    assert len(j["warnings"]) == 1 and "purple, cat" in j["warnings"][0]

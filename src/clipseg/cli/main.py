@@ -252,6 +252,12 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
                              recursive=recursive, progress=progress, max_pixels=max_pixels,
                              model=model_name, keep_aspect=keep_aspect, batch_size=batch_size,
                              workers=2 if workers is None else workers, autocast=_float16() if amp and on_cuda else None)
+    from ..prompts.text import unknown_words, unknown_words_warning
+
+    warning = unknown_words_warning(unknown_words(predictor.tokenizer if backend == "onnx"
+                                                  else predictor.prompt_encoder.tokenizer, texts))
+    if warning and shard.rank == 0:
+        click.echo(f"warning: {warning}", err=True)
     try:
         segmenter = Segmenter(predictor, all_prompts, names, options)
     except PromptError as e:

@@ -26,6 +26,28 @@ def tokenize_prompts(tokenizer: Tokenizer, texts: Sequence[str], context_length:
         raise PromptError(f"text prompt too long for the model's {context_length}-token context: {e}") from None
 
 
+def unknown_words(tokenizer: Tokenizer, texts: Sequence[str]) -> dict[str, list[str]]:
+    """{prompt: its words outside the tokenizer's vocabulary}, for the prompts that have any.
+    Word tokenizers (the generated world's) map unknown words to <unk>, so such a prompt means
+    less than it says; CLIP's byte-level BPE has no unknown words (always {})."""
+    find = getattr(tokenizer, "unknown_words", None)
+    if find is None:
+        return {}
+    out = {}
+    for text in texts:
+        if isinstance(text, str) and (words := list(dict.fromkeys(find(text)))):
+            out[text] = words
+    return out
+
+
+def unknown_words_warning(found: dict[str, list[str]]) -> str | None:
+    """One line naming the unknown words of each prompt, or None."""
+    if not found:
+        return None
+    parts = [f"'{t}': {', '.join(w)}" for t, w in found.items()]
+    return "words outside the model's vocabulary (read as <unk>, the result ignores them): " + "; ".join(parts)
+
+
 class TextEmbeddingCache(Generic[E]):
     """Embeddings by prompt string, least recently used dropped beyond `size` entries."""
 

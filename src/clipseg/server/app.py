@@ -45,6 +45,7 @@ from ..data.image_io import ImageError, load_image
 from ..inference import Predictor
 from ..inference.masks import DEFAULT_THRESHOLD
 from ..prompts import MixedPrompt, PromptError, VisualPrompt, describe
+from ..prompts.text import unknown_words, unknown_words_warning
 from .cache import FeatureCache
 from .metrics import Metrics
 from .settings import ServerSettings
@@ -266,8 +267,13 @@ class InferenceService:
             results.append(r)
             del prob, m
         job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
+        unknown = unknown_words(predictor.prompt_encoder.tokenizer, job.prompts)
+        for r in results:
+            if r["prompt"] in unknown:
+                r["unknown_words"] = unknown[r["prompt"]]
         body = {
             "request_id": job.request_id,
+            "warnings": [w] if (w := unknown_words_warning(unknown)) else [],
             "image": {"sha256": sha, "width": w, "height": h, "cached": was_cached},
             "threshold": job.threshold,
             "text_weight": job.text_weight,

@@ -197,6 +197,9 @@ async function segment() {
     }
     state.sha = j.image.sha256;
     state.last = j;
+    const warn = $("warning");  // e.g. words the loaded model does not know
+    warn.textContent = (j.warnings || []).join(" ");
+    warn.hidden = !(j.warnings && j.warnings.length);
     await render(j);
     const ms = Math.round(performance.now() - t0);
     setStatus(`${j.results.length} prompt(s) in ${ms} ms · image features ${j.image.cached ? "from the cache" : "computed"}`);
