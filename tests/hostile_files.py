@@ -3,7 +3,6 @@ loader that trusts it. Shared by the tests and `benchmarks/hostile_inputs.py`.""
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import struct

@@ -477,7 +477,7 @@ def test_stdin_image_and_prompts_and_json_summary(tmp_path, reference):
 
 
 def test_unknown_words_warn_on_stderr(tmp_path):
-    from clipseg.tokenizer.words import WordTokenizer
+    from clipseg.data.world.tokenizer import WordTokenizer
 
     vocab = WordTokenizer(["a", "red", "circle"], context_length=16).save(tmp_path / "words.json")
     img = _img(tmp_path / "a.png")

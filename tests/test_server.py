@@ -511,7 +511,7 @@ def test_incomplete_headers_get_408_and_the_connection_closed(loaded):
 
 def test_unknown_words_are_reported_in_the_json(tmp_path):
     """A word-tokenizer model (the generated world's) reads unknown words as <unk>: the answer says so."""
-    from clipseg.tokenizer.words import WordTokenizer
+    from clipseg.data.world.tokenizer import WordTokenizer
 
     torch_model = load_model("tiny:random").model
     words = WordTokenizer(["a", "red", "circle"], context_length=torch_model.config.clip.text.context_length)

@@ -33,7 +33,7 @@ from clipseg.data.world.dataset import (
 )
 from clipseg.model import CLIP, CLIPConfig, TextConfig, VisionConfig
 from clipseg.tokenizer import Tokenizer
-from clipseg.tokenizer.words import WordTokenizer
+from clipseg.data.world.tokenizer import WordTokenizer
 from clipseg.training.clip_pretrain import PretrainConfig, contrastive_loss, encode_images, lr_at, pretrain_clip
 
 UNSEEN = set(DEFAULT_SPLIT.unseen_classes())
@@ -250,13 +250,13 @@ def test_short_training_lowers_loss_and_beats_untrained():
 
     from clipseg.evaluation.predict import accumulate
     from clipseg.training import TrainConfig, train
-    from clipseg.world.pipeline import _ListDataset, build_world_model, world_config
+    from clipseg.world.pipeline import ListDataset, build_world_model, world_config
 
     config = world_config("tiny", extract_layers=(0, 1), reduce_dim=32, decoder_mlp=64)
     tok = config.tokenizer()
     model = build_world_model("clipseg-random", config, None)
     ds = WorldSegmentationDataset(WorldSegmentationConfig(mode="referring", size=48, seed=5))
-    evalset = _ListDataset([ds[i] for i in range(48)])
+    evalset = ListDataset([ds[i] for i in range(48)])
 
     def score(m):
         return accumulate(m, tok, evalset, "text", batch_size=48).groups["all"].result(select="miou")
@@ -325,3 +325,45 @@ def test_module_entry_point(tmp_path, capsys):
     assert main(["demo", "star", "--preset", "tiny", "--cache-dir", str(tmp_path), "--quiet",
                  "--out", str(tmp_path / "x.png")]) == 0
     assert (tmp_path / "x.png").exists()
+
+
+def test_cache_keys_come_from_the_fields_marked_with_their_stage():
+    """A new setting of a stage changes that stage's key without a hand-kept list; machine
+    settings change no key."""
+    import dataclasses
+
+    from clipseg.world.config import WorldPipelineConfig
+
+    base = WorldPipelineConfig()
+    clip_fields, decoder_fields = base.stage_fields("clip"), base.stage_fields("decoders")
+    assert "pretrain_steps" in clip_fields and "train_iterations" in decoder_fields
+    assert not set(clip_fields) & set(decoder_fields)
+    for f in dataclasses.fields(base):
+        if f.name in clip_fields or f.name in decoder_fields:
+            continue
+        assert f.name in ("eval_size", "threads", "train_threads", "num_workers"), f.name  # unmarked on purpose
+    assert base.clip_key() != dataclasses.replace(base, pretrain_steps=7).clip_key()
+    assert base.clip_key() == dataclasses.replace(base, train_iterations=7).clip_key()
+    assert base.model_key("clipseg") != dataclasses.replace(base, train_iterations=7).model_key("clipseg")
+    assert base.model_key("clipseg") != dataclasses.replace(base, pretrain_steps=7).model_key("clipseg")
+    assert base.model_key("clipseg") == dataclasses.replace(base, threads=1, num_workers=3).model_key("clipseg")
+
+
+def test_world_clip_files_round_trip_and_bad_ones_are_clear_errors(tmp_path):
+    from clipseg.weights import CheckpointError
+    from clipseg.weights.native import load_clip, save_clip
+    from clipseg.world.config import world_config
+
+    cfg = world_config("tiny")
+    torch.manual_seed(0)
+    clip = CLIP(cfg.clip_config())
+    path = save_clip(clip, tmp_path / "clip.safetensors", {"steps": 4})
+    loaded, meta = load_clip(path)
+    assert meta == {"steps": 4}
+    for k, v in clip.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    from clipseg import build_clipseg, save_clipseg
+
+    other = save_clipseg(build_clipseg("tiny"), tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match="not a clipseg CLIP file"):
+        load_clip(other)

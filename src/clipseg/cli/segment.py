@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ import torch
 from PIL import Image
 
 from ..data.image_io import ImageError
-from ..inference import Predictor
 from ..inference.masks import DEFAULT_THRESHOLD
 from ..inference.predictor import full_resolution_maps
 from ..data.atomic import remove_stale_temporaries

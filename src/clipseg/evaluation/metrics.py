@@ -21,6 +21,7 @@ all; mIoU is NaN when no keys were given.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -391,3 +392,14 @@ class MultiClassIoU:
         if classes is not None:
             ious = ious[list(classes)]
         return float(np.nanmean(ious)) if np.isfinite(ious).any() else float("nan")
+
+
+def negative_scores(counts: BinaryCounts, threshold: float, max_fraction: float = 0.01) -> dict[str, float]:
+    """On a set of negatives (empty targets): the share of pixels predicted foreground at
+    `threshold` and the share of samples "rejected" (under `max_fraction` of their pixels)."""
+    i = int(np.argmin(np.abs(THRESHOLDS - threshold)))
+    c = counts.counts.numpy()
+    fp_rate = float(c[FP, i] / max(1, c[FP, i] + c[TN, i]))
+    per = [k.numpy() for k in counts.key_counts.values()]
+    rejected = float(np.mean([p[FP, i] / max(1, p[FP, i] + p[TN, i]) < max_fraction for p in per])) if per else math.nan
+    return {"t": float(THRESHOLDS[i]), "fp_rate": fp_rate, "rejected": rejected}

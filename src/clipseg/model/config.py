@@ -81,7 +81,7 @@ class CLIPSegConfig:
         """Build from `to_dict()`'s form. Raises ValueError naming the field for unknown keys,
         wrong types and sizes outside what any CLIP-like model uses (so that a hostile
         config cannot make a model that exhausts memory before its weights are checked)."""
-        return _build(cls, d, "config")
+        return config_from_dict(cls, d, "config")
 
 
 # Largest sizes a config may ask for: far above every released CLIP (ViT-G: width 1664,
@@ -102,7 +102,7 @@ def _check_number(value: Any, kind: type, where: str) -> Any:
     return kind(value)
 
 
-def _build(cls, d: Any, where: str):
+def config_from_dict(cls, d: Any, where: str):
     """A config dataclass from a JSON dict, every field checked (see from_dict)."""
     if not isinstance(d, dict):
         raise ValueError(f"{where}: expected an object, got {type(d).__name__}")
@@ -116,7 +116,7 @@ def _build(cls, d: Any, where: str):
         hint, at = str(hints[name]), f"{where}.{name}"
         if dataclasses.is_dataclass(fields[name].default_factory() if fields[name].default_factory
                                     is not dataclasses.MISSING else None):
-            values[name] = _build(type(fields[name].default_factory()), value, at)
+            values[name] = config_from_dict(type(fields[name].default_factory()), value, at)
         elif hint.startswith("tuple"):
             if not isinstance(value, (list, tuple)) or not 0 < len(value) <= 64:
                 raise ValueError(f"{at}: expected a list of at most 64 numbers, got {type(value).__name__}")

@@ -273,7 +273,7 @@ class InferenceService:
                 r["unknown_words"] = unknown[r["prompt"]]
         body = {
             "request_id": job.request_id,
-            "warnings": [w] if (w := unknown_words_warning(unknown)) else [],
+            "warnings": [text] if (text := unknown_words_warning(unknown)) else [],
             "image": {"sha256": sha, "width": w, "height": h, "cached": was_cached},
             "threshold": job.threshold,
             "text_weight": job.text_weight,

@@ -27,11 +27,15 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ftfy
 import regex
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from .packing import pack_token_ids
 

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
-
 from ..model.clipseg import CLIPSeg
 from ..model.config import CLIPConfig, CLIPSegConfig, DecoderConfig, VisionConfig
 from .convert import to_ours
 from .errors import CheckpointError
 from .fetch import OFFLINE_HINT, fetch, fetch_hub
 from .hf_config import clipseg_config_from_hf
+from .native import write_safetensors
 from .infer import infer_clip_config, infer_decoder_config, infer_vit_config
 from .reader import read_checkpoint, read_json
 from .registry import DEFAULT_WEIGHTS, OPENAI_VIT_B16, PRETRAINED
@@ -308,17 +306,10 @@ def save_clipseg(model: CLIPSeg, path: str | Path, decoder_only: bool = False) -
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    sd = model.state_dict()
     if decoder_only:
         sd = {k: v for k, v in sd.items() if k.startswith("decoder.")}
-    metadata = {"format": NATIVE_FORMAT, "clipseg_config": json.dumps(model.config.to_dict())}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(sd, str(tmp), metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, as open() would make it
-    tmp.replace(path)
-    return path
+    return write_safetensors(sd, path, {"format": NATIVE_FORMAT, "clipseg_config": json.dumps(model.config.to_dict())})
 
 
 __all__ = ["load_clipseg", "save_clipseg", "read_backbone", "read_vit_backbone", "assign_weights", "check_fits",

@@ -16,18 +16,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
 import numpy as np
 
-from .packing import pack_token_ids
+if TYPE_CHECKING:
+    import torch
+
+from ...tokenizer.packing import pack_token_ids
 
 PAD, UNK, SOT, EOT = "<pad>", "<unk>", "<sot>", "<eot>"
 FORMAT = "clipseg-word-tokenizer"
 
 
 def _split(text: str) -> list[str]:
-    from ..data.world.vocabulary import split_words
+    from .vocabulary import split_words
 
     return split_words(text)
 
@@ -40,7 +44,7 @@ class WordTokenizer:
 
     def __init__(self, words: Iterable[str] | None = None, context_length: int = 16) -> None:
         if words is None:
-            from ..data.world.vocabulary import WORLD_WORDS
+            from .vocabulary import WORLD_WORDS
 
             words = WORLD_WORDS
         words = list(dict.fromkeys(w.lower() for w in words))

@@ -1,0 +1,217 @@
+"""Settings of the world pipeline: one flat dataclass, its presets, and the cache keys.
+
+Each field that a stage depends on is marked with it (`CLIP_STAGE`, `DECODER_STAGE`), and a
+stage's cache key hashes exactly the marked fields: a new setting cannot be forgotten in a
+hand-kept list. Settings of evaluation and of the machine (threads, workers) mark nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data.world import SceneConfig, WorldSplit
+from ..data.world.dataset import EVAL_MODES
+from ..data.world.tokenizer import WordTokenizer
+from ..model.config import CLIPConfig, CLIPSegConfig, DecoderConfig, TextConfig, VisionConfig
+from ..training.clip_pretrain import PretrainConfig
+
+CACHE_ENV = "CLIPSEG_WORLD_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """$CLIPSEG_WORLD_CACHE, else ~/.cache/clipseg/world."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "clipseg" / "world"
+
+
+def CLIP_STAGE(default):  # noqa: N802 - reads as a marker on the field
+    """A field the pretrained CLIP (and so every later stage) depends on."""
+    return dataclasses.field(default=default, metadata={"stages": ("clip",)})
+
+
+def DECODER_STAGE(default):  # noqa: N802
+    """A field the decoders depend on (their key also holds the CLIP's key)."""
+    return dataclasses.field(default=default, metadata={"stages": ("decoders",)})
+
+
+MODEL_NAMES: tuple[str, ...] = ("clipseg", "clip-deconv", "clipseg-random")
+MODEL_LABELS: dict[str, str] = {
+    "clipseg": "CLIPSeg (PC+)",
+    "clip-deconv": "CLIP-Deconv (PC+)",
+    "clipseg-random": "CLIPSeg, random backbone",
+}
+EVAL_TASKS: tuple[str, ...] = EVAL_MODES
+TASK_LABELS: dict[str, str] = {
+    "referring": "Referring, seen classes (text)",
+    "zero_shot": "Zero-shot, held-out classes (class name)",
+    "zero_shot_phrases": "Zero-shot, held-out classes (attribute phrase)",
+    "zero_shot_colours": "Zero-shot, held-out colours (colour name)",
+    "one_shot": "One-shot, held-out classes (visual prompt)",
+}
+
+
+@dataclass
+class WorldPipelineConfig:
+    """Every setting of the world pipeline (flat, JSON-able; hashed for the cache)."""
+
+    seed: int = CLIP_STAGE(0)
+    image_size: int = CLIP_STAGE(64)
+    unseen: tuple[str, ...] = DECODER_STAGE(("star", "heart", "hexagon"))  # held out of segmentation training
+    # colours held out of segmentation training (never drawn there, never named; CLIP knows them),
+    # evaluated zero-shot by colour name; e.g. ("orange", "purple"), see docs/world.md
+    unseen_colours: tuple[str, ...] = DECODER_STAGE(())
+    unseen_colours_drawn: bool = DECODER_STAGE(False)  # True: objects of those colours still appear in training, unnamed
+    # the small CLIP (ViT code path of ViT-B/16)
+    patch_size: int = CLIP_STAGE(8)
+    vision_width: int = CLIP_STAGE(64)
+    vision_layers: int = CLIP_STAGE(4)
+    vision_heads: int = CLIP_STAGE(4)
+    text_width: int = CLIP_STAGE(64)
+    text_layers: int = CLIP_STAGE(2)
+    text_heads: int = CLIP_STAGE(4)
+    context_length: int = CLIP_STAGE(24)
+    embed_dim: int = CLIP_STAGE(64)
+    # contrastive pretraining
+    pretrain_steps: int = CLIP_STAGE(1200)
+    pretrain_batch: int = CLIP_STAGE(128)
+    pretrain_lr: float = CLIP_STAGE(2e-3)
+    pretrain_scenes: int = CLIP_STAGE(8000)
+    captions_per_scene: int = CLIP_STAGE(8)
+    pretrain_max_objects: int = CLIP_STAGE(4)
+    pretrain_object_crops: float = CLIP_STAGE(0.7)  # share of close-up views of one object (see WorldCaptionDataset)
+    pretrain_crop_scale: tuple[float, float] = CLIP_STAGE((1.3, 2.6))  # close-up side / object size
+    pretrain_crop_size: int | None = CLIP_STAGE(None)  # close-ups rendered at this side (None: image_size)
+    # decoders
+    extract_layers: tuple[int, ...] = DECODER_STAGE((1, 2, 3))
+    reduce_dim: int = DECODER_STAGE(64)
+    decoder_heads: int = DECODER_STAGE(4)
+    decoder_mlp: int = DECODER_STAGE(256)
+    deconv_hidden: int = DECODER_STAGE(256)
+    # CLIPSeg training (PhraseCut+-style world set)
+    train_iterations: int = DECODER_STAGE(600)
+    train_batch: int = DECODER_STAGE(64)
+    train_lr: float = DECODER_STAGE(3e-3)  # the paper's 1e-3 is for 20k iterations; this run has 600
+    train_lr_min: float = DECODER_STAGE(3e-4)
+    negative_prob: float = DECODER_STAGE(0.2)
+    support_prob: float = DECODER_STAGE(0.5)
+    num_workers: int = 1  # DataLoader workers generating the training samples
+    # evaluation
+    eval_size: int = 300  # samples per evaluation set
+    # machine
+    threads: int | None = 2  # torch threads for CLIP pretraining and evaluation (None: leave as is)
+    train_threads: int | None = 1  # torch threads for decoder training (+ num_workers data processes)
+
+    def __post_init__(self) -> None:
+        self.unseen = tuple(self.unseen)
+        self.unseen_colours = tuple(self.unseen_colours)
+        self.extract_layers = tuple(self.extract_layers)
+        self.pretrain_crop_scale = tuple(self.pretrain_crop_scale)
+        if self.image_size % self.patch_size:
+            raise ValueError("image_size must be a multiple of patch_size")
+        if max(self.extract_layers) >= self.vision_layers:
+            raise ValueError(f"extract_layers {self.extract_layers} exceed the {self.vision_layers} vision layers")
+        self.split  # validates the held-out classes
+
+    @property
+    def split(self) -> WorldSplit:
+        return WorldSplit(unseen=self.unseen, unseen_colours=self.unseen_colours,
+                          unseen_colours_drawn=self.unseen_colours_drawn)
+
+    @property
+    def scene(self) -> SceneConfig:
+        return SceneConfig(image_size=self.image_size)
+
+    def tokenizer(self) -> WordTokenizer:
+        return WordTokenizer(context_length=self.context_length)
+
+    def clip_config(self) -> CLIPConfig:
+        return CLIPConfig(
+            vision=VisionConfig(image_size=self.image_size, patch_size=self.patch_size, width=self.vision_width,
+                                layers=self.vision_layers, heads=self.vision_heads),
+            text=TextConfig(context_length=self.context_length, vocab_size=self.tokenizer().vocab_size,
+                            width=self.text_width, layers=self.text_layers, heads=self.text_heads),
+            embed_dim=self.embed_dim,
+        )
+
+    def clipseg_config(self, name: str) -> CLIPSegConfig:
+        """The CLIPSegConfig of model `name` (one of MODEL_NAMES)."""
+        if name not in MODEL_NAMES:
+            raise KeyError(f"unknown world model {name!r}; known: {MODEL_NAMES}")
+        if name == "clip-deconv":
+            decoder = DecoderConfig(kind="deconv", reduce_dim=self.reduce_dim, extract_layers=(max(self.extract_layers),),
+                                    deconv_hidden=self.deconv_hidden)
+        else:
+            decoder = DecoderConfig(reduce_dim=self.reduce_dim, extract_layers=self.extract_layers,
+                                    heads=self.decoder_heads, mlp_dim=self.decoder_mlp)
+        return CLIPSegConfig(clip=self.clip_config(), decoder=decoder, input_size=self.image_size)
+
+    def pretrain_config(self) -> PretrainConfig:
+        return PretrainConfig(steps=self.pretrain_steps, batch_size=self.pretrain_batch, lr=self.pretrain_lr,
+                              warmup=min(50, self.pretrain_steps // 10 + 1), seed=self.seed,
+                              log_every=max(1, min(50, self.pretrain_steps // 4)))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "WorldPipelineConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown world pipeline setting(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    # -- cache keys: each stage hashes the fields marked with it (`stage` metadata) ----------
+    def stage_fields(self, stage: str) -> dict[str, Any]:
+        """The settings a stage depends on ("clip", "decoders"), as marked on the fields."""
+        d = self.to_dict()
+        return {f.name: d[f.name] for f in dataclasses.fields(self) if stage in f.metadata.get("stages", ())}
+
+    def clip_key(self) -> str:
+        return _hash(self.stage_fields("clip"))
+
+    def model_key(self, name: str) -> str:
+        return _hash({"clip": self.clip_key(), "model": name, **self.stage_fields("decoders")})
+
+    def results_key(self) -> str:
+        return _hash({"models": [self.model_key(n) for n in MODEL_NAMES], "eval_size": self.eval_size,
+                      "version": _RESULTS_VERSION})
+
+
+_RESULTS_VERSION = 4
+
+
+def _hash(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+PRESETS: dict[str, WorldPipelineConfig] = {
+    # The default run (docs/world.md table): about 10-12 minutes on 2 shared CPU cores.
+    "default": WorldPipelineConfig(),
+    # Seconds, for tests and smoke runs: same code, tiny numbers.
+    "tiny": WorldPipelineConfig(
+        vision_width=32, vision_layers=2, vision_heads=2, text_width=32, text_layers=1, text_heads=2, embed_dim=32,
+        pretrain_steps=4, pretrain_batch=16, pretrain_scenes=64, captions_per_scene=1, extract_layers=(0, 1),
+        reduce_dim=16, decoder_heads=2, decoder_mlp=32, deconv_hidden=32, train_iterations=4, train_batch=8,
+        num_workers=0, eval_size=8,
+    ),
+}
+
+
+def world_config(preset: str = "default", **overrides) -> WorldPipelineConfig:
+    """A copy of a preset with fields replaced."""
+    if preset not in PRESETS:
+        raise KeyError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[preset], **overrides)
+
+
+def world_tokenizer(config: WorldPipelineConfig | None = None) -> WordTokenizer:
+    return (config or PRESETS["default"]).tokenizer()
+
