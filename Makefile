@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:
 #   make demo   - create .venv, install, segment an example image
-#   make test   - create .venv, install (with test extras and a headless browser), run the tests
+#   make test   - create .venv, install (with test extras and a headless browser), run the tests,
+#                 then install the built wheel into clean venvs (with and without torch) and run it
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
