@@ -13,363 +13,37 @@ Errors are JSON `{"error": CODE, "detail": MESSAGE}` with a 4xx status for bad i
 503 + Retry-After when the queue is full or a request waited too long, 504 when
 inference took longer than the timeout, 500 for anything unexpected; in every case the
 process keeps serving.
+
+This module only translates HTTP: the work is `service.InferenceService`, the body limit
+`body_limit.py`, the header deadline `protocol.py`, the error shape `errors.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import concurrent.futures
-import hashlib
-import io
 import json
-import queue
 import re
-import threading
 import time
-import warnings
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..inference import outputs as out
-from ..data.image_io import ImageError, load_image
-from ..inference import Predictor
+from ..data.image_io import ImageError
 from ..inference.masks import DEFAULT_THRESHOLD
-from ..prompts import MixedPrompt, PromptError, VisualPrompt, describe
-from ..prompts.text import unknown_words, unknown_words_warning
-from .cache import FeatureCache
-from .metrics import Metrics
+from ..prompts import PromptError
+from .body_limit import BodyLimitMiddleware
+from .errors import ApiError, error_response
+from .service import OUTPUT_KINDS, InferenceService, SegmentJob
 from .settings import ServerSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
-OUTPUT_KINDS = ("rle", "mask_png", "prob_png")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 KNOWN_PATHS = ("/segment", "/health", "/metrics", "/info", "/", "/openapi.json")
-
-
-class ApiError(Exception):
-    """Answered as JSON {"error": code, "detail": detail} with the given status."""
-
-    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None):
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.headers = status, code, detail, headers or {}
-
-
-def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status, headers=headers)
-
-
-@dataclass
-class SegmentJob:
-    image: bytes | None
-    image_sha256: str | None
-    prompts: list[str]
-    support: tuple[bytes, bytes] | None
-    text_weight: float | None  # set: each text prompt is mixed with the support (no separate visual result)
-    threshold: float
-    none_threshold: float | None
-    outputs: tuple[str, ...]
-    fmt: str
-    kind: str
-    request_id: str | None
-    timing: dict[str, float] = field(default_factory=dict)
-
-
-class InferenceService:
-    """Admission control, worker threads (one Predictor each, sharing the model) and the feature cache."""
-
-    def __init__(self, loaded, settings: ServerSettings, tokenizer=None):
-        self.loaded = loaded
-        self.model = loaded.model
-        self.settings = settings
-        self.metrics = Metrics()
-        self.cache = FeatureCache(settings.cache_size)
-        if tokenizer is None:
-            from ..tokenizer import CLIPTokenizer
-
-            tokenizer = CLIPTokenizer()  # one, shared by the workers' predictors
-        self.predictors: queue.SimpleQueue[Predictor] = queue.SimpleQueue()
-        for _ in range(settings.workers):
-            self.predictors.put(Predictor(self.model, tokenizer, keep_aspect=settings.keep_aspect))
-        self.executor = concurrent.futures.ThreadPoolExecutor(settings.workers, thread_name_prefix="clipseg-infer")
-        self._lock = threading.Lock()
-        self.pending = 0  # admitted and not finished: waiting + running
-        self.running = 0
-        self.started = time.time()
-        m = self.metrics
-        m.declare("clipseg_image_cache_hits_total", "Requests whose image features came from the cache.")
-        m.declare("clipseg_image_cache_misses_total", "Requests that ran the backbone on a new image.")
-        m.declare("clipseg_backbone_runs_total", "Backbone (image encoder) passes.")
-        m.declare("clipseg_rejected_total", "Requests refused because the queue was full.", reason="queue_full")
-        m.gauge("clipseg_queue_waiting", "Admitted requests waiting for a worker.", lambda: self.pending - self.running)
-        m.gauge("clipseg_inflight", "Requests being computed.", lambda: self.running)
-        m.gauge("clipseg_queue_capacity", "Requests admitted at most (workers + max_queue).", lambda: self.capacity)
-        m.gauge("clipseg_image_cache_entries", "Images in the feature cache.", lambda: len(self.cache))
-        m.gauge("clipseg_uptime_seconds", "Seconds since start.", lambda: time.time() - self.started)
-
-    @property
-    def capacity(self) -> int:
-        return self.settings.workers + self.settings.max_queue
-
-    # -------------------------------------------------------------- admission
-
-    def _admit(self) -> bool:
-        with self._lock:
-            if self.pending >= self.capacity:
-                return False
-            self.pending += 1
-            return True
-
-    def _release(self, _fut=None) -> None:
-        with self._lock:
-            self.pending -= 1
-
-    async def submit(self, job: SegmentJob) -> Response:
-        if not self._admit():
-            self.metrics.inc("clipseg_rejected_total", "Requests refused because the queue was full.", reason="queue_full")
-            raise ApiError(503, "queue_full",
-                           f"server busy: {self.capacity} requests already in progress or queued; retry later",
-                           {"Retry-After": str(self.settings.retry_after_s)})
-        try:
-            cfut = self.executor.submit(self._run, job)
-        except RuntimeError:  # executor shut down
-            self._release()
-            raise ApiError(503, "shutting_down", "the server is shutting down") from None
-        cfut.add_done_callback(self._release)
-        timeout = self.settings.request_timeout_s
-        try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(cfut)), timeout)
-        except asyncio.TimeoutError:
-            if cfut.cancel():
-                self.metrics.inc("clipseg_timeouts_total", "Requests over the time limit.", stage="queue")
-                raise ApiError(503, "queue_timeout", f"waited more than {timeout:g} s for a free worker; retry later",
-                               {"Retry-After": str(self.settings.retry_after_s)}) from None
-            self.metrics.inc("clipseg_timeouts_total", "Requests over the time limit.", stage="inference")
-            raise ApiError(504, "timeout", f"inference took longer than the {timeout:g} s limit") from None
-
-    # -------------------------------------------------------------- work (in a worker thread)
-
-    def _run(self, job: SegmentJob) -> Response:
-        with self._lock:
-            self.running += 1
-        predictor = self.predictors.get()
-        try:
-            return self._segment(predictor, job)
-        finally:
-            predictor.reset_image()
-            self.predictors.put(predictor)
-            with self._lock:
-                self.running -= 1
-
-    def _check_pixels(self, data: bytes, what: str) -> None:
-        limit = self.settings.max_pixels
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with Image.open(io.BytesIO(data)) as im:
-                    w, h = im.size
-        except Image.DecompressionBombError as e:
-            raise ApiError(413, "image_too_large", f"{what} is too large to decode safely: {e}") from None
-        except Exception:
-            return  # unreadable: load_image says why
-        if w * h > limit:
-            raise ApiError(413, "image_too_large", f"{what} is {w}x{h} = {w * h / 1e6:.1f} Mpx, above this "
-                                                   f"server's limit of {limit / 1e6:.1f} Mpx")
-
-    def _set_image(self, predictor: Predictor, job: SegmentJob) -> tuple[str, bool]:
-        t0 = time.perf_counter()
-        if job.image is not None:
-            sha = hashlib.sha256(job.image).hexdigest()
-            if job.image_sha256 and job.image_sha256.lower() != sha:
-                raise ApiError(422, "sha256_mismatch", f"image_sha256 {job.image_sha256} does not match the "
-                                                       f"uploaded image (sha256 {sha})")
-        else:
-            sha = job.image_sha256.lower()
-        cached = self.cache.get(sha)
-        if cached is not None:
-            predictor.set_features(*cached)
-            self.metrics.inc("clipseg_image_cache_hits_total", "Requests whose image features came from the cache.")
-        else:
-            if job.image is None:
-                raise ApiError(404, "image_not_cached", f"no image with sha256 {sha} in the cache (it may have been "
-                                                        "evicted): send the image itself")
-            self.metrics.inc("clipseg_image_cache_misses_total", "Requests that ran the backbone on a new image.")
-            self._check_pixels(job.image, "image")
-            pil = load_image(job.image, max_pixels=self.settings.max_pixels)
-            predictor.set_image(pil)
-            self.metrics.inc("clipseg_backbone_runs_total", "Backbone (image encoder) passes.")
-            self.cache.put(sha, (predictor.features, predictor.original_size))
-        job.timing["image_ms"] = (time.perf_counter() - t0) * 1000
-        return sha, cached is not None
-
-    def _segment(self, predictor: Predictor, job: SegmentJob) -> Response:
-        if job.prompts:
-            predictor.prompt_encoder.tokenize(job.prompts)  # PromptError before paying for the image
-        sha, was_cached = self._set_image(predictor, job)
-        prompts: list = list(job.prompts)
-        if job.support is not None:
-            self._check_pixels(job.support[0], "support_image")
-            self._check_pixels(job.support[1], "support_mask")
-            visual = VisualPrompt(job.support[0], job.support[1])
-            if job.text_weight is None:
-                prompts.append(visual)
-            else:
-                prompts = [MixedPrompt(t, visual, job.text_weight) for t in job.prompts]
-        names = [describe(p) for p in prompts]
-        h, w = predictor.original_size
-        self._check_output_size(len(prompts), h, w, job)
-        t0 = time.perf_counter()
-        maps = predictor.predict_iter(prompts)  # one (H, W) map at a time: memory stays one map
-        headers = {"X-Image-SHA256": sha, "X-Cache": "hit" if was_cached else "miss"}
-        if job.request_id:
-            headers["X-Request-Id"] = job.request_id
-        if job.fmt == "png":
-            if job.kind == "labels":
-                nt = job.threshold if job.none_threshold is None else job.none_threshold
-                best = out.RunningBest((h, w))
-                for prob in maps:
-                    best.add(prob)
-                img = out.label_image(best.labels(nt))
-            elif job.kind == "prob":
-                img = out.prob_image16(next(maps))
-            else:
-                img = out.mask_image(next(maps) >= job.threshold)
-            job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
-            return Response(out.png_bytes(img), media_type="image/png", headers=headers)
-        results = []
-        for k, name in enumerate(names):
-            prob = next(maps)  # not zip(maps, ...): its reused tuple would keep the previous map alive
-            m = prob >= job.threshold
-            r: dict[str, Any] = {
-                "index": k,
-                "prompt": name,
-                "area": int(m.sum()),
-                "area_fraction": float(m.mean()),
-                "score": float(prob.max()),
-                "mean_probability": float(prob.mean()),
-                "bbox": out.rle_mod.bbox(m),
-            }
-            if "rle" in job.outputs:
-                r["segmentation"] = out.rle_mod.encode(m)
-            if "mask_png" in job.outputs:
-                r["mask_png"] = base64.b64encode(out.png_bytes(out.mask_image(m))).decode()
-            if "prob_png" in job.outputs:
-                r["prob_png"] = base64.b64encode(out.png_bytes(out.prob_image16(prob))).decode()
-            results.append(r)
-            del prob, m
-        job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
-        unknown = unknown_words(predictor.prompt_encoder.tokenizer, job.prompts)
-        for r in results:
-            if r["prompt"] in unknown:
-                r["unknown_words"] = unknown[r["prompt"]]
-        body = {
-            "request_id": job.request_id,
-            "warnings": [text] if (text := unknown_words_warning(unknown)) else [],
-            "image": {"sha256": sha, "width": w, "height": h, "cached": was_cached},
-            "threshold": job.threshold,
-            "text_weight": job.text_weight,
-            "results": results,
-            "timing_ms": {k: round(v, 2) for k, v in job.timing.items()},
-        }
-        return Response(json.dumps(body), media_type="application/json", headers=headers)
-
-    def _check_output_size(self, n: int, h: int, w: int, job: SegmentJob) -> None:
-        """413 before any map is made if the response would carry more image pixels than allowed."""
-        images = n if job.fmt == "json" else 1
-        if job.fmt == "json" and not {"mask_png", "prob_png"} & set(job.outputs):
-            return  # statistics and RLE only: small
-        limit = self.settings.max_output_pixels
-        if images * h * w > limit:
-            raise ApiError(413, "output_too_large",
-                           f"{images} map(s) of {w}x{h} = {images * h * w / 1e6:.0f} Mpx of PNG output, above this "
-                           f"server's limit of {limit / 1e6:.0f} Mpx per request; ask for fewer prompts, RLE "
-                           "(outputs=rle) or a smaller image")
-
-    def shutdown(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-
-# ------------------------------------------------------------------ middleware
-
-
-class BodyLimitMiddleware:
-    """Reads the request body up to `max_bytes` before the app sees it; beyond: 413 JSON.
-
-    A declared Content-Length over the limit is refused at once; a streamed body is read
-    (and counted) up to a bounded amount so the client gets the 413 rather than a reset.
-    """
-
-    def __init__(self, app, max_bytes: int, metrics: Metrics, timeout_s: float = 60.0):
-        self.app, self.max_bytes, self.metrics, self.timeout_s = app, max_bytes, metrics, timeout_s
-
-    async def _reject(self, send, size: str) -> None:
-        await self._send_error(send, 413, "body_too_large",
-                               f"request body {size} exceeds this server's limit of {self.max_bytes} bytes")
-
-    async def _send_error(self, send, status: int, code: str, detail: str) -> None:
-        self.metrics.inc("clipseg_requests_total", "HTTP requests by path and status.", path="/segment",
-                         status=str(status))
-        self.metrics.inc("clipseg_request_errors_total", "Requests answered with an error, by reason.", reason=code)
-        body = json.dumps({"error": code, "detail": detail}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None:
-            try:
-                n = int(declared)
-            except ValueError:
-                n = -1
-            if n > self.max_bytes:
-                return await self._reject(send, f"of {n} bytes")
-        chunks, total = [], 0
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                msg = await asyncio.wait_for(receive(), max(0.001, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                return await self._send_error(send, 408, "body_timeout",
-                                              f"the request body did not arrive within {self.timeout_s:g} s")
-            if msg["type"] == "http.disconnect":
-                return
-            data = msg.get("body", b"")
-            total += len(data)
-            if total > self.max_bytes:
-                drained = total
-                while msg.get("more_body") and drained < 4 * self.max_bytes:  # let the client finish sending
-                    msg = await receive()
-                    drained += len(msg.get("body", b""))
-                return await self._reject(send, f"of more than {self.max_bytes} bytes")
-            chunks.append(data)
-            if not msg.get("more_body"):
-                break
-        body, done = b"".join(chunks), False
-
-        async def replay():
-            nonlocal done
-            if not done:
-                done = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-# ------------------------------------------------------------------ app
 
 
 def _parse_prompts(prompt: list[str] | None, prompts: str | None) -> list[str]:
