@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 from PIL import Image
 
 from ..weights.fetch import OFFLINE_HINT

@@ -27,17 +27,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import ftfy
 import regex
 
-import numpy as np
-
-if TYPE_CHECKING:
-    import torch
-
-from .packing import pack_token_ids
+from .packing import PackedIds
 
 __all__ = ["CLIPTokenizer", "bytes_to_unicode", "get_pairs", "clean_text"]
 
@@ -138,7 +132,7 @@ def _vocabulary(vocab_path: str | None, mtime_ns: int | None) -> _Vocabulary:
     return _Vocabulary(merges, encoder, dict(enumerate(tokens)), {m: i for i, m in enumerate(merges)})
 
 
-class CLIPTokenizer:
+class CLIPTokenizer(PackedIds):
     """Tokenizer producing the token ids of OpenAI CLIP's text encoder.
 
     Calling the tokenizer on one or several prompts returns a ``LongTensor``
@@ -221,28 +215,6 @@ class CLIPTokenizer:
             pieces.append(self._decoder[i])
         data = bytes(self._byte_decoder[c] for c in "".join(pieces))
         return data.decode("utf-8", errors="replace").replace(END_OF_WORD, " ").strip()
-
-    def ids(self, texts: str | Sequence[str], context_length: int | None = None,
-            truncate: bool = True) -> np.ndarray:
-        """The token ids of `__call__` as an int64 numpy array (no torch needed)."""
-        length = self.context_length if context_length is None else context_length
-        return pack_token_ids(texts, self.encode, self.sot_token, self.eot_token, self.pad_token, length, truncate)
-
-    def __call__(
-        self,
-        texts: str | Sequence[str],
-        context_length: int | None = None,
-        truncate: bool = True,
-    ) -> "torch.LongTensor":
-        """Tokenize prompts into a ``(batch, context_length)`` LongTensor.
-
-        Each row is ``[SOT, ids..., EOT]`` followed by zeros. A prompt that
-        does not fit is cut so that the last position holds EOT when
-        ``truncate`` is true; otherwise a ``ValueError`` is raised.
-        """
-        import torch
-
-        return torch.from_numpy(self.ids(texts, context_length, truncate))
 
     def save_hf_vocab(self, directory: str | Path) -> tuple[Path, Path]:
         """Write ``vocab.json`` and ``merges.txt`` for Hugging Face's CLIPTokenizer.

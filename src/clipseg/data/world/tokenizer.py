@@ -14,17 +14,10 @@ padding is 0, as with OpenAI's tokenizer. Text is lower-cased and split on lette
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-
-import numpy as np
-
-if TYPE_CHECKING:
-    import torch
-
-from ...tokenizer.packing import pack_token_ids
+from ...tokenizer.packing import PackedIds
 
 PAD, UNK, SOT, EOT = "<pad>", "<unk>", "<sot>", "<eot>"
 FORMAT = "clipseg-word-tokenizer"
@@ -36,7 +29,7 @@ def _split(text: str) -> list[str]:
     return split_words(text)
 
 
-class WordTokenizer:
+class WordTokenizer(PackedIds):
     """Word-level tokenizer implementing the `clipseg.tokenizer.Tokenizer` protocol."""
 
     pad_token: int = 0
@@ -82,23 +75,6 @@ class WordTokenizer:
                 continue
             out.append(self._tokens[i])
         return " ".join(out)
-
-    def ids(self, texts: str | Sequence[str], context_length: int | None = None,
-            truncate: bool = True) -> np.ndarray:
-        """The token ids of `__call__` as an int64 numpy array (no torch needed)."""
-        length = self.context_length if context_length is None else context_length
-        return pack_token_ids(texts, self.encode, self.sot_token, self.eot_token, self.pad_token, length, truncate)
-
-    def __call__(
-        self,
-        texts: str | Sequence[str],
-        context_length: int | None = None,
-        truncate: bool = True,
-    ) -> "torch.LongTensor":
-        """(batch, context_length) LongTensor laid out as [SOT, ids..., EOT, 0, ...]."""
-        import torch
-
-        return torch.from_numpy(self.ids(texts, context_length, truncate))
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
