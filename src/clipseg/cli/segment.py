@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.image_io import ImageError
 from ..inference.masks import DEFAULT_THRESHOLD
 from ..inference.predictor import full_resolution_maps
 from ..data.atomic import remove_stale_temporaries
@@ -31,7 +30,7 @@ from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import MixedPrompt, VisualPrompt
 from .segment_backends import backend_for
-from .segment_loader import BoundedWriter, ImageJobs, LoadedImage, Shard, load_images, shape_runs
+from .segment_loader import BoundedWriter, ImageJobs, LoadedImage, Shard, describe_failure, load_images, shape_runs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 OUTPUT_KINDS = ("prob", "mask", "overlay", "labels", "rle")
@@ -290,8 +289,10 @@ class Segmenter:
             raise SettingsConflict(f"'{o.out_dir}' holds outputs of an earlier clipseg version or of another "
                                    "program (its prompts.json is not this version's legend); pass --overwrite, "
                                    "or choose another output folder")
-        if o.overwrite:  # this run's entries replace theirs; the others keep the settings their files were made with
-            return {**legend, "prompts": {**old["prompts"], **legend["prompts"]}, "sets": {**old["sets"], **legend["sets"]}}
+        # this run's entries replace theirs; the others keep the settings their files were made with
+        merged = {**legend, "prompts": {**old["prompts"], **legend["prompts"]}, "sets": {**old["sets"], **legend["sets"]}}
+        if o.overwrite:
+            return merged
         changed = [f"{key} {old.get(key)!r} -> {legend[key]!r}" for key in RUN_SETTINGS if old.get(key) != legend[key]]
         changed += [f"prompt '{q['prompt']}' is not the one its files were made from"
                     for key, q in legend["prompts"].items()
@@ -306,8 +307,7 @@ class Segmenter:
             raise SettingsConflict(
                 f"'{o.out_dir}' holds outputs of a run with other settings ({'; '.join(changed)}); "
                 "pass --overwrite to recompute them, or choose another output folder")
-        return {**legend, "prompts": {**old["prompts"], **legend["prompts"]},
-                "sets": {**old["sets"], **legend["sets"]}}
+        return merged
 
     def write_legend(self) -> None:
         out.write_json(Path(self.options.out_dir) / naming.LEGEND_NAME, self.merged_legend())
@@ -374,11 +374,12 @@ class Segmenter:
         bar = progress_bar(total=len(jobs), initial=summary.skipped, enabled=o.progress, unit="img",
                            desc="segment" + (f" rank {shard.rank}" if shard.enabled else ""))
 
-        def finished(index: int, error: BaseException | None) -> None:
+        def finished(index: int, error: BaseException | str | None) -> None:
             if error is None:
                 summary.done += 1
             else:
-                summary.failed.append((todo[index][0].display, _describe_failure(error)))
+                reason = error if isinstance(error, str) else describe_failure(error)
+                summary.failed.append((todo[index][0].display, reason))
             bar.update(1)
             bar.set_postfix(failed=len(summary.failed), refresh=False)
 
@@ -387,8 +388,8 @@ class Segmenter:
         writer = BoundedWriter(o.write_threads, max_pending=2 * o.batch_size, on_done=finished)
         try:
             for batch in shape_runs(load_images(dataset, o.workers), o.batch_size):
-                if batch[0].pixels is None:
-                    finished(batch[0].index, ImageError(batch[0].error))
+                if batch[0].pixels is None:  # its error was described where it was read
+                    finished(batch[0].index, batch[0].error)
                     continue
                 try:
                     logits = self.encode_batch(batch)
@@ -407,14 +408,6 @@ class Segmenter:
             bar.close()
         summary.seconds = time.perf_counter() - start
         return summary
-
-
-def _describe_failure(error: BaseException) -> str:
-    if isinstance(error, ImageError):
-        return str(error)
-    if isinstance(error, MemoryError):
-        return "out of memory"
-    return f"{type(error).__name__}: {error}"
 
 
 def gather_summaries(summary: RunSummary, shard: Shard) -> RunSummary:

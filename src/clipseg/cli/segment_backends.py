@@ -25,12 +25,10 @@ class TorchBackend:
 
     def batch_logits(self, pixels: list[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
         """Logits (N, h, w) on the CPU per image: one backbone pass, one decoder pass per image."""
-        model, device = self.predictor.model, self.predictor.device
+        device = self.predictor.device
         autocast = torch.autocast(device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
-        with torch.inference_mode(), autocast:
-            features = model.encode_image(torch.stack(pixels).to(device))
-            cond = cond.to(device)
-            return [model.decode(features.select(j), cond).float().cpu() for j in range(len(pixels))]
+        with autocast:
+            return [lg.float().cpu() for lg in self.predictor.batch_logits(pixels, cond)]
 
 
 class OnnxBackend:
@@ -38,10 +36,7 @@ class OnnxBackend:
         self.predictor = predictor
 
     def prepare(self, image: Image.Image) -> torch.Tensor:
-        from ..data.arrays import to_input_array
-
-        meta = self.predictor.meta
-        return torch.from_numpy(to_input_array(image, tuple(meta["input_size"]), meta["mean"], meta["std"]))
+        return torch.from_numpy(self.predictor.transform(image))
 
     def encode_prompts(self, prompts: Sequence) -> torch.Tensor:
         return torch.from_numpy(self.predictor.encode(list(prompts)))

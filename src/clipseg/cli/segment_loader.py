@@ -21,6 +21,15 @@ import torch
 from ..data.image_io import ImageError, load_image
 
 
+def describe_failure(error: BaseException) -> str:
+    """What the run's report says about one image that failed."""
+    if isinstance(error, ImageError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    return f"{type(error).__name__}: {error}"
+
+
 @dataclass
 class LoadedImage:
     index: int  # into the job list
@@ -44,12 +53,8 @@ class ImageJobs(torch.utils.data.Dataset):
             pil = load_image(self.sources[i], **({"max_pixels": self.max_pixels} if self.max_pixels else {}))
             rgb = np.asarray(pil.convert("RGB")) if self.keep_rgb else None
             return LoadedImage(i, self.transform(pil), (pil.height, pil.width), rgb)
-        except ImageError as e:
-            return LoadedImage(i, None, error=str(e))
-        except MemoryError:
-            return LoadedImage(i, None, error="out of memory")
-        except Exception as e:  # anything one file may cause stays that file's failure
-            return LoadedImage(i, None, error=f"{type(e).__name__}: {e}")
+        except Exception as e:  # anything one file may cause stays that file's failure (MemoryError too)
+            return LoadedImage(i, None, error=describe_failure(e))
 
 
 def _first(batch: list[LoadedImage]) -> LoadedImage:

@@ -84,11 +84,14 @@ class OnnxPredictor:
         self.input_size: tuple[int, int] = tuple(self.meta["input_size"])
 
     # ------------------------------------------------------------------ image
+    def transform(self, image) -> np.ndarray:
+        """RGB PIL image -> normalized (3, H, W) float32 at the export's input size."""
+        return to_input_array(image, tuple(self.input_size), tuple(self.meta["mean"]), tuple(self.meta["std"]))
+
     def prepare(self, image: ImageInput) -> tuple[np.ndarray, tuple[int, int]]:
         """Image -> normalized (3, H, W) float32 at the export's input size, original (H, W)."""
         pil = load_image(image)
-        return to_input_array(pil, tuple(self.input_size), tuple(self.meta["mean"]), tuple(self.meta["std"])), \
-            (pil.height, pil.width)
+        return self.transform(pil), (pil.height, pil.width)
 
     def preprocess(self, image: ImageInput) -> tuple[np.ndarray, tuple[int, int]]:
         """`prepare` with a batch dimension: (1, 3, H, W)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -127,23 +126,24 @@ def label_image(labels: np.ndarray) -> Image.Image:
     return img
 
 
-def rle_annotation(k: int, prob: np.ndarray, name: str, threshold: float) -> dict:
-    """COCO-style annotation of prompt k: RLE of the mask at `threshold`, area, bbox, scores."""
-    m = prob >= threshold
-    return {
-        "index": k,
-        "prompt": name,
-        "segmentation": rle_mod.encode(m),
-        "area": int(m.sum()),
-        "bbox": rle_mod.bbox(m),
+def mask_annotation(k: int, prob: np.ndarray, name: str, mask: np.ndarray, segmentation: bool = True) -> dict:
+    """COCO-style annotation of prompt k's mask: its RLE (if `segmentation`), area, bbox and the
+    probability map's max and mean. The RLE files of the CLI and the HTTP JSON both use it."""
+    ann = {"index": k, "prompt": name}
+    if segmentation:
+        ann["segmentation"] = rle_mod.encode(mask)
+    ann.update({
+        "area": int(mask.sum()),
+        "bbox": rle_mod.bbox(mask),
         "score": float(prob.max()) if prob.size else 0.0,
         "mean_probability": float(prob.mean()) if prob.size else 0.0,
-    }
+    })
+    return ann
 
 
-def rle_annotations(probs: np.ndarray, names: Sequence[str], threshold: float) -> list[dict]:
-    """One `rle_annotation` per prompt."""
-    return [rle_annotation(k, prob, name, threshold) for k, (prob, name) in enumerate(zip(probs, names))]
+def rle_annotation(k: int, prob: np.ndarray, name: str, threshold: float) -> dict:
+    """`mask_annotation` of the mask at `threshold`."""
+    return mask_annotation(k, prob, name, prob >= threshold)
 
 
 # ---------------------------------------------------------------- atomic file writing

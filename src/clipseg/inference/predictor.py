@@ -93,15 +93,18 @@ class Predictor:
         prepared = [self.prepare(image) for image in images]
         results: list[np.ndarray | None] = [None] * len(prepared)
         for batch in shape_batches([x.shape for x, _ in prepared], batch_size):
-            features = self.model.encode_image(torch.stack([prepared[i][0] for i in batch]).to(self.device))
-            for j, i in enumerate(batch):
-                results[i] = self.decode_maps(features.select(j), cond, prepared[i][1])
+            logits = self.batch_logits([prepared[i][0] for i in batch], cond)
+            for i, lg in zip(batch, logits):
+                results[i] = probabilities(lg, prepared[i][1])
         return results  # type: ignore[return-value]
 
-    def decode_maps(self, features: ImageFeatures, cond: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-        """Probability maps (N, H, W) of one image's features for conditional vectors (N, D)."""
-        logits = self.model.decode(features, cond)
-        return torch.sigmoid(resize_maps(logits, size)).float().cpu().numpy()
+    @torch.inference_mode()
+    def batch_logits(self, pixels: Sequence[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
+        """Logits (N, h, w) per image for inputs (3, h, w) of one shape: one backbone pass for
+        the batch, one decoder pass per image for all N conditional vectors."""
+        features = self.model.encode_image(torch.stack(list(pixels)).to(self.device))
+        cond = cond.to(self.device)
+        return [self.model.decode(features.select(j), cond) for j in range(len(pixels))]
 
     def set_features(self, features: ImageFeatures, original_size: tuple[int, int]) -> None:
         """Use features computed elsewhere (a cache, a batch): batch of 1, original (H, W)."""
@@ -136,10 +139,7 @@ class Predictor:
     @torch.inference_mode()
     def predict(self, prompts: Sequence[Prompt] | Prompt, original_size: bool = True) -> np.ndarray:
         """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default."""
-        logits = self.predict_logits(prompts)
-        if original_size:
-            logits = resize_maps(logits, self.original_size)
-        return torch.sigmoid(logits).float().cpu().numpy()
+        return probabilities(self.predict_logits(prompts), self.original_size if original_size else None)
 
     def segment(self, image: ImageInput, prompts: Sequence[Prompt] | Prompt, threshold: float | None = None) -> np.ndarray:
         """One call: set_image + predict. With a threshold, boolean masks instead of probabilities."""
@@ -151,6 +151,13 @@ class Predictor:
         """Multi-prompt semantic segmentation: (H, W) int32, 0 = none of the prompts
         (max probability below none_threshold), k = prompts[k - 1] (per-pixel argmax)."""
         return label_map(self.predict(prompts), none_threshold)
+
+
+def probabilities(logits: torch.Tensor, size: tuple[int, int] | None) -> np.ndarray:
+    """(N, h, w) logits -> (N, H, W) float32 probabilities, resized to size = (H, W) unless None."""
+    if size is not None:
+        logits = resize_maps(logits, size)
+    return torch.sigmoid(logits).float().cpu().numpy()
 
 
 def shape_batches(shapes: Sequence[tuple[int, ...]], batch_size: int) -> list[list[int]]:

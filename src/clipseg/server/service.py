@@ -214,17 +214,8 @@ class InferenceService:
         for k, name in enumerate(names):
             prob = next(maps)  # not zip(maps, ...): its reused tuple would keep the previous map alive
             m = prob >= job.threshold
-            r: dict[str, Any] = {
-                "index": k,
-                "prompt": name,
-                "area": int(m.sum()),
-                "area_fraction": float(m.mean()),
-                "score": float(prob.max()),
-                "mean_probability": float(prob.mean()),
-                "bbox": out.rle_mod.bbox(m),
-            }
-            if "rle" in job.outputs:
-                r["segmentation"] = out.rle_mod.encode(m)
+            r: dict[str, Any] = out.mask_annotation(k, prob, name, m, segmentation="rle" in job.outputs)
+            r["area_fraction"] = float(m.mean())
             if "mask_png" in job.outputs:
                 r["mask_png"] = base64.b64encode(out.png_bytes(out.mask_image(m))).decode()
             if "prob_png" in job.outputs:
