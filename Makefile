@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
-PROMPT ?= a red circle
+DEMO_ARGS ?=
 
 .PHONY: install demo test wheel-check browser bench clean
 
@@ -27,7 +27,7 @@ $(TEST_STAMP): $(STAMP)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/clipseg demo --prompt "$(PROMPT)"
+	$(BIN)/clipseg demo $(DEMO_ARGS)
 
 # Debian's Chromium and the playwright Python package drive the web-page test; without
 # root (or apt) the browser test is skipped with its reason.

@@ -17,7 +17,10 @@ $DEV - "$WHEEL" <<'PY'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 need = ["clipseg/py.typed", "clipseg/tokenizer/VOCAB_LICENSE.md", "clipseg/configs/clipseg-pc-plus.json",
-        "clipseg/tokenizer/bpe_simple_vocab_16e6.txt.gz", "clipseg/server/static/index.html"]
+        "clipseg/tokenizer/bpe_simple_vocab_16e6.txt.gz", "clipseg/server/static/index.html",
+        "clipseg/assets/world/clip.safetensors", "clipseg/assets/world/clipseg.safetensors",
+        "clipseg/assets/world/MODEL_CARD.md", "clipseg/assets/world/example-scene.png",
+        "clipseg/assets/photos/coffee.jpg", "clipseg/assets/photos/LICENSE.md"]
 missing = [n for n in need if n not in names]
 licenses = [n for n in names if n.endswith(("/LICENSE", "licenses/LICENSE"))]
 meta = [n for n in names if n.endswith("METADATA")][0]
@@ -26,7 +29,7 @@ problems = missing + ([] if licenses else ["LICENSE"]) + [k for k in ("Project-U
 if problems:
     sys.exit(f"the wheel lacks: {problems}")
 print(f"wheel carries LICENSE, the vocabulary licence, {sum(n.startswith('clipseg/configs/') for n in names)} configs, "
-      "py.typed, project URLs and classifiers")
+      "the world models, the example photo, py.typed, project URLs and classifiers")
 PY
 
 # 1. no torch
@@ -65,4 +68,8 @@ python3 -m venv "$WORK/torch"
 (cd "$WORK" && "$WORK/torch/bin/clipseg" segment x.png -p "a cat" --weights tiny:random --no-progress -o out)
 test -f "$WORK/out/x.png.a_cat-"*".mask.png" || { echo "tiny segment wrote no mask"; exit 1; }
 "$WORK/torch/bin/python" -c "from clipseg.training.config import Experiment; print('shipped config by name:', Experiment.load('clipseg-pc-plus').name)"
+# the embedded world model, by registry name, offline, from the installed package
+(cd "$WORK" && HF_HUB_OFFLINE=1 "$WORK/torch/bin/clipseg" segment x.png -p "a photo of a star." --weights world --no-progress -o world-out)
+ls "$WORK/world-out/" | grep -q "x.png.*mask.png" || { echo "the world model wrote no mask"; exit 1; }
+"$WORK/torch/bin/python" -c "from clipseg import load_clipseg; m = load_clipseg('world'); print('load_clipseg(\"world\"):', m.config.input_size, 'px input')"
 echo "wheel check passed"

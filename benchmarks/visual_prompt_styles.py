@@ -29,7 +29,7 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=400, help="objects (of the held-out classes) per style")
-    ap.add_argument("--preset", default="default")
+    ap.add_argument("--preset", default="full")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
 

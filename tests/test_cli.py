@@ -323,12 +323,10 @@ def test_offline_default_weights_say_how_to_get_them(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loader, "fetch_hub", offline)
     monkeypatch.delenv("CLIPSEG_WEIGHTS", raising=False)
-    img = _img(tmp_path / "a.png")
-    for args in (["info"], ["segment", img, "-p", "x", "-o", tmp_path / "o"]):
-        res = run(*args)
-        assert res.exit_code == 2
-        assert "CIDAS/clipseg-rd64-refined" in res.output and "huggingface-cli download" in res.output
-        assert "Traceback" not in res.output
+    res = run("info")  # `segment`, `serve` and `demo` fall back to the embedded world model (test_world_shipped)
+    assert res.exit_code == 2
+    assert "CIDAS/clipseg-rd64-refined" in res.output and "huggingface-cli download" in res.output
+    assert "Traceback" not in res.output
 
 
 def test_random_weights_spec_is_validated():
@@ -422,36 +420,15 @@ def test_rle_round_trips_and_agrees_with_pycocotools_output():
         rle.decode({"size": [2, 2], "counts": [1, 1]})
 
 
-def test_demo_with_weights_segments_the_example_image(tmp_path):
+def test_demo_with_weights_segments_the_shipped_photo(tmp_path):
     out = tmp_path / "demo.png"
+    res = run("demo", "--weights", "tiny:random", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "weights: random" in res.output and "1. a cup of coffee:" in res.output and "figure ->" in res.output
+    fig = Image.open(out)
+    assert fig.size[0] > 6 * 200  # the photo and five overlays side by side
     res = run("demo", "--weights", "tiny:random", "--prompt", "a red circle", "--out", str(out))
-    assert res.exit_code == 0, res.output
-    assert "weights: random" in res.output and "'a red circle'" in res.output
-    assert Image.open(out).size == (352, 352)
-
-
-def test_demo_without_weights_falls_back_to_the_world_model(tmp_path, monkeypatch):
-    """Offline with nothing cached: say so, say how to get weights, run the world model."""
-    from types import SimpleNamespace
-
-    import clipseg.world.pipeline as pipeline
-
-    calls = []
-
-    def fake_segment_demo(prompt, out_png, **kw):
-        calls.append((prompt, out_png))
-        return SimpleNamespace(unknown_words=[], objects=["a red circle"], scene_seed=0, prompt=prompt,
-                               foreground=0.1, threshold=0.5, path=out_png)
-
-    monkeypatch.setattr(pipeline, "segment_demo", fake_segment_demo)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("CLIPSEG_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("CLIPSEG_WEIGHTS", raising=False)
-    res = run("demo", "--out", str(tmp_path / "w.png"))
-    assert res.exit_code == 0, res.output
-    assert "No real weights available" in res.output and "huggingface-cli download" in res.output
-    assert calls == [("a red circle", str(tmp_path / "w.png"))]
+    assert res.exit_code == 0 and "1. a red circle:" in res.output and "2." not in res.output
 
 
 def test_demo_with_named_missing_weights_is_an_error(tmp_path):

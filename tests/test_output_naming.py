@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from clipseg.cli.main import cli
-from clipseg.cli.segment import IMAGE_SUFFIXES, Job, SegmentOptions, collect_jobs, output_targets, prompt_source
+from clipseg.cli.segment import IMAGE_SUFFIXES, Job, SegmentOptions, collect_jobs, output_targets
+from clipseg.inference.naming import prompt_identity as prompt_source
 from clipseg.data.atomic import remove_stale_temporaries, temporary_path
 from clipseg.inference import naming
 

@@ -8,6 +8,7 @@ reason when either is missing. Set CLIPSEG_WEB_SCREENSHOT=path.png to keep a scr
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -132,7 +133,10 @@ def test_upload_prompts_heatmaps_visual_prompt_and_download(server, browser, tmp
         cards.nth(0).locator("a.download-mask").click()
     saved = tmp_path / "mask.png"
     dl.value.save_as(saved)
-    assert dl.value.suggested_filename == "scene.a_red_circle.mask.png"
+    from clipseg.inference.naming import prompt_key
+
+    key = prompt_key("a red circle", "text:a red circle")  # the CLI's FILE.KEY.kind.ext names
+    assert dl.value.suggested_filename == f"scene.png.{key}.mask.png"
     mask = Image.open(saved)
     assert mask.size == (240, 160) and set(np.unique(np.asarray(mask))) <= {0, 255}
 
@@ -142,7 +146,8 @@ def test_upload_prompts_heatmaps_visual_prompt_and_download(server, browser, tmp
     page.wait_for_function("document.querySelectorAll('#results .result').length === 1")
     assert cards.nth(0).locator(".prompt").inner_text() == "a red circle + <visual prompt> (w=0.5)"
     download = cards.nth(0).locator("a.download-mask").get_attribute("download")
-    assert download == "scene.a_red_circle_visual_w_0.5.mask.png"
+    # the CLI's name for the same mixed prompt: TEXT+visual, readable part and a hash of what it is made of
+    assert re.fullmatch(r"scene\.png\.a_red_circle_visual-[0-9a-f]{12}\.mask\.png", download), download
     page.fill("#text-weight", "")
 
     shot = os.environ.get("CLIPSEG_WEB_SCREENSHOT")
@@ -162,4 +167,117 @@ def test_upload_prompts_heatmaps_visual_prompt_and_download(server, browser, tmp
     page.wait_for_selector("#error", state="hidden")
     page.wait_for_function("document.getElementById('status').textContent.includes('prompt(s)')")
     assert errors == []
+    page.close()
+
+
+def _segmented(page, n: int) -> None:
+    page.wait_for_function(f"document.querySelectorAll('#results .result').length === {n} && "
+                           "document.getElementById('status').textContent.includes('prompt(s)')")
+
+
+def test_no_duplicate_cards_keyboard_label_map_and_errors(server, browser, tmp_path):
+    url, _ = server
+    image = _scene(tmp_path / "scene.png")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+    page.set_input_files("#image-input", str(image))
+    page.wait_for_selector("#image-preview:not([hidden])")
+    page.fill("#prompts", "a\nb\nc\nd\ne")
+    page.focus("#prompts")
+    page.keyboard.press("Control+Enter")  # keyboard: Ctrl+Enter segments
+    _segmented(page, 5)
+
+    # regression: arrow keys on the opacity slider and a double click used to stack renders (10 cards)
+    page.focus("#opacity")
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    page.click("#segment-btn")
+    page.click("#segment-btn")
+    page.wait_for_timeout(300)
+    _segmented(page, 5)
+    assert page.locator("#results .result").count() == 5
+    assert page.locator("#download-rle").count() == 1
+
+    # the label map's legend: one entry per prompt, in the colours of the cards' swatches
+    assert not page.is_hidden("#combined")
+    legend = page.eval_on_selector_all("#legend .swatch", "els => els.map(e => e.style.background)")
+    cards = page.eval_on_selector_all("#results .result .swatch", "els => els.map(e => e.style.background)")
+    assert legend == cards and len(set(legend)) == 5
+    # result images are in the accessibility tree
+    labels = page.eval_on_selector_all("#results canvas[role=img]", "els => els.map(e => e.getAttribute('aria-label'))")
+    assert len(labels) == 5 and all(lbl.startswith('map of "') for lbl in labels)
+
+    # an unreachable server: a plain message, and the old results are gone
+    page.route("**/segment", lambda route: route.abort())
+    page.click("#segment-btn")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "cannot reach the server" in page.inner_text("#error")
+    assert page.locator("#results .result").count() == 0
+    page.unroute("**/segment")
+    page.click("#segment-btn")
+    _segmented(page, 5)
+    assert page.is_hidden("#error")
+    assert errors == []
+    page.close()
+
+
+def test_examples_drop_and_brush_undo(server, browser, tmp_path):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url + "/")
+    page.wait_for_selector("#examples button.example")
+    page.click("#examples button.example >> nth=0")
+    page.wait_for_selector("#image-preview:not([hidden])")
+    assert page.input_value("#prompts").strip()  # the example's prompts
+    page.click("#segment-btn")
+    page.wait_for_function("document.getElementById('status').textContent.includes('prompt(s)')")
+
+    # drop a file on the image box
+    data = _scene(tmp_path / "dropped.png").read_bytes()
+    page.evaluate("""(bytes) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], "dropped.png", { type: "image/png" }));
+        document.getElementById("image-box").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true }));
+    }""", list(data))
+    page.wait_for_function("document.getElementById('image-meta').textContent.startsWith('dropped.png')")
+
+    # the brush: paint with the keyboard, erase, undo
+    page.click("#support-use-image")
+    page.wait_for_selector("#support-area:not([hidden])")
+    page.focus("#support-draw")
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    assert page.is_checked("#use-visual")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    assert not page.is_checked("#use-visual")  # everything undone
+    page.keyboard.press("ArrowDown")
+    assert page.is_checked("#use-visual")
+    page.close()
+
+
+def test_docs_work_offline_and_favicon(server, browser):
+    url, _ = server
+    page = browser.new_page()
+    outside: list[str] = []
+
+    def block(route):
+        if not route.request.url.startswith(url):
+            outside.append(route.request.url)
+            return route.abort()
+        return route.continue_()
+
+    page.route("**/*", block)
+    page.goto(url + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path", timeout=15000)
+    assert "/segment" in page.inner_text(".swagger-ui")
+    assert outside == []
+    assert page.request.get(url + "/favicon.ico").status == 200
+    info = page.request.get(url + "/info").json()
+    assert not str(info["model"]["source"]).startswith("/")
     page.close()

@@ -157,11 +157,19 @@ def test_label_map(scenes: list[Scene]) -> None:
 
 def test_held_out_classes_never_drawn() -> None:
     seen = seen_classes()
-    assert set(unseen_classes()) == {"star", "heart", "hexagon"}
+    assert set(unseen_classes()) == set(SHAPE_CLASSES[:11]) == set(fold_split(0).unseen_classes())
     assert set(seen) | set(unseen_classes()) == set(SHAPE_CLASSES)
     config = SceneConfig(image_size=64)
     drawn = {o.shape for seed in range(N_SCENES) for o in generate_scene(seed, config, classes=seen).objects}
     assert drawn == set(seen)
+
+
+def test_world_v2_is_large_enough_for_a_real_zero_shot_test() -> None:
+    assert len(SHAPE_CLASSES) >= 40 and len(set(SHAPE_CLASSES)) == len(SHAPE_CLASSES)
+    assert len(COLOURS) >= 8 and len(TEXTURES) >= 3 and len(SHAPE_GROUPS) >= 8
+    folds = [fold_split(i).unseen_classes() for i in range(4)]
+    assert all(len(f) >= 10 for f in folds)
+    assert not set(folds[0]) & set(folds[1])
 
 
 def test_splits_keep_seen_members_in_every_group() -> None:
@@ -170,7 +178,7 @@ def test_splits_keep_seen_members_in_every_group() -> None:
             assert set(members) & set(split.seen_classes())
     assert {c for i in range(4) for c in fold_split(i).unseen_classes()} == set(SHAPE_CLASSES)
     with pytest.raises(ValueError):
-        WorldSplit(unseen=("circle", "ring", "ellipse", "moon"))
+        WorldSplit(unseen=SHAPE_GROUPS["something round"])
     with pytest.raises(ValueError):
         WorldSplit(unseen=("dragon",))
     with pytest.raises(ValueError):
@@ -303,3 +311,13 @@ def test_caption_mentions_every_object(scenes: list[Scene]) -> None:
                 assert o.shape in words or o.shape + "s" in words or o.shape + "es" in words
     again = [caption(s, np.random.default_rng(3)) for s in scenes[:10]]
     assert again == [caption(s, np.random.default_rng(3)) for s in scenes[:10]]
+
+
+def test_texture_window_equals_the_full_canvas_pattern() -> None:
+    """paint() computes textures only inside the object's box; the values there are the full canvas's."""
+    from clipseg.data.world.render import texture_pattern
+
+    for texture in ("striped", "dotted", "checked"):
+        full = texture_pattern(texture, (128, 128), 40.0, 33.0, (60.5, 70.2))
+        window = texture_pattern(texture, (30, 50), 40.0, 33.0, (60.5, 70.2), origin=(41, 20))
+        assert np.array_equal(full[41:71, 20:70], window)

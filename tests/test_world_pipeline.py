@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from clipseg.data.sample import Sample, collate
+from clipseg.data.sample import collate
 from clipseg.data.world import (
     DEFAULT_SPLIT,
     PROMPT_TEMPLATES,
-    SHAPE_CLASSES,
     WORLD_WORDS,
     SceneConfig,
     WorldSplit,
@@ -187,7 +186,7 @@ def test_held_out_colours_never_in_training_and_their_zero_shot_set():
     with pytest.raises(ValueError, match="held-out colours"):
         WorldSegmentationDataset(WorldSegmentationConfig(mode="zero_shot_colours", size=4))
     with pytest.raises(ValueError, match="warm"):
-        WorldSplit(unseen_colours=("red", "orange", "yellow", "pink"))
+        WorldSplit(unseen_colours=("red", "orange", "yellow", "pink", "brown"))
     with pytest.raises(ValueError, match="unseen colours"):
         WorldSplit(unseen_colours=("teal",))
 
@@ -287,20 +286,25 @@ def test_pipeline_caches_and_demo(tmp_path):
     assert not any(first.loaded.values())
     assert [r["model"] for r in first.rows] == ["clipseg", "clip-deconv", "clipseg-random"]
     for row in first.rows:
-        for task in ("referring", "zero_shot", "zero_shot_phrases", "zero_shot_colours", "one_shot"):
-            assert 0.0 <= row[task]["miou"] <= 1.0 and 0.0 <= row[task]["ap"] <= 1.0
-        assert 0.0 <= row["negative"]["fp_rate"] <= 1.0
+        for task in ("referring", "zero_shot", "zero_shot_phrases", "zero_shot_generalized", "zero_shot_colours",
+                     "one_shot"):
+            m = row[task]
+            assert 0.0 <= m["miou"] <= 1.0 and 0.0 <= m["ap"] <= 1.0 and m["n"] == config.eval_size
+            lo, hi = m["ci"]["miou"]
+            assert 0.0 <= lo <= hi <= 1.0
+        assert 0.0 <= row["negative"]["fp_rate"] <= 1.0 and 0.0 <= row["negative"]["rejected"] <= 1.0
+    assert set(first.rows[0]["vs"]) == {"clip-deconv", "clipseg-random"}
     assert "CLIP-Deconv" in first.table and "random backbone" in first.table and "held-out colours" in first.table
+    assert "95 % CI" in first.table and "paired bootstrap" in first.table
     files = {p.name.split("-")[0] for p in tmp_path.iterdir()}
     assert {"clip", "clipseg", "results"} <= files
 
     second = run_pipeline(config, progress=False, cache_dir=tmp_path)  # the results themselves are cached
-    assert all(second.loaded.values()) and second.rows == first.rows
+    assert second.loaded == {"all": True} and second.rows == first.rows
     for p in tmp_path.glob("results-*.json"):
         p.unlink()
     third = run_pipeline(config, progress=False, cache_dir=tmp_path)  # models loaded, evaluation redone
-    assert third.loaded["clip"] and all(third.loaded[n] for n in ("clipseg", "clip-deconv", "clipseg-random"))
-    assert not third.loaded["evaluation"]
+    assert third.loaded["clip"] and all(third.loaded[f"{n} fold 0"] for n in ("clipseg", "clip-deconv", "clipseg-random"))
     assert third.rows == first.rows  # same weights, same evaluation sets
 
     # another training setting -> another key -> that model is retrained, the CLIP is reused
@@ -341,7 +345,8 @@ def test_cache_keys_come_from_the_fields_marked_with_their_stage():
     for f in dataclasses.fields(base):
         if f.name in clip_fields or f.name in decoder_fields:
             continue
-        assert f.name in ("eval_size", "threads", "train_threads", "num_workers"), f.name  # unmarked on purpose
+        assert f.name in ("eval_size", "eval_folds", "bootstrap", "threads", "train_threads", "num_workers",
+                          "pretrain_workers", "pretrain_eval_every"), f.name  # unmarked on purpose
     assert base.clip_key() != dataclasses.replace(base, pretrain_steps=7).clip_key()
     assert base.clip_key() == dataclasses.replace(base, train_iterations=7).clip_key()
     assert base.model_key("clipseg") != dataclasses.replace(base, train_iterations=7).model_key("clipseg")

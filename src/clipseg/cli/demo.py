@@ -1,79 +1,103 @@
 """`clipseg demo`: the main job of `make demo`.
 
-With real weights (--weights, $CLIPSEG_WEIGHTS, or CIDAS/clipseg-rd64-refined from the hub
-or its cache) it segments an example image and writes an overlay. Without them (offline,
-nothing on disk) it says so, says how to get them, and runs the project's own
-generated-world model instead (trained once on this machine, then cached).
+With real weights (--weights, $CLIPSEG_WEIGHTS, or CIDAS/clipseg-rd64-refined from the hub or
+its cache) it segments the shipped photograph (a CC0 coffee cup, `clipseg/assets/photos`) by
+prompts that fit it. Without them (offline, nothing on disk) it says so in one line and how to
+get them, and runs the embedded world model (`load_clipseg("world")`, shipped with the package,
+no training) on the shipped example scene with a seen class, a held-out class, a generalized
+prompt, a visual prompt and an absent class. Either way it writes one figure (image, one
+overlay per prompt, a legend) and prints whether each prompt is present.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import click
-from PIL import Image
 
-from ..weights.fetch import OFFLINE_HINT
-
-DEFAULT_PROMPT = "a red circle"
+PHOTO_PROMPTS = ("a cup of coffee", "a spoon", "a saucer", "a wooden table", "a dog")
 
 
-def example_image(seed: int = 0, size: int = 352) -> Image.Image:
-    """A generated scene (coloured shapes on a background) as the example image."""
-    from ..data.world import SceneConfig, generate_scene
+def _world_example():
+    """The shipped example scene, its prompts and a note per prompt."""
+    from PIL import Image
 
-    return Image.fromarray(generate_scene(seed, SceneConfig(image_size=size)).image)
+    from ..prompts import VisualPrompt
+    from ..weights.registry import ASSETS_DIR
 
-
-def _real_weights_demo(loaded, prompt: str, image_path: str | None, out: Path) -> None:
-    from ..data.image_io import load_image
-    from ..inference import Predictor, is_present
-    from ..inference.outputs import overlay_image
-
-    image = load_image(image_path) if image_path else example_image()
-    predictor = Predictor(loaded.model)
-    predictor.set_image(image)
-    prob = predictor.predict([prompt])[0]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    overlay_image(image, prob[None]).save(out)
-    present = "present" if is_present(prob, 0.5) else "not present"
-    click.echo(f"weights: {loaded.source}")
-    click.echo(f"'{prompt}': {100 * float((prob >= 0.5).mean()):.1f} % of pixels above 0.5 ({present}) -> {out}")
+    folder = ASSETS_DIR / "world"
+    example = json.loads((folder / "example.json").read_text())
+    image = Image.open(folder / "example-scene.png").convert("RGB")
+    prompts, names, notes = [], [], []
+    for p in example["prompts"]:
+        if "text" in p:
+            prompts.append(p["text"])
+            names.append(p["text"])
+        else:
+            prompts.append(VisualPrompt(Image.open(folder / p["support"]).convert("RGB"),
+                                        Image.open(folder / p["mask"])))
+            names.append("<visual prompt>")
+        notes.append(p["kind"])
+    return image, prompts, names, notes
 
 
 @click.command()
-@click.option("--prompt", "-p", default=DEFAULT_PROMPT, show_default=True, help="what to segment.")
+@click.option("--prompt", "-p", "prompts", multiple=True,
+              help="a text prompt (repeat for several; default: prompts that fit the example image).")
 @click.option("--image", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="image to segment (default: a generated example scene).")
+              help="image to segment (default: the shipped photo, or the world's example scene).")
 @click.option("--weights", "-w", default=None, help="real weights (default: $CLIPSEG_WEIGHTS, else the hub model).")
 @click.option("--out", "-o", default="clipseg-demo.png", show_default=True, type=click.Path(dir_okay=False))
-@click.option("--world-only", is_flag=True, help="skip real weights; run the generated-world model.")
-@click.option("--quiet", is_flag=True, help="no progress bars.")
-def demo(prompt: str, image: str | None, weights: str | None, out: str, world_only: bool, quiet: bool) -> None:
-    """Segment an example image: with real weights if there are any, else with the built-in
-    generated-world model (trained on first use, about 7 minutes on 2 CPU cores, then cached)."""
-    from ..inference.loading import default_weights, load_model
+@click.option("--world", "world_only", is_flag=True, help="use the embedded world model even if real weights exist.")
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1))
+def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: str, world_only: bool,
+         threshold: float) -> None:
+    """Segment an example image and write a figure with a legend (real weights if there are any,
+    else the embedded world model; no download, no training)."""
+    from PIL import Image
+
+    from ..data.image_io import load_image
+    from ..inference import Predictor, is_present
+    from ..inference.figure import result_figure
+    from ..inference.loading import fallback_notice, load_model, load_model_or_world
+    from ..prompts.text import unknown_words, unknown_words_warning
     from ..weights import CheckpointError
+    from ..weights.registry import ASSETS_DIR, WORLD_WEIGHTS
 
+    start = time.perf_counter()
+    try:
+        loaded = load_model(WORLD_WEIGHTS, "auto") if world_only else load_model_or_world(weights, "auto")
+    except CheckpointError as e:
+        raise click.ClickException(f"cannot load weights '{weights}': {e}") from None
+    notice = fallback_notice(loaded)
+    if notice:
+        click.echo(f"note: {notice}")
+    is_world = loaded.weights == WORLD_WEIGHTS
+    notes: list[str] | None = None
+    if image is None and not prompts and is_world:
+        picture, prompt_list, names, notes = _world_example()
+    else:
+        default = ASSETS_DIR / ("world/example-scene.png" if is_world else "photos/coffee.jpg")
+        picture = load_image(image) if image else Image.open(default).convert("RGB")
+        prompt_list = list(prompts) if prompts else ([] if is_world else list(PHOTO_PROMPTS))
+        if not prompt_list:
+            raise click.UsageError("give --prompt with --image for the world model")
+        names = list(prompt_list)
+    tokenizer = loaded.make_tokenizer()
+    warning = unknown_words_warning(unknown_words(tokenizer, [p for p in prompt_list if isinstance(p, str)]))
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    predictor = Predictor(loaded.model, tokenizer, truncate_prompts=True)
+    predictor.set_image(picture)
+    probs = predictor.predict(prompt_list)
     out_path = Path(out)
-    if not world_only:
-        try:
-            loaded = load_model(weights, "auto")
-        except CheckpointError as e:
-            if weights:  # the user named weights: that is an error, not a fallback
-                raise click.ClickException(f"cannot load weights '{weights}': {e}") from None
-            click.echo(f"No real weights available ('{default_weights()}': {str(e).split('. No network?')[0]}).")
-            click.echo(f"To use them: {OFFLINE_HINT}\n")
-        else:
-            _real_weights_demo(loaded, prompt, image, out_path)
-            return
-    click.echo("Running the generated-world model (a small CLIP + CLIPSeg trained on generated scenes).")
-    from ..world.pipeline import segment_demo
-
-    result = segment_demo(prompt, str(out_path), progress=not quiet, image=image)
-    if result.unknown_words:
-        click.echo(f"note: words outside the world's vocabulary: {', '.join(result.unknown_words)}")
-    if result.objects:
-        click.echo(f"scene {result.scene_seed}: " + "; ".join(result.objects))
-    click.echo(f"'{result.prompt}': {100 * result.foreground:.1f} % of pixels above {result.threshold} -> {result.path}")
-    click.echo(f"(Real weights: {OFFLINE_HINT.split('Without real weights')[0].strip()})")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    result_figure(picture, probs, names, threshold, notes=notes).save(out_path)
+    click.echo(f"weights: {loaded.source}")
+    for k, (name, prob) in enumerate(zip(names, probs)):
+        kind = f" [{notes[k]}]" if notes else ""
+        present = "present" if is_present(prob, threshold) else "not present"
+        click.echo(f"  {k + 1}. {name}{kind}: {present} ({100 * float((prob >= threshold).mean()):.1f} % of pixels)")
+    click.echo(f"figure -> {out_path} ({time.perf_counter() - start:.1f} s)")

@@ -25,6 +25,7 @@ import click
 from ..inference.masks import DEFAULT_THRESHOLD
 from ..weights.registry import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
 from .demo import demo as demo_command
+from .world import world as world_group
 
 EXIT_FAILED_ITEMS = 1
 EXIT_USAGE = 2
@@ -69,12 +70,21 @@ def _dtype_option(f):
              "IoU 0.99 of float32; float16: GPUs only.")(f)
 
 
-def _load(weights: str | None, device: str, backbone: str | None = None, dtype: str = "float32"):
+def _load(weights: str | None, device: str, backbone: str | None = None, dtype: str = "float32",
+          fallback: bool = False, announce: bool = True):
+    """Load the model; with `fallback`, the embedded world model when no weights were named and
+    the default ones cannot be had (said in one line on stderr)."""
     from ..weights import CheckpointError
-    from ..inference.loading import load_model
+    from ..inference.loading import fallback_notice, load_model, load_model_or_world
 
     try:
-        return load_model(weights, device, backbone, dtype)
+        if not fallback:
+            return load_model(weights, device, backbone, dtype)
+        loaded = load_model_or_world(weights, device, backbone, dtype)
+        notice = fallback_notice(loaded)
+        if notice and announce:
+            click.echo(f"note: {notice}", err=True)
+        return loaded
     except CheckpointError as e:
         raise CLIError(f"cannot load weights '{weights or default_weights()}': {e}") from None
     except ValueError as e:  # device, dtype
@@ -106,11 +116,15 @@ def _float16():
     return torch.float16
 
 
-def _tokenizer(spec: str):
+def _tokenizer(spec: str, loaded=None):
+    """The prompt tokenizer: 'auto' = the one the weights carry (else CLIP's), 'clip', or a
+    word-tokenizer vocabulary JSON."""
     from ..tokenizer import load_tokenizer
 
     try:
-        return load_tokenizer(spec)
+        if loaded is not None:
+            return loaded.make_tokenizer(spec)
+        return load_tokenizer("clip" if spec == "auto" else spec)
     except ValueError as e:
         raise CLIError(str(e)) from None
 
@@ -151,8 +165,8 @@ def cli():
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="walk sub-folders.")
 @click.option("--overwrite", is_flag=True, help="recompute images whose outputs exist (default: skip them, resumable).")
 @click.option("--keep-aspect", is_flag=True, help="feed the image at its aspect ratio instead of squashing it.")
-@click.option("--tokenizer", default="clip", show_default=True,
-              help="'clip' or a word-tokenizer vocabulary JSON (models trained on the generated world).")
+@click.option("--tokenizer", default="auto", show_default=True,
+              help="auto (the one the weights carry, else CLIP's), 'clip', or a word-tokenizer vocabulary JSON.")
 @click.option("--max-pixels", default=None, type=click.IntRange(1), metavar="N",
               help="refuse images larger than this many pixels (default: the library's 64 Mpx).")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
@@ -185,7 +199,8 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     """
     from ..data.image_io import ImageError
     from ..inference import Predictor
-    from ..prompts import MixedPrompt, PromptError, VisualPrompt
+    from ..prompts import PromptError, VisualPrompt
+    from ..prompts.assembly import CLI_FIELDS, assemble
     from .segment import Segmenter, SegmentOptions, SettingsConflict, gather_summaries
     from .segment_loader import shard_from_env
 
@@ -203,22 +218,10 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         raise CLIError(f"--support and --support-mask come in pairs: got {len(supports)} image(s) "
                        f"and {len(support_masks)} mask(s)")
     visuals = [VisualPrompt(str(img), str(mask)) for img, mask in zip(supports, support_masks)]
-    if not texts and not visuals:
-        raise CLIError("no prompt given: use --prompt TEXT (repeatable), --prompts-file, or --support/--support-mask")
-    if text_weight is None:
-        all_prompts = texts + visuals
-        names = texts + (["visual"] if len(visuals) == 1 else [f"visual-{i + 1}" for i in range(len(visuals))])
-    else:
-        if not 0.0 <= text_weight <= 1.0:
-            raise CLIError(f"--text-weight must be between 0 (visual only) and 1 (text only), got {text_weight}")
-        if len(visuals) != 1:
-            raise CLIError(f"--text-weight mixes one visual prompt into the text prompts: give exactly one "
-                           f"--support/--support-mask pair, got {len(visuals)}")
-        if not texts:
-            raise CLIError("--text-weight mixes the visual prompt into text prompts: give at least one --prompt "
-                           "or --prompts-file")
-        all_prompts = [MixedPrompt(t, visuals[0], text_weight) for t in texts]
-        names = [f"{t}+visual" for t in texts]
+    try:
+        all_prompts, names = assemble(texts, visuals, text_weight, CLI_FIELDS)
+    except PromptError as e:
+        raise CLIError(str(e)) from None
     if labels and len(names) > 255:
         raise CLIError(f"--labels holds at most 255 prompts, got {len(names)}")
     kinds = []
@@ -243,8 +246,8 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         predictor, model_name = _onnx_predictor(weights, tokenizer, keep_aspect, threads)
         on_cuda = False
     else:
-        loaded = _load(weights, device, backbone, dtype)
-        predictor = Predictor(loaded.model, _tokenizer(tokenizer), keep_aspect=keep_aspect)
+        loaded = _load(weights, device, backbone, dtype, fallback=True, announce=shard.rank == 0)
+        predictor = Predictor(loaded.model, _tokenizer(tokenizer, loaded), keep_aspect=keep_aspect)
         model_name = f"{loaded.source} ({dtype})"
         on_cuda = loaded.device.type == "cuda" and dtype == "float32"
     options = SegmentOptions(out_dir=out_dir, outputs=tuple(kinds), prob_format=prob_format or "png",
@@ -333,7 +336,8 @@ def info(as_json, weights, device, backbone, dtype):
 @click.option("--timeout", default=60.0, show_default=True, type=float, help="per-request time limit (s).")
 @click.option("--cache-size", default=32, show_default=True, type=click.IntRange(0, 100000),
               help="images whose backbone features are kept (LRU by content hash).")
-@click.option("--tokenizer", default="clip", show_default=True, help="'clip' or a word-tokenizer vocabulary JSON.")
+@click.option("--tokenizer", default="auto", show_default=True,
+              help="auto (the one the weights carry, else CLIP's), 'clip', or a word-tokenizer vocabulary JSON.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @_threads_option
@@ -350,11 +354,11 @@ def serve(host, port, max_body_mb, max_pixels, max_prompts, workers, max_queue, 
     except ImportError as e:
         raise CLIError(f"the server needs extra packages ({e.name} missing): pip install 'clipseg[server]'") from None
     _set_threads(threads)
-    loaded = _load(weights, device, backbone, dtype)
+    loaded = _load(weights, device, backbone, dtype, fallback=True)
     settings = ServerSettings(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
                               max_prompts=max_prompts, workers=workers, max_queue=max_queue,
                               request_timeout_s=timeout, cache_size=cache_size)
-    app = create_app(loaded, settings, tokenizer=_tokenizer(tokenizer))
+    app = create_app(loaded, settings, tokenizer=_tokenizer(tokenizer, loaded))
     click.echo(f"clipseg: serving {loaded.weights} on http://{host}:{port}/ (API docs /docs, schema /openapi.json)",
                err=True)
     uvicorn.Server(uvicorn_config(app, host, port, log_level=log_level)).run()
@@ -416,17 +420,8 @@ def export_onnx_cmd(out_dir, input_size, opset, weights, device, backbone):
 _PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
-@cli.command(context_settings=_PASSTHROUGH)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def world(args):
-    """The generated-world pipeline (run | demo): pretrain a small CLIP, train CLIPSeg and the
-    baselines on generated scenes, print the table (try `clipseg world --help`)."""
-    from ..world.__main__ import main as world_main
-
-    sys.exit(world_main(list(args)))
-
-
 cli.add_command(demo_command, name="demo")
+cli.add_command(world_group, name="world")
 
 
 @cli.command(context_settings=_PASSTHROUGH)

@@ -11,7 +11,6 @@ instead of mixing old and new results under the same file names.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from ..data.atomic import remove_stale_temporaries
 from ..data.progress import progress_bar
 from ..inference import naming
 from ..inference import outputs as out
-from ..prompts import MixedPrompt, VisualPrompt
+from ..prompts import MixedPrompt
 from .segment_backends import backend_for
 from .segment_loader import BoundedWriter, ImageJobs, LoadedImage, Shard, describe_failure, load_images, shape_runs
 
@@ -164,30 +163,6 @@ RUN_SETTINGS = ("threshold", "prob_format", "model", "keep_aspect")
 LEGEND_VERSION = 2
 
 
-def _file_digest(source) -> str:
-    """sha256 (16 hex digits) of a file's, an array's or a bytes object's contents; '' for others (PIL images)."""
-    if isinstance(source, (str, Path)):
-        return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:16]
-    if isinstance(source, np.ndarray):
-        return hashlib.sha256(np.ascontiguousarray(source).tobytes()).hexdigest()[:16]
-    if isinstance(source, bytes):
-        return hashlib.sha256(source).hexdigest()[:16]
-    return ""
-
-
-def prompt_source(prompt) -> str:
-    """What a prompt was made from, comparable across runs: the text, the support files' sha256."""
-    if isinstance(prompt, str):
-        return f"text:{prompt}"
-    if isinstance(prompt, VisualPrompt):
-        return f"visual:{_file_digest(prompt.image)}/{_file_digest(prompt.mask)}"
-    if isinstance(prompt, MixedPrompt):
-        return f"mixed:{prompt.text_weight!r}:{prompt.text}|{prompt_source(prompt.visual)}"
-    if isinstance(prompt, torch.Tensor):
-        return "embedding:" + hashlib.sha256(prompt.detach().float().cpu().numpy().tobytes()).hexdigest()[:16]
-    return f"unknown:{type(prompt).__name__}"
-
-
 def output_targets(job: Job, prompt_keys: Sequence[str], set_key: str, options: SegmentOptions) -> dict[str, Path]:
     """The output files of one image: 'prob:K' / 'mask:K' per prompt K, and 'overlay',
     'labels', 'rle' for the prompt set, as far as `options.outputs` asks for them."""
@@ -218,7 +193,7 @@ class Segmenter:
         self.options = options
         self.backend = backend_for(predictor, options.autocast)
         self.cond = self.backend.encode_prompts(self.prompts)  # (N, E); PromptError here, before any image
-        self.sources = [prompt_source(p) for p in self.prompts]
+        self.sources = [naming.prompt_identity(p) for p in self.prompts]
         self.keys = [naming.prompt_key(n, src) for n, src in zip(self.names, self.sources)]
         owner: dict[str, str] = {}
         for key, src in zip(self.keys, self.sources):

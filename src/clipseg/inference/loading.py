@@ -12,7 +12,12 @@ from pathlib import Path
 
 import torch
 
-from ..weights.registry import ENV_WEIGHTS, RANDOM_PREFIX, default_weights  # noqa: F401 (re-exported)
+from ..weights.registry import (  # noqa: F401 (re-exported)
+    ENV_WEIGHTS, PRETRAINED, RANDOM_PREFIX, WORLD_WEIGHTS, default_weights,
+)
+
+REAL_WEIGHTS_HINT = ("`huggingface-cli download CIDAS/clipseg-rd64-refined --local-dir clipseg-rd64-refined` on a "
+                     "machine with network, then --weights clipseg-rd64-refined (or set $CLIPSEG_WEIGHTS)")
 # Parameter dtypes a model can run in. bfloat16 on a CPU with AMX / AVX512-BF16: about 3.5x
 # float32's speed, mask IoU 0.993 against float32 (benchmarks/results/inference.md).
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -59,6 +64,17 @@ class LoadedModel:
     device: torch.device
     details: dict = field(default_factory=dict)
     dtype: torch.dtype = torch.float32
+    tokenizer: object | None = None  # the word tokenizer the weights carry (None: CLIP's BPE tokenizer)
+    fallback: str | None = None  # why the embedded world model runs instead of the default weights
+
+    def make_tokenizer(self, spec: str = "auto"):
+        """The tokenizer for prompts: 'auto' = the one the weights carry, else CLIP's BPE;
+        'clip'; or the path of a word-tokenizer vocabulary JSON."""
+        from ..tokenizer import load_tokenizer
+
+        if spec == "auto":
+            return self.tokenizer if self.tokenizer is not None else load_tokenizer("clip")
+        return load_tokenizer(spec)
 
     def describe(self) -> dict:
         cfg = self.model.config
@@ -114,7 +130,7 @@ def load_model(weights: str | None = None, device: str | None = "cpu", backbone:
     """Load `weights` on `device` in `dtype` (see DTYPES).
 
     Raises CheckpointError (bad/missing weights) or ValueError (device, dtype)."""
-    from ..weights import load_clipseg
+    from ..weights import embedded_tokenizer, load_clipseg
 
     spec = weights or default_weights()
     dev = resolve_device(device)
@@ -125,14 +141,46 @@ def load_model(weights: str | None = None, device: str | None = "cpu", backbone:
     model = load_clipseg(spec, backbone=backbone, device=dev).to(dt)
     path = Path(spec).expanduser()
     details: dict = {}
+    tokenizer = embedded_tokenizer(spec)
     if path.exists():
         source = str(path.resolve())
         if path.is_file():
             details["file_size"] = path.stat().st_size
         else:
             details["files"] = sorted(p.name for p in path.iterdir() if p.is_file())[:20]
+    elif spec in PRETRAINED and PRETRAINED[spec].kind == "package":
+        source = f"'{spec}' (shipped with clipseg)"
     else:
         source = f"pretrained '{spec}' (hub / cache)"
     if backbone:
         details["backbone_file"] = str(Path(backbone).expanduser().resolve())
-    return LoadedModel(model, spec, source, dev, details, dt)
+    return LoadedModel(model, spec, source, dev, details, dt, tokenizer)
+
+
+def load_model_or_world(weights: str | None = None, device: str | None = "cpu", backbone: str | None = None,
+                        dtype: str | None = "float32") -> LoadedModel:
+    """`load_model`, except that when the user named no weights (no `weights`, no
+    $CLIPSEG_WEIGHTS) and the default hub model cannot be had (offline, not cached), the
+    embedded world model runs instead; `fallback` then says why. Weights the user named are
+    never replaced: their errors propagate."""
+    import os
+
+    from ..weights import CheckpointError
+
+    if weights or os.environ.get(ENV_WEIGHTS):
+        return load_model(weights, device, backbone, dtype)
+    try:
+        return load_model(None, device, backbone, dtype)
+    except CheckpointError as e:
+        reason = str(e).split(". No network?")[0].split(" (")[0]
+    loaded = load_model(WORLD_WEIGHTS, device, None, dtype)
+    loaded.fallback = reason
+    return loaded
+
+
+def fallback_notice(loaded: LoadedModel) -> str | None:
+    """The one line that says the embedded world model runs instead of real weights, or None."""
+    if loaded.fallback is None:
+        return None
+    return (f"no real weights ({loaded.fallback[:120]}): using the embedded world model '{WORLD_WEIGHTS}', "
+            f"which knows only the generated world's shapes. Real weights: {REAL_WEIGHTS_HINT}")

@@ -26,7 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 # kind -> file-name ending; every ending is unique and none is a suffix of another
 KIND_SUFFIXES = {
@@ -45,6 +48,34 @@ _HASHED_KEY_CHARS = 12
 
 def _sha(text: str, n: int) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
+
+
+def digest(source) -> str:
+    """sha256 (16 hex digits) of a file's, an array's or a bytes object's contents; '' for others (PIL images)."""
+    if isinstance(source, (str, Path)):
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:16]
+    if isinstance(source, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(source).tobytes()).hexdigest()[:16]
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(source).hexdigest()[:16]
+    return ""
+
+
+def prompt_identity(prompt) -> str:
+    """What a prompt was made from, comparable across runs and front ends: the text, or the
+    sha256 of the support files' bytes (the same for a file given to the command line and
+    uploaded to the service)."""
+    from ..prompts import MixedPrompt, VisualPrompt
+
+    if isinstance(prompt, str):
+        return f"text:{prompt}"
+    if isinstance(prompt, VisualPrompt):
+        return f"visual:{digest(prompt.image)}/{digest(prompt.mask)}"
+    if isinstance(prompt, MixedPrompt):
+        return f"mixed:{prompt.text_weight!r}:{prompt.text}|{prompt_identity(prompt.visual)}"
+    if hasattr(prompt, "detach"):  # a ready embedding tensor
+        return "embedding:" + hashlib.sha256(prompt.detach().float().cpu().numpy().tobytes()).hexdigest()[:16]
+    return f"unknown:{type(prompt).__name__}"
 
 
 def prompt_key(name: str, identity: str) -> str:

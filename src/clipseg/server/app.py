@@ -6,7 +6,9 @@
     GET  /health        liveness + queue and cache state
     GET  /metrics       Prometheus text format
     GET  /info          the loaded model and the limits
-    GET  /              the web page (static/index.html); /openapi.json, /docs
+    GET  /examples      example images (the shipped photo and world scene) and prompts that fit them
+    GET  /              the web page (static/index.html); /openapi.json, /docs and /redoc (served
+                        from the fastapi-offline package's files: they work offline), /favicon.ico
 
 Errors are JSON `{"error": CODE, "detail": MESSAGE}` with a 4xx status for bad input
 (400 bad image, 404 image_sha256 not cached, 413 too large, 422 bad prompt/fields),
@@ -31,11 +33,13 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.image_io import ImageError
 from ..inference.masks import DEFAULT_THRESHOLD
 from ..prompts import PromptError
+from ..prompts.assembly import HTTP_FIELDS, count_prompts
 from .body_limit import BodyLimitMiddleware
 from .errors import ApiError, error_response
 from .service import OUTPUT_KINDS, InferenceService, SegmentJob
@@ -43,7 +47,7 @@ from .settings import ServerSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-KNOWN_PATHS = ("/segment", "/health", "/metrics", "/info", "/", "/openapi.json")
+KNOWN_PATHS = ("/segment", "/health", "/metrics", "/info", "/", "/openapi.json", "/docs", "/redoc", "/examples")
 
 
 def _parse_prompts(prompt: list[str] | None, prompts: str | None) -> list[str]:
@@ -75,12 +79,13 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
         yield
         service.shutdown()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from the fastapi-offline package's files: no CDN, works offline
         title="CLIPSeg",
         version=_version(),
         description="Image segmentation by text and visual prompts (CLIPSeg, Lüddecke & Ecker, CVPR 2022). "
                     "Errors are JSON {error, detail}.",
         lifespan=lifespan,
+        favicon_url="/favicon.ico",
     )
     app.state.service = service
     metrics = service.metrics
@@ -189,18 +194,7 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
                                                   f"the {settings.max_prompt_chars} this server accepts")
         if (support_image is None) != (support_mask is None):
             raise ApiError(422, "bad_prompt", "a visual prompt needs both support_image and support_mask")
-        n = len(texts) + (support_image is not None)
-        if n == 0:
-            raise ApiError(422, "bad_prompt", "no prompt: send at least one 'prompt' field or a support_image + "
-                                              "support_mask")
-        if text_weight is not None:
-            if support_image is None:
-                raise ApiError(422, "bad_prompt", "text_weight mixes a visual prompt into the text prompts: send "
-                                                  "support_image + support_mask too")
-            if not texts:
-                raise ApiError(422, "bad_prompt", "text_weight mixes the visual prompt into text prompts: send at "
-                                                  "least one 'prompt' field")
-            n = len(texts)  # one mixed prompt per text
+        n = count_prompts(len(texts), int(support_image is not None), text_weight, HTTP_FIELDS)  # PromptError -> 422 bad_prompt
         if n > settings.max_prompts:
             raise ApiError(422, "too_many_prompts", f"{n} prompts, more than the {settings.max_prompts} allowed")
         wanted = tuple(o.strip() for o in outputs.split(",") if o.strip())
@@ -229,7 +223,7 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
     async def health():
         return {
             "status": "ok",
-            "model": loaded.weights,
+            "model": public_description(loaded)["weights"],
             "device": str(loaded.device),
             "queue": {"waiting": service.pending - service.running, "running": service.running,
                       "capacity": service.capacity},
@@ -243,14 +237,67 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
 
     @app.get("/info", summary="The loaded model and this server's limits")
     async def info():
-        return {"model": loaded.describe(), "limits": settings.to_dict(), "outputs": list(OUTPUT_KINDS)}
+        return {"model": public_description(loaded), "limits": settings.to_dict(), "outputs": list(OUTPUT_KINDS)}
+
+    examples = example_images(loaded)
+
+    @app.get("/examples", summary="Example images and prompts that fit them")
+    async def list_examples():
+        return {"examples": [{k: v for k, v in e.items() if k != "path"} for e in examples.values()]}
+
+    @app.get("/examples/{name}", include_in_schema=False)
+    async def example_file(name: str):
+        if name not in examples:
+            raise ApiError(404, "not_found", f"no example image '{name}'")
+        return FileResponse(examples[name]["path"])
 
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon")
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def public_description(loaded) -> dict:
+    """What /info and the page show about the model: no absolute paths of the server's disk
+    (a weights path is shown by its file name)."""
+    d = loaded.describe()
+    for key in ("weights", "source"):
+        value = str(d.get(key, ""))
+        if value.startswith(("/", "~")) or (len(value) > 2 and value[1] == ":"):
+            d[key] = Path(value).name
+    for key in ("backbone_file", "files"):
+        d.pop(key, None)
+    if getattr(loaded, "fallback", None):
+        d["note"] = "no real weights were available: this is the embedded world model (generated shapes only)"
+    return d
+
+
+def example_images(loaded) -> dict[str, dict]:
+    """The example images the page offers: the shipped CC0 photo and the generated world's scene,
+    each with prompts that fit it; `suited` marks the one that fits the loaded model."""
+    from ..weights.registry import ASSETS_DIR, WORLD_WEIGHTS
+
+    world = getattr(loaded, "weights", "") in (WORLD_WEIGHTS, "world-clip-deconv", "world-clipseg-random")
+    out: dict[str, dict] = {}
+    photo = ASSETS_DIR / "photos" / "coffee.jpg"
+    if photo.is_file():
+        out["coffee.jpg"] = {"name": "coffee.jpg", "url": "/examples/coffee.jpg", "path": photo, "suited": not world,
+                             "prompts": ["a cup of coffee", "a spoon", "a saucer"],
+                             "credit": "Rachel Michetti / Pikolo Espresso Bar, CC0 (via scikit-image)"}
+    scene = ASSETS_DIR / "world" / "example-scene.png"
+    legend = ASSETS_DIR / "world" / "example.json"
+    if scene.is_file() and legend.is_file():
+        prompts = [p["text"] for p in json.loads(legend.read_text())["prompts"] if "text" in p]
+        out["world-scene.png"] = {"name": "world-scene.png", "url": "/examples/world-scene.png", "path": scene,
+                                  "suited": world, "prompts": prompts,
+                                  "credit": "a scene of clipseg's generated world"}
+    return out
 
 
 def _version() -> str:

@@ -22,8 +22,10 @@ from PIL import Image
 
 from ..data.image_io import load_image
 from ..inference import Predictor
+from ..inference import naming
 from ..inference import outputs as out
-from ..prompts import MixedPrompt, VisualPrompt, describe
+from ..prompts import VisualPrompt, describe
+from ..prompts.assembly import HTTP_FIELDS, assemble
 from ..prompts.text import unknown_words, unknown_words_warning
 from .cache import FeatureCache
 from .errors import ApiError
@@ -180,15 +182,12 @@ class InferenceService:
         if job.prompts:
             predictor.prompt_encoder.tokenize(job.prompts)  # PromptError before paying for the image
         sha, was_cached = self._set_image(predictor, job)
-        prompts: list = list(job.prompts)
+        visuals = []
         if job.support is not None:
             self._check_pixels(job.support[0], "support_image")
             self._check_pixels(job.support[1], "support_mask")
-            visual = VisualPrompt(job.support[0], job.support[1])
-            if job.text_weight is None:
-                prompts.append(visual)
-            else:
-                prompts = [MixedPrompt(t, visual, job.text_weight) for t in job.prompts]
+            visuals.append(VisualPrompt(job.support[0], job.support[1]))
+        prompts, keys_from = assemble(job.prompts, visuals, job.text_weight, HTTP_FIELDS)  # the CLI's rules and names
         names = [describe(p) for p in prompts]
         h, w = predictor.original_size
         self._check_output_size(len(prompts), h, w, job)
@@ -216,6 +215,7 @@ class InferenceService:
             m = prob >= job.threshold
             r: dict[str, Any] = out.mask_annotation(k, prob, name, m, segmentation="rle" in job.outputs)
             r["area_fraction"] = float(m.mean())
+            r["key"] = naming.prompt_key(keys_from[k], naming.prompt_identity(prompts[k]))  # the CLI's file-name key
             if "mask_png" in job.outputs:
                 r["mask_png"] = base64.b64encode(out.png_bytes(out.mask_image(m))).decode()
             if "prob_png" in job.outputs:

@@ -9,9 +9,10 @@ from .errors import CheckpointError
 from .registry import DEFAULT_WEIGHTS, PRETRAINED
 
 _LAZY = {"load_clipseg": "loader", "read_backbone": "loader", "read_vit_backbone": "loader", "save_clipseg": "loader",
+         "embedded_tokenizer": "loader",
          "read_checkpoint": "reader"}
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
 
-__all__ = ["CheckpointError", "load_clipseg", "read_backbone", "read_vit_backbone", "save_clipseg", "read_checkpoint",
+__all__ = ["CheckpointError", "embedded_tokenizer", "load_clipseg", "read_backbone", "read_vit_backbone", "save_clipseg", "read_checkpoint",
            "DEFAULT_WEIGHTS", "PRETRAINED"]

@@ -15,7 +15,7 @@ OFFLINE_HINT = (
     "No network? Download the files on a machine that has it and pass their local path: "
     "`huggingface-cli download CIDAS/clipseg-rd64-refined --local-dir clipseg-rd64-refined` "
     "then `--weights clipseg-rd64-refined` (or load_clipseg('clipseg-rd64-refined')). "
-    "Without real weights, `clipseg demo` runs the built-in generated-world model."
+    "Without real weights, `clipseg demo`, `segment` and `serve` run the embedded generated-world model ('world')."
 )
 
 
@@ -89,7 +89,20 @@ def fetch_zip_member(source: PretrainedSource, cache_dir: Path | None = None) ->
     return target
 
 
+def package_file(location: str) -> Path:
+    """A file shipped in clipseg/assets (CheckpointError when the installation lacks it)."""
+    from .registry import ASSETS_DIR
+
+    path = ASSETS_DIR / location
+    if not path.is_file():
+        raise CheckpointError(f"{path}: this clipseg installation lacks its shipped file '{location}' "
+                              "(a partial copy of the package?); reinstall clipseg")
+    return path
+
+
 def fetch(source: PretrainedSource, cache_dir: Path | None = None) -> Path:
+    if source.kind == "package":
+        return package_file(source.location)
     if source.kind == "hf-hub":
         return fetch_hub(source.location, cache_dir)
     if source.kind == "zip-member":

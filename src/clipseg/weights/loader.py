@@ -20,10 +20,12 @@ from .convert import to_ours
 from .errors import CheckpointError
 from .fetch import OFFLINE_HINT, fetch, fetch_hub
 from .hf_config import clipseg_config_from_hf
-from .native import write_safetensors
+from .native import CLIP_FORMAT, write_safetensors
 from .infer import infer_clip_config, infer_decoder_config, infer_vit_config
 from .reader import read_checkpoint, read_json
 from .registry import DEFAULT_WEIGHTS, OPENAI_VIT_B16, PRETRAINED
+
+TOKENIZER_KEY = "tokenizer"  # safetensors metadata: a word tokenizer's vocabulary (JSON)
 
 NATIVE_FORMAT = "clipseg"
 _HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -168,6 +170,8 @@ def read_backbone(backbone: str | Path | None, cache_dir: Path | None = None) ->
     else:
         raw = read_checkpoint(path)
         sd, where = raw.state_dict, f"{raw.path} ({raw.format})"
+        if raw.metadata.get("format") == CLIP_FORMAT:  # our own CLIP file (e.g. the generated world's)
+            return {f"clip.{k}": v for k, v in sd.items()}, where
     sd, layout = to_ours(sd)
     if layout in ("hf-clipseg", "clipseg"):  # a full CLIPSeg model also carries a backbone
         sd = {k: v for k, v in sd.items() if k.startswith("clip.")}
@@ -242,6 +246,9 @@ def load_clipseg(
     """
     cache = Path(cache_dir) if cache_dir else None
     path = _resolve(weights, cache)
+    source = PRETRAINED.get(str(weights)) if not Path(weights).expanduser().exists() else None
+    if backbone is None and source is not None and source.backbone:
+        backbone = source.backbone  # a registry decoder ships with its own backbone
     native = False
     if path.is_dir():
         hf_config = _read_hf_config(path)  # the config is checked before any weights are read
@@ -306,18 +313,53 @@ def load_clipseg(
     return model.to(device).eval()
 
 
-def save_clipseg(model: CLIPSeg, path: str | Path, decoder_only: bool = False) -> Path:
+def save_clipseg(model: CLIPSeg, path: str | Path, decoder_only: bool = False, tokenizer: str | None = None) -> Path:
     """Save in the native format: one safetensors file with the config in its metadata.
 
     decoder_only=True writes only the ~1 M decoder parameters (load with backbone=...).
+    tokenizer: a word-tokenizer vocabulary (`WordTokenizer.to_json()`) that travels with the
+    weights (see `embedded_tokenizer`); None for models that use CLIP's BPE tokenizer.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = model.state_dict()
     if decoder_only:
         sd = {k: v for k, v in sd.items() if k.startswith("decoder.")}
-    return write_safetensors(sd, path, {"format": NATIVE_FORMAT, "clipseg_config": json.dumps(model.config.to_dict())})
+    metadata = {"format": NATIVE_FORMAT, "clipseg_config": json.dumps(model.config.to_dict())}
+    if tokenizer is not None:
+        metadata[TOKENIZER_KEY] = tokenizer
+    return write_safetensors(sd, path, metadata)
 
 
-__all__ = ["load_clipseg", "save_clipseg", "read_backbone", "read_vit_backbone", "assign_weights", "check_fits",
+def embedded_tokenizer(weights: str | Path, cache_dir: str | Path | None = None):
+    """The word tokenizer stored in a native weights file (or a registry name of one), or None
+    when the weights carry none (they then use CLIP's BPE tokenizer). Reads only the file's
+    header; hub models and folders are never fetched for this (they carry none).
+    CheckpointError when the stored vocabulary is invalid."""
+    from ..data.world.tokenizer import WordTokenizer
+
+    path = Path(weights).expanduser()
+    if not path.exists():
+        source = PRETRAINED.get(str(weights))
+        if source is None or source.kind != "package":
+            return None
+        path = fetch(source, Path(cache_dir) if cache_dir else None)
+    if not path.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            text = (f.metadata() or {}).get(TOKENIZER_KEY)
+    except Exception:  # not a safetensors file: other formats carry no tokenizer
+        return None
+    if text is None:
+        return None
+    try:
+        return WordTokenizer.from_json(text)
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: its embedded tokenizer vocabulary is invalid: {str(e)[:200]}") from None
+
+
+__all__ = ["load_clipseg", "save_clipseg", "embedded_tokenizer", "read_backbone", "read_vit_backbone", "assign_weights", "check_fits",
            "model_shapes"]

@@ -34,11 +34,14 @@ def write_safetensors(state_dict: dict[str, torch.Tensor], path: str | Path, met
     return atomic_write(Path(path), lambda f: f.write(data), mode=0o666 & ~umask)
 
 
-def save_clip(model: CLIP, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
-    """A CLIP as safetensors with its config (and `meta`, JSON) in the metadata."""
-    return write_safetensors(model.state_dict(), path, {
-        "format": CLIP_FORMAT, "clip_config": json.dumps(dataclasses.asdict(model.config)),
-        "meta": json.dumps(meta or {})})
+def save_clip(model: CLIP, path: str | Path, meta: dict[str, Any] | None = None, tokenizer: str | None = None) -> Path:
+    """A CLIP as safetensors with its config (and `meta`, JSON) in the metadata; `tokenizer`: a
+    word-tokenizer vocabulary (JSON) to travel with it."""
+    metadata = {"format": CLIP_FORMAT, "clip_config": json.dumps(dataclasses.asdict(model.config)),
+                "meta": json.dumps(meta or {})}
+    if tokenizer is not None:
+        metadata["tokenizer"] = tokenizer
+    return write_safetensors(model.state_dict(), path, metadata)
 
 
 def load_clip(path: str | Path) -> tuple[CLIP, dict[str, Any]]:

@@ -7,17 +7,29 @@ and always accepts the same files from a local path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+# Files shipped inside the package (the generated world's trained models, example images).
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 
 @dataclass(frozen=True)
 class PretrainedSource:
     name: str
-    kind: str  # "hf-hub" (a full CLIPSeg repo) | "url" (a single file) | "zip-member" (a file in a zip)
-    location: str  # hub repo id or URL
+    # "hf-hub" (a full CLIPSeg repo) | "url" (a single file) | "zip-member" (a file in a zip)
+    # | "package" (a file shipped in clipseg/assets)
+    kind: str
+    location: str  # hub repo id, URL, or the file's path under clipseg/assets
     variant: str  # our model variant
     sha256: str | None = None
     description: str = ""
     member: str | None = None  # for "zip-member": the file's name inside the zip
+    backbone: str | None = None  # decoder-only files: the backbone to load with them (a registry name or path)
+
+
+def _world(name: str, file: str, description: str, backbone: bool = True) -> PretrainedSource:
+    return PretrainedSource(name, "package", f"world/{file}", "world", description=description,
+                            backbone="world-clip" if backbone else None)
 
 
 OPENAI_VIT_B16 = PretrainedSource(
@@ -53,8 +65,18 @@ PRETRAINED: dict[str, PretrainedSource] = {
         _authors("rd64-uni-refined"),
         _authors("rd16-uni"),
         OPENAI_VIT_B16,
+        _world("world-clip", "clip.safetensors", "the generated world's small CLIP (backbone of 'world')",
+               backbone=False),
+        _world("world", "clipseg.safetensors",
+               "CLIPSeg trained on the generated world (small CLIP, shipped with the package; offline)"),
+        _world("world-clip-deconv", "clip-deconv.safetensors", "the CLIP-Deconv baseline on the generated world"),
+        _world("world-clipseg-random", "clipseg-random.safetensors",
+               "the CLIPSeg decoder on a random (not pretrained) backbone, on the generated world", backbone=False),
     ]
 }
+
+# The embedded model of the generated world: what runs when no real weights are available.
+WORLD_WEIGHTS = "world"
 
 DEFAULT_WEIGHTS = "CIDAS/clipseg-rd64-refined"
 

@@ -15,7 +15,7 @@ from .pipeline import (
     PipelineResult,
     WorldPipelineConfig,
     default_cache_dir,
-    evaluate_world_model,
+    score_world_model,
     format_table,
     load_world_models,
     pretrained_clip,
@@ -27,6 +27,6 @@ from .pipeline import (
 
 __all__ = [
     "MODEL_NAMES", "PRESETS", "DemoResult", "PipelineResult", "WorldPipelineConfig", "default_cache_dir",
-    "evaluate_world_model", "format_table", "load_world_models", "pretrained_clip", "run_pipeline",
+    "score_world_model", "format_table", "load_world_models", "pretrained_clip", "run_pipeline",
     "segment_demo", "world_config", "world_tokenizer",
 ]  # fmt: skip

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data.world import SceneConfig, WorldSplit
+from ..data.world import SceneConfig, WorldSplit, fold_split
 from ..data.world.dataset import EVAL_MODES
 from ..data.world.tokenizer import WordTokenizer
 from ..model.config import CLIPConfig, CLIPSegConfig, DecoderConfig, TextConfig, VisionConfig
@@ -51,6 +51,7 @@ TASK_LABELS: dict[str, str] = {
     "referring": "Referring, seen classes (text)",
     "zero_shot": "Zero-shot, held-out classes (class name)",
     "zero_shot_phrases": "Zero-shot, held-out classes (attribute phrase)",
+    "zero_shot_generalized": "Zero-shot, held-out classes (generalized prompt)",
     "zero_shot_colours": "Zero-shot, held-out colours (colour name)",
     "one_shot": "One-shot, held-out classes (visual prompt)",
 }
@@ -61,67 +62,86 @@ class WorldPipelineConfig:
     """Every setting of the world pipeline (flat, JSON-able; hashed for the cache)."""
 
     seed: int = CLIP_STAGE(0)
-    image_size: int = CLIP_STAGE(64)
-    unseen: tuple[str, ...] = DECODER_STAGE(("star", "heart", "hexagon"))  # held out of segmentation training
+    image_size: int = CLIP_STAGE(128)  # side of the generated scenes (and of CLIPSeg's input)
+    # held out of segmentation training: fold `fold` of the four folds of 11 classes
+    # (data.world.fold_split), or the classes of `unseen` when it is not empty
+    fold: int = DECODER_STAGE(0)
+    unseen: tuple[str, ...] = DECODER_STAGE(())
     # colours held out of segmentation training (never drawn there, never named; CLIP knows them),
     # evaluated zero-shot by colour name; e.g. ("orange", "purple"), see docs/world.md
     unseen_colours: tuple[str, ...] = DECODER_STAGE(())
     unseen_colours_drawn: bool = DECODER_STAGE(False)  # True: objects of those colours still appear in training, unnamed
-    # the small CLIP (ViT code path of ViT-B/16)
-    patch_size: int = CLIP_STAGE(8)
-    vision_width: int = CLIP_STAGE(64)
-    vision_layers: int = CLIP_STAGE(4)
+    # the small CLIP (ViT code path of ViT-B/16): 16 px patches like ViT-B/16, pretrained on
+    # close-ups at `clip_image_size` (a 4 x 4 grid) and on whole scenes (8 x 8)
+    clip_image_size: int = CLIP_STAGE(64)
+    patch_size: int = CLIP_STAGE(16)
+    vision_width: int = CLIP_STAGE(128)
+    vision_layers: int = CLIP_STAGE(6)
     vision_heads: int = CLIP_STAGE(4)
-    text_width: int = CLIP_STAGE(64)
-    text_layers: int = CLIP_STAGE(2)
+    text_width: int = CLIP_STAGE(128)
+    text_layers: int = CLIP_STAGE(3)
     text_heads: int = CLIP_STAGE(4)
     context_length: int = CLIP_STAGE(24)
-    embed_dim: int = CLIP_STAGE(64)
+    embed_dim: int = CLIP_STAGE(128)
     # contrastive pretraining
-    pretrain_steps: int = CLIP_STAGE(1200)
+    pretrain_steps: int = CLIP_STAGE(5000)
     pretrain_batch: int = CLIP_STAGE(128)
-    pretrain_lr: float = CLIP_STAGE(2e-3)
-    pretrain_scenes: int = CLIP_STAGE(8000)
-    captions_per_scene: int = CLIP_STAGE(8)
+    pretrain_lr: float = CLIP_STAGE(1e-3)
+    pretrain_warmup: int = CLIP_STAGE(200)
+    pretrain_scenes: int = CLIP_STAGE(40000)
+    captions_per_scene: int = CLIP_STAGE(3)
     pretrain_max_objects: int = CLIP_STAGE(4)
-    pretrain_object_crops: float = CLIP_STAGE(0.7)  # share of close-up views of one object (see WorldCaptionDataset)
-    pretrain_crop_scale: tuple[float, float] = CLIP_STAGE((1.3, 2.6))  # close-up side / object size
-    pretrain_crop_size: int | None = CLIP_STAGE(None)  # close-ups rendered at this side (None: image_size)
+    pretrain_object_crops: float = CLIP_STAGE(0.85)  # share of close-up views of one object (see WorldCaptionDataset)
+    pretrain_crop_scale: tuple[float, float] = CLIP_STAGE((1.3, 2.0))  # close-up side / object size
+    pretrain_crop_size: int | None = CLIP_STAGE(64)  # close-ups rendered at this side (None: image_size)
+    pretrain_bare_captions: float = CLIP_STAGE(0.5)  # share of close-up captions naming the class only
+    pretrain_workers: int = 1  # DataLoader workers generating the captioned images
+    pretrain_eval_every: int = 500  # steps between progress checks (close-up accuracy, a weight snapshot)
     # decoders
-    extract_layers: tuple[int, ...] = DECODER_STAGE((1, 2, 3))
+    extract_layers: tuple[int, ...] = DECODER_STAGE((1, 3, 5))
     reduce_dim: int = DECODER_STAGE(64)
     decoder_heads: int = DECODER_STAGE(4)
     decoder_mlp: int = DECODER_STAGE(256)
+    decoder_refined: bool = DECODER_STAGE(True)  # rd64-uni-refined's upsampling (3x3 conv, two 4x4 deconvs)
     deconv_hidden: int = DECODER_STAGE(256)
     # CLIPSeg training (PhraseCut+-style world set)
     train_iterations: int = DECODER_STAGE(600)
-    train_batch: int = DECODER_STAGE(64)
-    train_lr: float = DECODER_STAGE(3e-3)  # the paper's 1e-3 is for 20k iterations; this run has 600
+    train_batch: int = DECODER_STAGE(32)
+    train_lr: float = DECODER_STAGE(3e-3)  # the paper's 1e-3 is for 20k iterations; this run has fewer
     train_lr_min: float = DECODER_STAGE(3e-4)
     negative_prob: float = DECODER_STAGE(0.2)
     support_prob: float = DECODER_STAGE(0.5)
     num_workers: int = 1  # DataLoader workers generating the training samples
     # evaluation
-    eval_size: int = 300  # samples per evaluation set
+    eval_size: int = 1000  # samples per evaluation set
+    eval_folds: tuple[int, ...] = (0, 1)  # folds `run_pipeline` trains and evaluates (the first is shipped)
+    bootstrap: int = 1000  # bootstrap resamples of the confidence intervals
     # machine
     threads: int | None = 2  # torch threads for CLIP pretraining and evaluation (None: leave as is)
     train_threads: int | None = 1  # torch threads for decoder training (+ num_workers data processes)
 
     def __post_init__(self) -> None:
         self.unseen = tuple(self.unseen)
+        self.eval_folds = tuple(self.eval_folds)
         self.unseen_colours = tuple(self.unseen_colours)
         self.extract_layers = tuple(self.extract_layers)
         self.pretrain_crop_scale = tuple(self.pretrain_crop_scale)
-        if self.image_size % self.patch_size:
-            raise ValueError("image_size must be a multiple of patch_size")
+        for side in (self.image_size, self.clip_image_size, self.pretrain_crop_size or self.image_size):
+            if side % self.patch_size:
+                raise ValueError(f"image sizes must be multiples of patch_size {self.patch_size}, got {side}")
         if max(self.extract_layers) >= self.vision_layers:
             raise ValueError(f"extract_layers {self.extract_layers} exceed the {self.vision_layers} vision layers")
         self.split  # validates the held-out classes
 
     @property
     def split(self) -> WorldSplit:
-        return WorldSplit(unseen=self.unseen, unseen_colours=self.unseen_colours,
+        unseen = self.unseen or fold_split(self.fold).unseen
+        return WorldSplit(unseen=unseen, unseen_colours=self.unseen_colours,
                           unseen_colours_drawn=self.unseen_colours_drawn)
+
+    def for_fold(self, fold: int) -> "WorldPipelineConfig":
+        """This config with fold `fold` held out (and no explicit `unseen`)."""
+        return dataclasses.replace(self, fold=fold, unseen=())
 
     @property
     def scene(self) -> SceneConfig:
@@ -132,7 +152,7 @@ class WorldPipelineConfig:
 
     def clip_config(self) -> CLIPConfig:
         return CLIPConfig(
-            vision=VisionConfig(image_size=self.image_size, patch_size=self.patch_size, width=self.vision_width,
+            vision=VisionConfig(image_size=self.clip_image_size, patch_size=self.patch_size, width=self.vision_width,
                                 layers=self.vision_layers, heads=self.vision_heads),
             text=TextConfig(context_length=self.context_length, vocab_size=self.tokenizer().vocab_size,
                             width=self.text_width, layers=self.text_layers, heads=self.text_heads),
@@ -148,13 +168,14 @@ class WorldPipelineConfig:
                                     deconv_hidden=self.deconv_hidden)
         else:
             decoder = DecoderConfig(reduce_dim=self.reduce_dim, extract_layers=self.extract_layers,
-                                    heads=self.decoder_heads, mlp_dim=self.decoder_mlp)
+                                    heads=self.decoder_heads, mlp_dim=self.decoder_mlp,
+                                    refined=self.decoder_refined)
         return CLIPSegConfig(clip=self.clip_config(), decoder=decoder, input_size=self.image_size)
 
     def pretrain_config(self) -> PretrainConfig:
         return PretrainConfig(steps=self.pretrain_steps, batch_size=self.pretrain_batch, lr=self.pretrain_lr,
-                              warmup=min(50, self.pretrain_steps // 10 + 1), seed=self.seed,
-                              log_every=max(1, min(50, self.pretrain_steps // 4)))
+                              warmup=min(self.pretrain_warmup, self.pretrain_steps // 10 + 1), seed=self.seed,
+                              num_workers=self.pretrain_workers, log_every=max(1, min(50, self.pretrain_steps // 4)))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -181,11 +202,11 @@ class WorldPipelineConfig:
         return _hash({"clip": self.clip_key(), "model": name, **self.stage_fields("decoders")})
 
     def results_key(self) -> str:
-        return _hash({"models": [self.model_key(n) for n in MODEL_NAMES], "eval_size": self.eval_size,
-                      "version": _RESULTS_VERSION})
+        return _hash({"models": [self.for_fold(f).model_key(n) for f in self.eval_folds for n in MODEL_NAMES],
+                      "eval_size": self.eval_size, "bootstrap": self.bootstrap, "version": _RESULTS_VERSION})
 
 
-_RESULTS_VERSION = 4
+_RESULTS_VERSION = 5
 
 
 def _hash(d: dict) -> str:
@@ -193,19 +214,21 @@ def _hash(d: dict) -> str:
 
 
 PRESETS: dict[str, WorldPipelineConfig] = {
-    # The default run (docs/world.md table): about 10-12 minutes on 2 shared CPU cores.
-    "default": WorldPipelineConfig(),
+    # The shipped models (clipseg/world/pretrained, docs/world.md): about an hour on 2 CPU cores.
+    "full": WorldPipelineConfig(),
     # Seconds, for tests and smoke runs: same code, tiny numbers.
     "tiny": WorldPipelineConfig(
-        vision_width=32, vision_layers=2, vision_heads=2, text_width=32, text_layers=1, text_heads=2, embed_dim=32,
-        pretrain_steps=4, pretrain_batch=16, pretrain_scenes=64, captions_per_scene=1, extract_layers=(0, 1),
-        reduce_dim=16, decoder_heads=2, decoder_mlp=32, deconv_hidden=32, train_iterations=4, train_batch=8,
-        num_workers=0, eval_size=8,
+        image_size=64, clip_image_size=32, pretrain_crop_size=32, vision_width=32, vision_layers=2, vision_heads=2,
+        text_width=32, text_layers=1, text_heads=2, embed_dim=32, pretrain_steps=4, pretrain_batch=16,
+        pretrain_scenes=64, captions_per_scene=1, pretrain_workers=0, extract_layers=(0, 1), reduce_dim=16,
+        decoder_heads=2, decoder_mlp=32, deconv_hidden=32, train_iterations=4, train_batch=8, num_workers=0,
+        eval_size=8, eval_folds=(0,), bootstrap=20,
     ),
 }
+DEFAULT_PRESET = "full"
 
 
-def world_config(preset: str = "default", **overrides) -> WorldPipelineConfig:
+def world_config(preset: str = DEFAULT_PRESET, **overrides) -> WorldPipelineConfig:
     """A copy of a preset with fields replaced."""
     if preset not in PRESETS:
         raise KeyError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
@@ -213,5 +236,5 @@ def world_config(preset: str = "default", **overrides) -> WorldPipelineConfig:
 
 
 def world_tokenizer(config: WorldPipelineConfig | None = None) -> WordTokenizer:
-    return (config or PRESETS["default"]).tokenizer()
+    return (config or PRESETS[DEFAULT_PRESET]).tokenizer()
 

@@ -18,7 +18,7 @@ from ..model.clip import CLIP
 from ..model.clipseg import CLIPSeg
 from ..training.clip_pretrain import torch_threads
 from .clip_stage import pretrained_clip
-from .config import MODEL_LABELS, MODEL_NAMES, PRESETS, WorldPipelineConfig, default_cache_dir
+from .config import MODEL_LABELS, MODEL_NAMES, DEFAULT_PRESET, PRESETS, WorldPipelineConfig, default_cache_dir
 from .runlog import log
 
 
@@ -78,7 +78,7 @@ def load_world_models(config: WorldPipelineConfig | None = None, names: tuple[st
                       cache_dir: str | Path | None = None, progress: bool = True,
                       force: bool = False) -> tuple[dict[str, CLIPSeg], WordTokenizer, dict[str, dict]]:
     """The trained world models `names` (trained first where not cached), the tokenizer, and per-stage info."""
-    config = config or PRESETS["default"]
+    config = config or PRESETS[DEFAULT_PRESET]
     info: dict[str, dict] = {}
     # Every model needs the tokenizer, which is saved with the CLIP (and the random-backbone
     # model's key depends on the CLIP's key), so the CLIP stage always runs or loads.

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..data.world import generate_scene
 from ..training.clip_pretrain import torch_threads
-from .config import PRESETS, WorldPipelineConfig
+from .config import DEFAULT_PRESET, PRESETS, WorldPipelineConfig
 from .decoder_stage import load_world_models
 
 
@@ -61,7 +61,7 @@ def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: 
 
     from ..inference import Predictor
 
-    config = config or PRESETS["default"]
+    config = config or PRESETS[DEFAULT_PRESET]
     models, tokenizer, _ = load_world_models(config, (model,), cache_dir, progress)
     objects: list[str] = []
     if image is None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from ..data.sample import Sample
 from ..data.world import COLOUR_NAMES, SHAPE_CLASSES
 from ..data.world.dataset import world_evaluation_sets
 from ..data.world.tokenizer import WordTokenizer
-from ..evaluation.metrics import MetricResult, negative_scores
+from ..evaluation.bootstrap import SampleCounts, paired_difference
 from ..model.clipseg import CLIPSeg
 from .config import TASK_LABELS, WorldPipelineConfig
 
@@ -33,50 +35,116 @@ def evaluation_sets(config: WorldPipelineConfig) -> dict[str, Dataset]:
     return {task: ListDataset([ds[i] for i in range(len(ds))]) for task, ds in sets.items()}
 
 
-def _metrics(r: MetricResult) -> dict[str, float]:
-    return {"t": r.threshold, "miou": r.miou, "iou_fg": r.iou_fg, "iou_bin": r.iou_bin, "ap": r.ap}
+@torch.no_grad()
+def sample_counts(model: CLIPSeg, tokenizer: WordTokenizer, dataset: Dataset, prompt: str = "text",
+                  batch_size: int = 64, per_sample_keys: bool = False) -> SampleCounts:
+    """Per-sample threshold counts of `model` on `dataset` (keys: class names, or each sample's
+    own id with `per_sample_keys`, for the per-sample mIoU of referring expressions)."""
+    from ..data.sample import collate
+    from ..evaluation.predict import predict_probs
+    from ..prompts import PromptEncoder
 
-
-def evaluate_world_model(model: CLIPSeg, tokenizer: WordTokenizer, sets: dict[str, Dataset],
-                         batch_size: int = 64) -> dict[str, dict[str, float]]:
-    """Scores of one model on the evaluation sets (best threshold by mIoU per task; negatives
-    at the model's best referring threshold)."""
-    from ..evaluation.predict import accumulate
-
-    out: dict[str, dict[str, float]] = {}
-    for task in (t for t in TASK_LABELS if t in sets):
-        prompt = "visual" if task == "one_shot" else "text"
-        counts = accumulate(model, tokenizer, sets[task], prompt, batch_size).groups["all"]
-        out[task] = _metrics(counts.result(select="miou"))
-    counts = accumulate(model, tokenizer, sets["negative"], "text", batch_size).groups["all"]
-    out["negative"] = negative_scores(counts, out["referring"]["t"])
+    model.eval()
+    prompts = PromptEncoder(model, tokenizer, truncate=True)
+    out = SampleCounts()
+    for start in range(0, len(dataset), batch_size):
+        batch = collate([dataset[i] for i in range(start, min(len(dataset), start + batch_size))])
+        probs = predict_probs(model, prompts, batch, prompt).cpu()
+        keys = [f"{start + k}" for k in range(len(probs))] if per_sample_keys else batch["class_name"]
+        out.add(probs, batch["mask"][:, 0], keys, batch["valid"][:, 0])
     return out
 
 
-def format_table(rows: list[dict[str, Any]], clip_accuracy: dict[str, float] | None = None) -> str:
-    """The paper-style table of the world pipeline (scores in percent)."""
+def score_world_model(model: CLIPSeg, tokenizer: WordTokenizer, sets: dict[str, Dataset],
+                      batch_size: int = 64) -> dict[str, SampleCounts]:
+    """Per-sample counts of one model on every evaluation set (the raw material of the table)."""
+    return {task: sample_counts(model, tokenizer, data, "visual" if task == "one_shot" else "text", batch_size,
+                                per_sample_keys=task in ("referring", "negative"))
+            for task, data in sets.items()}
+
+
+def summarize(counts: dict[str, dict[str, SampleCounts]], labels: dict[str, str], n_boot: int = 1000,
+              seed: int = 0) -> list[dict[str, Any]]:
+    """Rows of the table: per model and task the metrics at the best threshold by mIoU, their 95 %
+    bootstrap intervals, and for the first model the paired differences to the others.
+
+    counts: model -> task -> SampleCounts (all models on the same samples).
+    """
+    rows = []
+    names = list(counts)
+    for name in names:
+        row: dict[str, Any] = {"model": name, "label": labels.get(name, name)}
+        for task, sc in counts[name].items():
+            if task == "negative":
+                continue
+            ci = sc.bootstrap(n_boot, seed)
+            row[task] = {**sc.score(), "n": len(sc), "ci": {m: list(v) for m, v in ci.items()}}
+        neg = counts[name].get("negative")
+        if neg is not None and "referring" in row:
+            i = _threshold_index(row["referring"]["t"])
+            per = neg.negatives(i)
+            rng = np.random.default_rng(seed)
+            draws = rng.integers(0, len(neg), size=(n_boot, len(neg)))
+            fp_total = neg.array()[:, :, i]
+            fp_rate = float(fp_total[:, 1].sum() / max(1, fp_total[:, 1].sum() + fp_total[:, 3].sum()))
+            row["negative"] = {"t": row["referring"]["t"], "fp_rate": fp_rate, "rejected": float(per["rejected"].mean()),
+                               "n": len(neg), "ci": {"rejected": _percentiles(per["rejected"][draws].mean(1))}}
+        rows.append(row)
+    first = names[0]
+    rows[0]["vs"] = {other: {task: paired_difference(counts[first][task], counts[other][task], n_boot, seed)
+                             for task in counts[first] if task != "negative"} for other in names[1:]}
+    return rows
+
+
+def _percentiles(values: np.ndarray, level: float = 0.95) -> list[float]:
+    return [float(v) for v in np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])]
+
+
+def _threshold_index(t: float) -> int:
+    from ..evaluation.metrics import THRESHOLDS
+
+    return int(np.argmin(np.abs(THRESHOLDS - t)))
+
+
+def _with_ci(m: dict[str, Any], key: str) -> str:
+    from ..evaluation.tables import pct
+
+    lo, hi = m["ci"][key]
+    return f"{pct(m[key])} [{pct(lo)}, {pct(hi)}]"
+
+
+def format_table(rows: list[dict[str, Any]], clip_accuracy: dict[str, Any] | None = None, title: str = "") -> str:
+    """The paper-style table of the world pipeline (scores in percent, 95 % bootstrap intervals)."""
     from ..evaluation.tables import grid, pct
 
-    header = ["Task", "Model", "t", "mIoU", "IoU_FG", "IoU_BIN", "AP"]
+    header = ["Task", "Model", "t", "mIoU [95 % CI]", "IoU_FG", "AP [95 % CI]"]
     body = []
     for task, label in ((t, label) for t, label in TASK_LABELS.items() if rows and t in rows[0]):
         for k, r in enumerate(rows):
             m = r[task]
-            body.append([label if k == 0 else "", r["label"], f"{m['t']:.2f}", pct(m["miou"]), pct(m["iou_fg"]),
-                         pct(m["iou_bin"]), pct(m["ap"])])
+            body.append([label + f" n={m['n']}" if k == 0 else "", r["label"], f"{m['t']:.2f}", _with_ci(m, "miou"),
+                         pct(m["iou_fg"]), _with_ci(m, "ap")])
     for k, r in enumerate(rows):
-        n = r["negative"]
-        body.append(["Negatives (absent things)" if k == 0 else "", r["label"], f"{n['t']:.2f}",
-                     f"FP px {pct(n['fp_rate'])}", f"rejected {pct(n['rejected'])}", "", ""])
+        n = r.get("negative")
+        if n:
+            lo, hi = n["ci"]["rejected"]
+            body.append([f"Negatives (absent things) n={n['n']}" if k == 0 else "", r["label"], f"{n['t']:.2f}",
+                         f"rejected {pct(n['rejected'])} [{pct(lo)}, {pct(hi)}]", f"FP px {pct(n['fp_rate'])}", ""])
     note = ("t = best of the 49 thresholds by mIoU; mIoU over samples (referring) or over classes (the others); "
-            "IoU_FG, IoU_BIN, AP (Simpson's rule over the 49 thresholds) from the summed pixel counts.\n"
-            "Negatives: prompts of things absent from the scene, at the model's referring t: share of pixels "
-            "predicted foreground (lower is better), share of samples with < 1 % foreground (higher is better).")
+            "IoU_FG and AP (Simpson's rule over the 49 thresholds) from the summed pixel counts; [95 % CI] = "
+            "percentile interval of 1000 bootstrap resamples of the samples, threshold selection included.\n"
+            "Negatives: prompts of things absent from the scene, at the model's referring t: share of samples "
+            "with < 1 % foreground (higher is better), share of pixels predicted foreground (lower is better).")
+    if rows and "vs" in rows[0]:
+        for other, tasks in rows[0]["vs"].items():
+            label = next(r["label"] for r in rows if r["model"] == other)
+            parts = [f"{task} {100 * d['diff']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]"
+                     for task, d in tasks.items()]
+            note += f"\n{rows[0]['label']} minus {label}, mIoU points, paired bootstrap: " + "; ".join(parts)
     if clip_accuracy:
         note += (f"\nPretrained CLIP, zero-shot classification among the {len(SHAPE_CLASSES)} classes "
-                 f"(chance {pct(clip_accuracy['chance'])} %): single-object scenes seen {pct(clip_accuracy['seen'])} %, "
-                 f"held-out {pct(clip_accuracy['unseen'])} %; close-ups of the same objects seen "
-                 f"{pct(clip_accuracy.get('seen_views'))} %, held-out {pct(clip_accuracy.get('unseen_views'))} %"
-                 + (f"; colours of the single-object scenes among {len(COLOUR_NAMES)} "
-                    f"{pct(clip_accuracy['colour'])} %." if "colour" in clip_accuracy else "."))
-    return grid("CLIPSeg on the generated world (scores in %)", header, body, note)
+                 f"(chance {pct(clip_accuracy['chance'])} %): close-ups all {pct(clip_accuracy['views_all'])} %, "
+                 f"held-out {pct(clip_accuracy['views_held_out'])} %; whole one-object scenes all "
+                 f"{pct(clip_accuracy['scenes_all'])} %; colour among {len(COLOUR_NAMES)} "
+                 f"{pct(clip_accuracy['colour'])} %.")
+    return grid(title or "CLIPSeg on the generated world (scores in %)", header, body, note)

@@ -26,6 +26,10 @@
               held-out class with attributes ("red star", "large striped star"; any
               class or attribute phrase of an object of that class that contains the
               class name); key = class name.
+  "zero_shot_generalized" evaluation, text: scenes of all classes that contain a held-out
+              class named by a generalized group; the phrase is such a group ("something
+              that grows" for a held-out tree), the target every object of the group in
+              the scene (seen members too); key = the held-out class.
   "zero_shot_colours" evaluation, text: scenes of the seen classes in all colours that
               contain a held-out colour (`WorldSplit.unseen_colours`); the phrase is
               "<colour> object"; key = colour name. Only for splits holding out
@@ -57,7 +61,7 @@ from ..transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from .phrases import CAPTION_STYLES, PHRASE_KINDS, caption, describe_object, referring_phrases, negative_phrases, sample_phrase
 from .scenes import Scene, SceneConfig, generate_scene
 from .splits import DEFAULT_SPLIT, WorldSplit
-from .vocabulary import PROMPT_TEMPLATES, SHAPE_CLASSES, split_words, with_article
+from .vocabulary import PROMPT_TEMPLATES, SHAPE_CLASSES, SHAPE_GROUPS, split_words, with_article
 
 # Disjoint scene-seed ranges per role.
 SEED_OFFSETS: dict[str, int] = {
@@ -70,12 +74,14 @@ SEED_OFFSETS: dict[str, int] = {
     "negative": 60_000_000,
     "zero_shot_phrases": 70_000_000,
     "zero_shot_colours": 80_000_000,
+    "zero_shot_generalized": 90_000_000,
 }
 _ROLE_RANGE = 10_000_000  # scene seeds of a role lie in [offset, offset + _ROLE_RANGE)
 MODES: tuple[str, ...] = ("train", "referring", "zero_shot", "one_shot", "negative", "zero_shot_phrases",
-                          "zero_shot_colours")
-EVAL_MODES: tuple[str, ...] = ("referring", "zero_shot", "zero_shot_phrases", "zero_shot_colours", "one_shot",
-                               "negative")
+                          "zero_shot_colours", "zero_shot_generalized")
+EVAL_MODES: tuple[str, ...] = ("referring", "zero_shot", "zero_shot_phrases", "zero_shot_generalized",
+                               "zero_shot_colours", "one_shot", "negative")
+_HELD_OUT_CLASS_MODES = ("one_shot", "zero_shot", "zero_shot_phrases", "zero_shot_generalized")
 EVAL_TEMPLATE = "a photo of a {}."
 
 
@@ -134,7 +140,8 @@ class WorldCaptionDataset(Dataset):
     random object of the scene instead of the whole scene - a square crop of
     `crop_scale` (min, max) times the object's size around its centre, shifted by up to
     `crop_jitter` of the crop side, resized to the image size - captioned with that
-    object only ("a photo of a large red star."). A ViT trained from scratch learns shapes
+    object only ("a photo of a large red star."; with probability `bare_caption_prob` the class
+    only: "a photo of a star."). A ViT trained from scratch learns shapes
     much faster from such views, because the object no longer lands anywhere relative to
     the patch grid; whole scenes keep it used to the layouts it will segment. With
     `crop_size` the views are rendered at that side instead of the image size: at 32 px
@@ -154,13 +161,13 @@ class WorldCaptionDataset(Dataset):
                  cache: bool = True, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                  style_weights: dict[str, float] | None = None, object_crop_prob: float = 0.0,
                  crop_scale: tuple[float, float] = (1.3, 2.6), crop_jitter: float = 0.15,
-                 crop_size: int | None = None):
-        if not 0 <= object_crop_prob <= 1:
-            raise ValueError("object_crop_prob must lie in [0, 1]")
+                 crop_size: int | None = None, bare_caption_prob: float = 0.4):
+        if not 0 <= object_crop_prob <= 1 or not 0 <= bare_caption_prob <= 1:
+            raise ValueError("object_crop_prob and bare_caption_prob must lie in [0, 1]")
         if crop_size is not None and crop_size < 1:
             raise ValueError("crop_size must be positive")
         self.object_crop_prob, self.crop_scale, self.crop_jitter = object_crop_prob, tuple(crop_scale), crop_jitter
-        self.crop_size = crop_size
+        self.crop_size, self.bare_caption_prob = crop_size, bare_caption_prob
         if scenes < 1 or captions_per_scene < 1:
             raise ValueError("scenes and captions_per_scene must be positive")
         unknown = set(style_weights or {}) - set(CAPTION_STYLES)
@@ -198,7 +205,7 @@ class WorldCaptionDataset(Dataset):
         image = scene_tensor(scene, self.mean, self.std)
         if self.object_crop_prob and scene.objects and rng.random() < self.object_crop_prob:
             obj = scene.objects[int(rng.integers(len(scene.objects)))]
-            return self._object_view(image, obj, rng), object_caption(obj, rng)
+            return self._object_view(image, obj, rng), object_caption(obj, rng, self.bare_caption_prob)
         style = CAPTION_STYLES[int(rng.choice(len(CAPTION_STYLES), p=self.style_p))]
         return image, caption(scene, rng, style)
 
@@ -248,10 +255,12 @@ class WorldSegmentationDataset(Dataset):
         split = config.split
         self.seen = split.seen_classes()
         self.unseen = split.unseen_classes()
-        if config.mode in ("zero_shot", "zero_shot_phrases") and not self.unseen:
-            raise ValueError("zero_shot needs a split with held-out classes")
+        if config.mode in _HELD_OUT_CLASS_MODES[1:] and not self.unseen:
+            raise ValueError(f"{config.mode} needs a split with held-out classes")
         self.query_classes = tuple(config.classes) if config.classes is not None else (
-            self.unseen if config.mode in ("one_shot", "zero_shot", "zero_shot_phrases") else self.seen)
+            self.unseen if config.mode in _HELD_OUT_CLASS_MODES else self.seen)
+        if config.mode == "zero_shot_generalized":  # held-out classes that some group names
+            self.query_classes = tuple(c for c in self.query_classes if any(c in m for m in SHAPE_GROUPS.values()))
         if not self.query_classes:
             raise ValueError(f"mode {config.mode!r} has no classes to query")
         self.seen_colours = tuple(c for c in config.scene.colours if c in split.seen_colours())
@@ -361,6 +370,14 @@ class WorldSegmentationDataset(Dataset):
         options = [p for p in referring_phrases(scene, target, ("class", "attribute")) if cls in split_words(p.text)]
         phrase = options[int(rng.integers(len(options)))]
         return Sample(scene_tensor(scene), self._mask(phrase.mask), apply_template(phrase.text, None), None, cls), scene
+
+    def _item_zero_shot_generalized(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
+        cls = self.query_classes[index % len(self.query_classes)]
+        scene, _ = self._scene_with(rng, "zero_shot_generalized", (cls,), self.config.split.classes)
+        groups = [g for g, members in SHAPE_GROUPS.items() if cls in members]
+        group = groups[int(rng.integers(len(groups)))]
+        mask = scene.union_mask([i for i, o in enumerate(scene.objects) if o.shape in SHAPE_GROUPS[group]])
+        return Sample(scene_tensor(scene), self._mask(mask), apply_template(group, None), None, cls), scene
 
     def _item_zero_shot_colours(self, index: int, rng: np.random.Generator) -> tuple[Sample, Scene]:
         colour = self.query_colours[index % len(self.query_colours)]

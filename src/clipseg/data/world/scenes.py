@@ -151,7 +151,7 @@ class Scene:
 
 def _muted_colour(rng: np.random.Generator) -> np.ndarray:
     """A low-saturation colour, so saturated object colours stand out."""
-    grey = rng.uniform(40, 215)
+    grey = rng.uniform(65, 190)  # away from the black and white objects
     return np.clip(grey + rng.uniform(-22, 22, size=3), 0, 255)
 
 

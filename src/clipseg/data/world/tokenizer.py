@@ -82,9 +82,27 @@ class WordTokenizer(PackedIds):
 
     @classmethod
     def from_dict(cls, d: dict) -> "WordTokenizer":
-        if d.get("format") != FORMAT:
-            raise ValueError(f"not a word tokenizer description (format {d.get('format')!r})")
-        return cls(d["words"], int(d["context_length"]))
+        """Inverse of `to_dict`; ValueError for anything else (also for untrusted files: a
+        list of at most 100 000 words, a context length of 2 to 1024)."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ValueError(f"not a word tokenizer description (format {d.get('format') if isinstance(d, dict) else None!r})")
+        words, context = d.get("words"), d.get("context_length")
+        if not isinstance(words, list) or len(words) > 100_000 or not all(isinstance(w, str) for w in words):
+            raise ValueError("'words' must be a list of at most 100000 strings")
+        if not isinstance(context, int) or isinstance(context, bool) or not 2 <= context <= 1024:
+            raise ValueError(f"'context_length' must be an integer in [2, 1024], got {context!r}")
+        return cls(words, context)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> "WordTokenizer":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"not JSON: {e}") from None
+        return cls.from_dict(d)
 
     def save(self, path: str | Path) -> Path:
         """Write the vocabulary as JSON; returns the path."""

@@ -17,18 +17,32 @@ from ...prompts.templates import PROMPT_TEMPLATES
 
 RGB = tuple[int, int, int]
 
-# Ordered so that the four contiguous folds of three (see splits.fold_split) each
-# leave every generalized group with seen members.
+# World v2: 44 object classes in four families (plane figures, figures with holes or cut-outs,
+# everyday objects made of parts, and glyph-like signs). Ordered in four contiguous folds of
+# eleven (see splits.fold_split); every fold mixes the families, and every generalized group
+# keeps seen members in every fold (checked by WorldSplit).
 SHAPE_CLASSES: tuple[str, ...] = (
-    "circle", "square", "triangle",
-    "star", "cross", "heart",
-    "ring", "diamond", "hexagon",
-    "moon", "arrow", "ellipse",
+    # fold 0
+    "circle", "square", "triangle", "star", "cross", "heart", "house", "tree", "key", "fish", "cloud",
+    # fold 1
+    "ring", "diamond", "hexagon", "moon", "arrow", "ellipse", "flower", "mushroom", "umbrella", "bell", "car",
+    # fold 2
+    "pentagon", "rectangle", "semicircle", "trapezoid", "bolt", "hourglass", "sun", "snowman", "lollipop",
+    "cup", "boat",
+    # fold 3
+    "chevron", "frame", "drop", "bone", "shield", "crown", "rocket", "bottle", "hammer", "leaf", "candle",
 )
 
-SHAPE_PLURALS: Mapping[str, str] = MappingProxyType(
-    {name: ("crosses" if name == "cross" else name + "s") for name in SHAPE_CLASSES}
-)
+_IRREGULAR_PLURALS = {"fish": "fish", "leaf": "leaves"}
+
+
+def _plural(name: str) -> str:
+    if name in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[name]
+    return name + ("es" if name.endswith(("s", "x", "sh", "ch")) else "s")
+
+
+SHAPE_PLURALS: Mapping[str, str] = MappingProxyType({name: _plural(name) for name in SHAPE_CLASSES})
 
 COLOURS: Mapping[str, RGB] = MappingProxyType({
     "red": (220, 40, 40),
@@ -39,11 +53,14 @@ COLOURS: Mapping[str, RGB] = MappingProxyType({
     "blue": (40, 80, 225),
     "purple": (150, 60, 195),
     "pink": (245, 125, 190),
+    "brown": (130, 80, 35),
+    "white": (248, 248, 248),
+    "black": (18, 18, 18),
 })
 COLOUR_NAMES: tuple[str, ...] = tuple(COLOURS)
 
 SIZES: tuple[str, ...] = ("small", "large")
-TEXTURES: tuple[str, ...] = ("plain", "striped", "dotted")
+TEXTURES: tuple[str, ...] = ("plain", "striped", "dotted", "checked")
 
 # Background kinds and the adjective used for them in captions.
 BACKGROUNDS: tuple[str, ...] = ("solid", "gradient", "noise", "clutter")
@@ -54,19 +71,27 @@ BACKGROUND_WORDS: Mapping[str, str] = MappingProxyType({
     "clutter": "cluttered",
 })
 
-# Generalized prompts (like the paper's affordance / attribute queries) -> the
-# shape classes they refer to.
+# Generalized prompts (like the paper's affordance / attribute queries: "something to sit
+# on") -> the classes they refer to.
 SHAPE_GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "something round": ("circle", "ring", "ellipse", "moon"),
-    "something pointy": ("star", "triangle", "arrow", "diamond"),
+    "something round": ("circle", "ring", "ellipse", "moon", "sun", "drop", "snowman"),
+    "something pointy": ("star", "triangle", "arrow", "diamond", "bolt", "chevron", "crown", "rocket"),
     "something with straight edges": (
-        "square", "triangle", "hexagon", "diamond", "cross", "arrow", "star",
+        "square", "triangle", "hexagon", "diamond", "cross", "arrow", "star", "pentagon", "rectangle",
+        "trapezoid", "hourglass", "chevron", "frame", "bolt",
     ),
-    "something with curved edges": ("circle", "ring", "ellipse", "moon", "heart"),
+    "something with curved edges": (
+        "circle", "ring", "ellipse", "moon", "heart", "cloud", "semicircle", "drop", "leaf", "umbrella",
+    ),
+    "something that grows": ("tree", "flower", "mushroom", "leaf"),
+    "something in the sky": ("cloud", "moon", "star", "sun", "rocket"),
+    "something to travel in": ("car", "boat", "rocket"),
+    "something to hold": ("key", "umbrella", "lollipop", "cup", "hammer", "bottle", "candle", "bell"),
+    "something with a hole": ("ring", "frame", "key", "cup"),
 })
 # Generalized prompts over colours -> the colour names they refer to.
 COLOUR_GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "something in a warm colour": ("red", "orange", "yellow", "pink"),
+    "something in a warm colour": ("red", "orange", "yellow", "pink", "brown"),
     "something in a cool colour": ("green", "cyan", "blue", "purple"),
 })
 

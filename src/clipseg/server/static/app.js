@@ -1,23 +1,36 @@
-// CLIPSeg web page: upload an image, type prompts, see a heatmap per prompt, draw a visual
-// prompt, download the masks. Plain JS, no build step; talks to POST /segment.
+// CLIPSeg web page: choose an image (file, drop, paste or example), type prompts, see each
+// prompt's map and all prompts in one label map with a legend, paint a visual prompt, download
+// the masks. Plain JS, no build step; talks to POST /segment.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#0082c8", "#f58230", "#911eb4", "#46f0f0", "#f032e6",
-                 "#d2f53c", "#fabed4", "#008080", "#dcbeff"];
+// The server's palette (clipseg.inference.outputs.PALETTE): the colours of the CLI's overlays and
+// label maps, so a prompt has the same colour everywhere.
+const PALETTE = [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+  [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [220, 190, 255],
+  [170, 110, 40], [255, 250, 200], [128, 0, 0], [170, 255, 195], [128, 128, 0], [255, 215, 180],
+  [0, 0, 128], [128, 128, 128]];
+const colour = (k) => PALETTE[k % PALETTE.length];
+const css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
 const MAX_VIEW = 640;      // longest side of the result canvases
 const MAX_SUPPORT_VIEW = 340;
+const UNDO_DEPTH = 30;
 
 const state = {
-  file: null,          // the image File
+  file: null,          // the image Blob
+  name: "image",       // its file name (downloads are named after it, like the CLI's outputs)
   bitmap: null,        // decoded for display (null when the browser cannot decode it)
   sha: null,           // sha256 the server reported for this image (lets us skip re-uploading)
   supportBlob: null,   // example image of the visual prompt
   supportBitmap: null,
   mask: null,          // offscreen canvas at the example's natural size: white = object
   drawn: false,
-  last: null,          // last JSON answer, re-rendered when the opacity changes
-  busy: false,
+  undo: [],            // mask snapshots before each stroke
+  cursor: null,        // keyboard painting position on the support canvas
+  view: null,          // the answer shown: {answer, maps: [{prob, mask}], w, h}
+  generation: 0,       // bumped per request and per image change: stale work never lands on the page
+  controller: null,    // AbortController of the request in flight
+  examplePrompts: null,
 };
 
 function showError(msg) {
@@ -32,12 +45,6 @@ function fit(w, h, max) {
   return [Math.max(1, Math.round(w * s)), Math.max(1, Math.round(h * s))];
 }
 
-function slug(text) {
-  return (text.trim().replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._-]+|[._-]+$/g, "") || "prompt").slice(0, 40);
-}
-
-function stem(name) { return (name || "image").replace(/\.[^.]*$/, "") || "image"; }
-
 async function decode(blob) {
   try { return await createImageBitmap(blob); } catch (e) { return null; }
 }
@@ -48,34 +55,95 @@ async function loadInfo() {
     const j = await r.json();
     const m = j.model;
     $("model-info").textContent = `${m.weights} · ${m.input_size}px input · ${m.device}`;
+    if (m.note) { $("model-note").textContent = m.note; $("model-note").hidden = false; }
   } catch (e) {
-    $("model-info").textContent = "model info unavailable";
+    $("model-info").textContent = "model info unavailable (is the server running?)";
   }
 }
 
 // ------------------------------------------------------------------ the image
 
-$("image-input").addEventListener("change", async (ev) => {
-  const file = ev.target.files[0];
+async function setImage(blob, name) {
   showError("");
-  if (!file) return;
-  state.file = file;
+  state.generation += 1;  // results of the previous image are stale now
+  state.file = blob;
+  state.name = name || "image";
   state.sha = null;
-  state.bitmap = await decode(file);
+  state.bitmap = await decode(blob);
   const c = $("image-preview");
   if (state.bitmap) {
     const [w, h] = fit(state.bitmap.width, state.bitmap.height, 340);
     c.width = w; c.height = h;
     c.getContext("2d").drawImage(state.bitmap, 0, 0, w, h);
+    c.setAttribute("aria-label", `the chosen image, ${state.name}`);
     c.hidden = false;
-    $("image-meta").textContent = `${file.name} · ${state.bitmap.width}×${state.bitmap.height} · ${(file.size / 1024).toFixed(0)} KiB`;
+    $("image-meta").textContent = `${state.name} · ${state.bitmap.width}×${state.bitmap.height} · ${(blob.size / 1024).toFixed(0)} KiB`;
   } else {
     c.hidden = true;
-    $("image-meta").textContent = `${file.name}: this browser cannot display it; the server will still try to read it`;
+    $("image-meta").textContent = `${state.name}: this browser cannot display it; the server will still try to read it`;
   }
+  clearResults();
   $("segment-btn").disabled = false;
   $("support-use-image").disabled = false;
+}
+
+$("image-input").addEventListener("change", (ev) => {
+  const file = ev.target.files[0];
+  if (file) setImage(file, file.name);
 });
+
+(function dropAndPaste() {
+  const zone = $("drop-zone");
+  const box = $("image-box");
+  box.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
+  box.addEventListener("dragleave", () => zone.classList.remove("over"));
+  box.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    zone.classList.remove("over");
+    const file = [...(ev.dataTransfer.files || [])].find((f) => f.type.startsWith("image/")) || ev.dataTransfer.files[0];
+    if (file) setImage(file, file.name);
+  });
+  zone.addEventListener("click", (ev) => { if (ev.target === zone) $("image-input").click(); });
+  zone.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); $("image-input").click(); }
+  });
+  document.addEventListener("paste", (ev) => {
+    const item = [...(ev.clipboardData ? ev.clipboardData.items : [])].find((i) => i.type.startsWith("image/"));
+    if (!item) return;
+    ev.preventDefault();
+    const file = item.getAsFile();
+    setImage(file, file.name && file.name !== "image.png" ? file.name : "pasted.png");
+  });
+})();
+
+async function loadExamples() {
+  let list = [];
+  try { list = (await (await fetch("/examples")).json()).examples || []; } catch (e) { return; }
+  list.sort((a, b) => Number(b.suited) - Number(a.suited));
+  const box = $("examples");
+  for (const ex of list) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "example";
+    b.title = `${ex.credit}; prompts: ${ex.prompts.join(", ")}`;
+    b.setAttribute("aria-label", `use the example image ${ex.name}` + (ex.suited ? " (fits the loaded model)" : ""));
+    const img = document.createElement("img");
+    img.src = ex.url; img.alt = "";
+    const label = document.createElement("span");
+    label.textContent = ex.suited ? `${ex.name} ★` : ex.name;
+    b.append(img, label);
+    b.addEventListener("click", async () => {
+      const blob = await (await fetch(ex.url)).blob();
+      await setImage(blob, ex.name);
+      const current = $("prompts").value.trim();
+      if (!current || current === state.examplePrompts) {
+        state.examplePrompts = ex.prompts.join("\n");
+        $("prompts").value = state.examplePrompts;
+      }
+    });
+    box.append(b);
+  }
+}
 
 // ------------------------------------------------------------------ the visual prompt
 
@@ -93,11 +161,32 @@ async function setSupport(blob) {
   $("support-canvas").getContext("2d").drawImage(bmp, 0, 0, w, h);
   state.mask = document.createElement("canvas");
   state.mask.width = bmp.width; state.mask.height = bmp.height;
-  clearMask();
+  state.undo = [];
+  state.cursor = [w / 2, h / 2];
+  clearMask(false);
   $("support-area").hidden = false;
 }
 
-function clearMask() {
+function snapshot() {
+  const d = $("support-draw");
+  state.undo.push([d.getContext("2d").getImageData(0, 0, d.width, d.height),
+                   state.mask.getContext("2d").getImageData(0, 0, state.mask.width, state.mask.height), state.drawn]);
+  if (state.undo.length > UNDO_DEPTH) state.undo.shift();
+  $("support-undo").disabled = false;
+}
+
+function undo() {
+  const last = state.undo.pop();
+  if (!last) return;
+  $("support-draw").getContext("2d").putImageData(last[0], 0, 0);
+  state.mask.getContext("2d").putImageData(last[1], 0, 0);
+  state.drawn = last[2];
+  $("use-visual").checked = state.drawn;
+  $("support-undo").disabled = state.undo.length === 0;
+}
+
+function clearMask(keepUndo = true) {
+  if (keepUndo && state.mask) snapshot();
   const d = $("support-draw");
   d.getContext("2d").clearRect(0, 0, d.width, d.height);
   if (state.mask) {
@@ -111,7 +200,26 @@ function clearMask() {
 
 $("support-input").addEventListener("change", (ev) => { if (ev.target.files[0]) setSupport(ev.target.files[0]); });
 $("support-use-image").addEventListener("click", () => { if (state.file) setSupport(state.file); });
-$("support-clear").addEventListener("click", clearMask);
+$("support-clear").addEventListener("click", () => clearMask());
+$("support-undo").addEventListener("click", undo);
+
+function stroke(a, b) {
+  const d = $("support-draw");
+  const brush = +$("brush").value;
+  const erase = $("eraser").checked;
+  const g = d.getContext("2d");
+  g.save();
+  g.globalCompositeOperation = erase ? "destination-out" : "source-over";
+  g.strokeStyle = "rgba(255, 40, 40, 0.55)"; g.lineWidth = brush; g.lineCap = "round"; g.lineJoin = "round";
+  g.beginPath(); g.moveTo(a[0], a[1]); g.lineTo(b[0], b[1]); g.stroke();
+  g.restore();
+  const s = state.mask.width / d.width;  // the same stroke on the full-size mask
+  const m = state.mask.getContext("2d");
+  m.strokeStyle = erase ? "#000" : "#fff"; m.lineWidth = brush * s; m.lineCap = "round"; m.lineJoin = "round";
+  m.beginPath(); m.moveTo(a[0] * s, a[1] * s); m.lineTo(b[0] * s, b[1] * s); m.stroke();
+  if (!erase) state.drawn = true;
+  $("use-visual").checked = state.drawn;
+}
 
 (function drawing() {
   const d = $("support-draw");
@@ -120,21 +228,10 @@ $("support-clear").addEventListener("click", clearMask);
     const r = d.getBoundingClientRect();
     return [(ev.clientX - r.left) * d.width / r.width, (ev.clientY - r.top) * d.height / r.height];
   };
-  const stroke = (a, b) => {
-    const brush = +$("brush").value;
-    const g = d.getContext("2d");
-    g.strokeStyle = "rgba(255, 40, 40, 0.55)"; g.lineWidth = brush; g.lineCap = "round"; g.lineJoin = "round";
-    g.beginPath(); g.moveTo(a[0], a[1]); g.lineTo(b[0], b[1]); g.stroke();
-    const s = state.mask.width / d.width;  // the same stroke on the full-size mask
-    const m = state.mask.getContext("2d");
-    m.strokeStyle = "#fff"; m.lineWidth = brush * s; m.lineCap = "round"; m.lineJoin = "round";
-    m.beginPath(); m.moveTo(a[0] * s, a[1] * s); m.lineTo(b[0] * s, b[1] * s); m.stroke();
-    state.drawn = true;
-    $("use-visual").checked = true;
-  };
   d.addEventListener("pointerdown", (ev) => {
     if (!state.mask) return;
     d.setPointerCapture(ev.pointerId);
+    snapshot();
     last = pos(ev);
     stroke(last, [last[0] + 0.01, last[1]]);
   });
@@ -147,6 +244,27 @@ $("support-clear").addEventListener("click", clearMask);
   const end = () => { last = null; };
   d.addEventListener("pointerup", end);
   d.addEventListener("pointercancel", end);
+  // keyboard: arrows move the brush and paint (Shift: move without painting), E eraser, Ctrl+Z undo, C clear
+  d.addEventListener("keydown", (ev) => {
+    if (!state.mask) return;
+    const step = 6;
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+    if (moves[ev.key]) {
+      ev.preventDefault();
+      const a = state.cursor;
+      const b = [Math.min(d.width, Math.max(0, a[0] + moves[ev.key][0])), Math.min(d.height, Math.max(0, a[1] + moves[ev.key][1]))];
+      if (!ev.shiftKey) { if (!ev.repeat) snapshot(); stroke(a, b); }
+      state.cursor = b;
+    } else if (ev.key === " " || ev.key === "Enter") {
+      ev.preventDefault(); snapshot(); stroke(state.cursor, [state.cursor[0] + 0.01, state.cursor[1]]);
+    } else if (ev.key.toLowerCase() === "e" && !ev.ctrlKey && !ev.metaKey) {
+      $("eraser").checked = !$("eraser").checked;
+    } else if (ev.key.toLowerCase() === "z" && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault(); undo();
+    } else if (ev.key.toLowerCase() === "c" && !ev.ctrlKey && !ev.metaKey) {
+      clearMask();
+    }
+  });
 })();
 
 // ------------------------------------------------------------------ segmenting
@@ -159,9 +277,9 @@ function canvasBlob(canvas) {
   return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
 }
 
-async function request(withImage) {
+async function request(withImage, signal) {
   const fd = new FormData();
-  if (withImage || !state.sha) fd.append("image", state.file, state.file.name || "image");
+  if (withImage || !state.sha) fd.append("image", state.file, state.name);
   else fd.append("image_sha256", state.sha);
   for (const p of prompts()) fd.append("prompt", p);
   if ($("use-visual").checked && state.drawn && state.supportBlob) {
@@ -171,128 +289,213 @@ async function request(withImage) {
   }
   fd.append("threshold", $("threshold").value);
   fd.append("outputs", "rle,mask_png,prob_png");
-  const r = await fetch("/segment", { method: "POST", body: fd });
+  const r = await fetch("/segment", { method: "POST", body: fd, signal });
   let j = null;
   try { j = await r.json(); } catch (e) { /* not JSON */ }
   return [r, j];
 }
 
+function setBusy(busy) {
+  $("busy").hidden = !busy;
+  $("results-section").setAttribute("aria-busy", String(busy));
+  $("cancel-btn").hidden = !busy;
+  $("segment-btn").disabled = busy || !state.file;
+}
+
 async function segment() {
-  if (state.busy) return;
   showError("");
   if (!state.file) { showError("choose an image first"); return; }
   const useVisual = $("use-visual").checked && state.drawn;
-  if (prompts().length === 0 && !useVisual) { showError("type at least one prompt, or draw a visual prompt"); return; }
-  state.busy = true;
-  $("segment-btn").disabled = true;
-  setStatus("segmenting…");
+  if (prompts().length === 0 && !useVisual) { showError("type at least one prompt, or paint a visual prompt"); return; }
+  if (state.controller) state.controller.abort();  // a newer request replaces the one in flight
+  const controller = new AbortController();
+  state.controller = controller;
+  const generation = ++state.generation;
+  setBusy(true);
+  setStatus("");
   const t0 = performance.now();
   try {
-    let [r, j] = await request(false);
-    if (r.status === 404 && j && j.error === "image_not_cached") [r, j] = await request(true);
+    let [r, j] = await request(false, controller.signal);
+    if (r.status === 404 && j && j.error === "image_not_cached") [r, j] = await request(true, controller.signal);
+    if (generation !== state.generation) return;
     if (!r.ok) {
-      showError(j ? `${j.error}: ${j.detail}` : `HTTP ${r.status}`);
-      setStatus("");
+      clearResults();
+      showError(j ? `${j.error}: ${j.detail}` : `the server answered HTTP ${r.status}`);
       return;
     }
     state.sha = j.image.sha256;
-    state.last = j;
+    const maps = await decodeMaps(j);
+    if (generation !== state.generation) return;  // a newer request or image arrived meanwhile
     const warn = $("warning");  // e.g. words the loaded model does not know
     warn.textContent = (j.warnings || []).join(" ");
     warn.hidden = !(j.warnings && j.warnings.length);
-    await render(j);
+    state.view = { answer: j, maps, w: maps.w, h: maps.h };
+    renderResults();
     const ms = Math.round(performance.now() - t0);
     setStatus(`${j.results.length} prompt(s) in ${ms} ms · image features ${j.image.cached ? "from the cache" : "computed"}`);
   } catch (e) {
-    showError(`request failed: ${e}`);
-    setStatus("");
+    if (e.name === "AbortError") {
+      if (generation === state.generation) setStatus("cancelled");
+      return;
+    }
+    if (generation !== state.generation) return;
+    clearResults();
+    showError(e instanceof TypeError ? "cannot reach the server (is `clipseg serve` still running?)" : `request failed: ${e}`);
   } finally {
-    state.busy = false;
-    $("segment-btn").disabled = false;
+    if (state.controller === controller) {
+      state.controller = null;
+      setBusy(false);
+    }
   }
 }
 
 $("segment-btn").addEventListener("click", segment);
+$("cancel-btn").addEventListener("click", () => { if (state.controller) state.controller.abort(); });
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); if (state.file) segment(); }
+});
 $("threshold").addEventListener("input", () => { $("threshold-value").textContent = (+$("threshold").value).toFixed(2); });
-$("threshold").addEventListener("change", () => { if (state.last) segment(); });  // cached: no backbone pass
-$("opacity").addEventListener("input", () => { if (state.last) render(state.last); });
+$("threshold").addEventListener("change", () => { if (state.view) segment(); });  // cached: no backbone pass
+$("opacity").addEventListener("input", () => { if (state.view) paintAll(); });    // synchronous: no races
 
 // ------------------------------------------------------------------ results
 
-function heat(t) {  // jet-like colour map, t in [0, 1]
-  const c = (x) => Math.max(0, Math.min(1, x)) * 255;
-  return [c(1.5 - Math.abs(4 * t - 3)), c(1.5 - Math.abs(4 * t - 2)), c(1.5 - Math.abs(4 * t - 1))];
-}
-
-async function pngImage(b64) {
+function pngImage(b64) {
   const img = new Image();
   img.src = "data:image/png;base64," + b64;
-  await img.decode();
-  return img;
+  return img.decode().then(() => img);
 }
 
-async function drawResult(canvas, r, width, height) {
-  const [w, h] = fit(width, height, MAX_VIEW);
-  canvas.width = w; canvas.height = h;
-  const g = canvas.getContext("2d");
-  g.fillStyle = "#000"; g.fillRect(0, 0, w, h);
-  if (state.bitmap) g.drawImage(state.bitmap, 0, 0, w, h);
-  const base = g.getImageData(0, 0, w, h);
+async function decodeMaps(j) {
+  // every map at the view size, decoded once; repainting (opacity) is then synchronous
+  const [w, h] = fit(j.image.width, j.image.height, MAX_VIEW);
   const off = document.createElement("canvas");
   off.width = w; off.height = h;
-  const og = off.getContext("2d");
-  og.drawImage(await pngImage(r.prob_png), 0, 0, w, h);
-  const prob = og.getImageData(0, 0, w, h).data;
-  og.clearRect(0, 0, w, h);
-  og.drawImage(await pngImage(r.mask_png), 0, 0, w, h);
-  const mask = og.getImageData(0, 0, w, h).data;
-  const opacity = +$("opacity").value;
-  const px = base.data;
-  for (let i = 0; i < px.length; i += 4) {
-    const p = prob[i] / 255;
-    const [hr, hg, hb] = heat(p);
-    const a = opacity * (0.25 + 0.75 * p);
-    px[i] = px[i] * (1 - a) + hr * a;
-    px[i + 1] = px[i + 1] * (1 - a) + hg * a;
-    px[i + 2] = px[i + 2] * (1 - a) + hb * a;
+  const g = off.getContext("2d", { willReadFrequently: true });
+  const maps = [];
+  for (const r of j.results) {
+    const [p, m] = await Promise.all([pngImage(r.prob_png), pngImage(r.mask_png)]);
+    g.clearRect(0, 0, w, h); g.drawImage(p, 0, 0, w, h);
+    const prob = g.getImageData(0, 0, w, h).data.slice();
+    g.clearRect(0, 0, w, h); g.drawImage(m, 0, 0, w, h);
+    const mask = g.getImageData(0, 0, w, h).data.slice();
+    maps.push({ prob, mask });
   }
-  // outline of the mask at the threshold
+  maps.w = w; maps.h = h;
+  return maps;
+}
+
+function baseImage(w, h) {
+  const c = document.createElement("canvas");
+  c.width = w; c.height = h;
+  const g = c.getContext("2d", { willReadFrequently: true });
+  g.fillStyle = "#000"; g.fillRect(0, 0, w, h);
+  if (state.bitmap) g.drawImage(state.bitmap, 0, 0, w, h);
+  return g.getImageData(0, 0, w, h);
+}
+
+function paintOne(canvas, k) {
+  const { maps, w, h } = state.view;
+  const { prob, mask } = maps[k];
+  const img = baseImage(w, h);
+  const px = img.data;
+  const rgb = colour(k);
+  const opacity = +$("opacity").value;
+  for (let i = 0; i < px.length; i += 4) {
+    const a = opacity * (0.15 + 0.85 * prob[i] / 255);
+    const dim = mask[i] > 127 ? 1 : 0.7;
+    px[i] = (px[i] * (1 - a) + rgb[0] * a) * dim;
+    px[i + 1] = (px[i + 1] * (1 - a) + rgb[1] * a) * dim;
+    px[i + 2] = (px[i + 2] * (1 - a) + rgb[2] * a) * dim;
+  }
+  outline(px, w, h, (i) => mask[i] > 127, () => [255, 255, 255]);
+  canvas.width = w; canvas.height = h;
+  canvas.getContext("2d").putImageData(img, 0, 0);
+}
+
+function outline(px, w, h, inside, rgbAt) {
   for (let y = 1; y < h - 1; y++) {
     for (let x = 1; x < w - 1; x++) {
       const i = (y * w + x) * 4;
-      if (mask[i] > 127 && (mask[i - 4] <= 127 || mask[i + 4] <= 127 || mask[i - 4 * w] <= 127 || mask[i + 4 * w] <= 127)) {
-        px[i] = 255; px[i + 1] = 255; px[i + 2] = 255;
+      if (inside(i) && (!inside(i - 4) || !inside(i + 4) || !inside(i - 4 * w) || !inside(i + 4 * w))) {
+        const c = rgbAt(i);
+        px[i] = c[0]; px[i + 1] = c[1]; px[i + 2] = c[2];
       }
     }
   }
-  g.putImageData(base, 0, 0);
 }
 
-async function render(j) {
-  const box = $("results");
-  box.textContent = "";
-  $("results-empty").hidden = true;
-  const name = stem(state.file && state.file.name);
-  for (const r of j.results) {
+function paintLabelMap(canvas) {
+  // each pixel: the prompt of highest probability, where that probability is at or above the threshold
+  const { maps, w, h } = state.view;
+  const img = baseImage(w, h);
+  const px = img.data;
+  const t = +state.view.answer.threshold * 255;
+  const opacity = +$("opacity").value;
+  const label = new Int16Array(w * h).fill(-1);
+  for (let i = 0, p = 0; i < px.length; i += 4, p++) {
+    let best = -1, bestP = -1;
+    for (let k = 0; k < maps.length; k++) if (maps[k].prob[i] > bestP) { bestP = maps[k].prob[i]; best = k; }
+    if (best >= 0 && bestP >= t && maps[best].mask[i] > 127) {
+      label[p] = best;
+      const rgb = colour(best);
+      px[i] = px[i] * (1 - opacity) + rgb[0] * opacity;
+      px[i + 1] = px[i + 1] * (1 - opacity) + rgb[1] * opacity;
+      px[i + 2] = px[i + 2] * (1 - opacity) + rgb[2] * opacity;
+    } else {
+      px[i] *= 0.55; px[i + 1] *= 0.55; px[i + 2] *= 0.55;
+    }
+  }
+  outline(px, w, h, (i) => label[i / 4] >= 0, (i) => colour(label[i / 4]).map((c) => c * 0.6));
+  canvas.width = w; canvas.height = h;
+  canvas.getContext("2d").putImageData(img, 0, 0);
+}
+
+function paintAll() {
+  document.querySelectorAll("#results .result canvas").forEach((c) => paintOne(c, +c.dataset.index));
+  paintLabelMap($("label-map"));
+}
+
+function clearResults() {
+  state.view = null;
+  $("results").replaceChildren();
+  $("legend").replaceChildren();
+  $("combined").hidden = true;
+  $("results-empty").hidden = false;
+  $("warning").hidden = true;
+}
+
+function swatch(k) {
+  const sw = document.createElement("span");
+  sw.className = "swatch";
+  sw.style.background = css(colour(k));
+  return sw;
+}
+
+function renderResults() {
+  // builds the cards of one answer at once (no awaits in here, so two answers never interleave)
+  const j = state.view.answer;
+  const cards = document.createDocumentFragment();
+  const legend = document.createDocumentFragment();
+  j.results.forEach((r, k) => {
+    const present = r.area_fraction > 0.001;
     const card = document.createElement("div");
     card.className = "result";
     card.dataset.index = r.index;
     const title = document.createElement("h3");
-    const sw = document.createElement("span");
-    sw.className = "swatch";
-    sw.style.background = PALETTE[r.index % PALETTE.length];
     const label = document.createElement("span");
     label.className = "prompt";
     label.textContent = r.prompt;
-    title.append(sw, label);
+    title.append(swatch(k), label);
     const canvas = document.createElement("canvas");
-    canvas.className = "heatmap";
-    canvas.setAttribute("aria-label", `heatmap for ${r.prompt}`);
+    canvas.dataset.index = k;
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", `map of "${r.prompt}": ${present ? `${(100 * r.area_fraction).toFixed(1)}% of the image` : "not present"}`);
     const stats = document.createElement("div");
     stats.className = "stats";
-    stats.textContent = `mask: ${(100 * r.area_fraction).toFixed(1)}% of the image · max p ${r.score.toFixed(2)} · mean p ${r.mean_probability.toFixed(2)}`;
+    stats.textContent = `${present ? "present" : "not present"} · mask ${(100 * r.area_fraction).toFixed(1)}% of the image · max p ${r.score.toFixed(2)} · mean p ${r.mean_probability.toFixed(2)}`;
     const links = document.createElement("div");
-    const file = `${name}.${slug(r.prompt.replace("<visual prompt>", "visual"))}`;
+    const file = `${state.name}.${r.key}`;  // the CLI's output names: FILE.KEY.kind.ext
     const dl = document.createElement("a");
     dl.className = "download-mask";
     dl.href = "data:image/png;base64," + r.mask_png;
@@ -305,23 +508,34 @@ async function render(j) {
     dp.textContent = "probabilities (16-bit PNG)";
     links.append(dl, dp);
     card.append(title, canvas, stats, links);
-    box.append(card);
-    await drawResult(canvas, r, j.image.width, j.image.height);
-  }
+    cards.append(card);
+    const li = document.createElement("li");
+    const text = document.createElement("span");
+    text.textContent = `${r.prompt}${present ? "" : " (not present)"}`;
+    if (!present) text.className = "absent";
+    li.append(swatch(k), text);
+    legend.append(li);
+  });
   const rle = document.createElement("a");
   rle.id = "download-rle";
   rle.textContent = "all masks as COCO RLE JSON";
-  rle.download = `${name}.rle.json`;
+  rle.download = `${state.name}.rle.json`;
   rle.href = URL.createObjectURL(new Blob([JSON.stringify({
-    image: state.file && state.file.name, height: j.image.height, width: j.image.width, threshold: j.threshold,
-    annotations: j.results.map((r) => ({ index: r.index, prompt: r.prompt, segmentation: r.segmentation, area: r.area,
-                                          bbox: r.bbox, score: r.score })),
+    image: state.name, height: j.image.height, width: j.image.width, threshold: j.threshold,
+    annotations: j.results.map((r) => ({ index: r.index, prompt: r.prompt, key: r.key, segmentation: r.segmentation,
+                                          area: r.area, bbox: r.bbox, score: r.score })),
   }, null, 1)], { type: "application/json" }));
   const holder = document.createElement("div");
   holder.className = "result-extra";
   holder.append(rle);
-  box.append(holder);
-  box.dataset.done = String(Date.now());
+  cards.append(holder);
+  $("results").replaceChildren(cards);
+  $("legend").replaceChildren(legend);
+  $("combined").hidden = false;
+  $("results-empty").hidden = true;
+  paintAll();
+  $("results").dataset.done = String(Date.now());
 }
 
 loadInfo();
+loadExamples();

@@ -1,0 +1,79 @@
+"""Bootstrap intervals of the paper's metrics (clipseg.evaluation.bootstrap)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from clipseg.evaluation.bootstrap import SampleCounts, paired_difference
+from clipseg.evaluation.metrics import BinaryCounts
+
+
+def _samples(n: int, noise: float, seed: int = 0, classes: int = 4):
+    """n random 16x16 targets, predictions = target blurred by noise, and class keys."""
+    g = torch.Generator().manual_seed(seed)
+    targets = torch.rand(n, 16, 16, generator=g) > 0.6
+    probs = (targets.float() * 0.7 + noise * torch.rand(n, 16, 16, generator=g)).clamp(0, 1)
+    keys = [f"c{i % classes}" for i in range(n)]
+    return probs, targets, keys
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_point_estimate_equals_binary_counts(per_sample):
+    probs, targets, keys = _samples(40, 0.6)
+    if per_sample:
+        keys = [f"s{i}" for i in range(len(keys))]
+    sc = SampleCounts()
+    sc.add(probs[:25], targets[:25], keys[:25])
+    sc.add(probs[25:], targets[25:], keys[25:])
+    ref = BinaryCounts()
+    ref.update(probs, targets, key=keys)
+    want = ref.result(select="miou")
+    got = sc.score()
+    assert got["t"] == want.threshold
+    assert got["miou"] == pytest.approx(want.miou) and got["iou_fg"] == pytest.approx(want.iou_fg)
+    assert got["ap"] == pytest.approx(want.ap)
+
+
+def test_interval_holds_the_estimate_and_narrows_with_more_samples():
+    widths = []
+    for n in (40, 400):
+        probs, targets, keys = _samples(n, 0.8, seed=n)
+        sc = SampleCounts()
+        sc.add(probs, targets, keys)
+        ci = sc.bootstrap(n=200, seed=1)
+        point = sc.score()
+        for m in ("miou", "ap"):
+            lo, hi = ci[m]
+            assert lo <= point[m] + 0.02 and point[m] - 0.02 <= hi  # selection optimism: a little slack
+        widths.append(ci["miou"][1] - ci["miou"][0])
+    assert widths[1] < 0.6 * widths[0]  # ~ 1/sqrt(10)
+    assert sc.bootstrap(n=50, seed=3) == sc.bootstrap(n=50, seed=3)  # seeded
+
+
+def test_paired_difference():
+    probs, targets, keys = _samples(120, 0.5)
+    good, bad, same = SampleCounts(), SampleCounts(), SampleCounts()
+    good.add(probs, targets, keys)
+    same.add(probs, targets, keys)
+    noisy = (probs + 0.6 * torch.rand(probs.shape, generator=torch.Generator().manual_seed(9))).clamp(0, 1)
+    bad.add(noisy, targets, keys)
+    d = paired_difference(good, same, n=100)
+    assert d["diff"] == 0 and d["lo"] == 0 and d["hi"] == 0
+    d = paired_difference(good, bad, n=100)
+    assert d["diff"] > 0 and 0 < d["lo"] <= d["diff"] <= d["hi"]
+    other = SampleCounts()
+    other.add(probs[:10], targets[:10], keys[:10])
+    with pytest.raises(ValueError, match="same samples"):
+        paired_difference(good, other)
+
+
+def test_negatives_per_sample():
+    sc = SampleCounts()
+    empty = torch.zeros(3, 8, 8, dtype=torch.bool)
+    probs = torch.zeros(3, 8, 8)
+    probs[1, :4] = 0.9  # half the pixels foreground
+    sc.add(probs, empty, ["a", "b", "c"])
+    per = sc.negatives(threshold_index=24)  # t = 0.5
+    assert np.allclose(per["fp"], [0.0, 0.5, 0.0]) and per["rejected"].tolist() == [True, False, True]
