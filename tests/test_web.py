@@ -199,6 +199,7 @@ def test_no_duplicate_cards_keyboard_label_map_and_errors(server, browser, tmp_p
     _segmented(page, 5)
     assert page.locator("#results .result").count() == 5
     assert page.locator("#download-rle").count() == 1
+    assert page.is_hidden("#busy") and page.is_hidden("#cancel-btn")  # the spinner goes with the request
 
     # the label map's legend: one entry per prompt, in the colours of the cards' swatches
     assert not page.is_hidden("#combined")

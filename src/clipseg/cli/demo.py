@@ -40,7 +40,7 @@ def _world_example():
                                         Image.open(folder / p["mask"])))
             names.append("<visual prompt>")
         notes.append(p["kind"])
-    return image, prompts, names, notes
+    return image, prompts, names, notes, float(example.get("threshold", 0.5))
 
 
 @click.command()
@@ -51,7 +51,8 @@ def _world_example():
 @click.option("--weights", "-w", default=None, help="real weights (default: $CLIPSEG_WEIGHTS, else the hub model).")
 @click.option("--out", "-o", default="clipseg-demo.png", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--world", "world_only", is_flag=True, help="use the embedded world model even if real weights exist.")
-@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--threshold", default=None, type=click.FloatRange(0, 1),
+              help="mask threshold (default 0.5; on the world's example scene the world model's own best, 0.14).")
 def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: str, world_only: bool,
          threshold: float) -> None:
     """Segment an example image and write a figure with a legend (real weights if there are any,
@@ -77,7 +78,8 @@ def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: 
     is_world = loaded.weights == WORLD_WEIGHTS
     notes: list[str] | None = None
     if image is None and not prompts and is_world:
-        picture, prompt_list, names, notes = _world_example()
+        picture, prompt_list, names, notes, example_t = _world_example()
+        threshold = example_t if threshold is None else threshold
     else:
         default = ASSETS_DIR / ("world/example-scene.png" if is_world else "photos/coffee.jpg")
         picture = load_image(image) if image else Image.open(default).convert("RGB")
@@ -85,6 +87,7 @@ def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: 
         if not prompt_list:
             raise click.UsageError("give --prompt with --image for the world model")
         names = list(prompt_list)
+    threshold = 0.5 if threshold is None else threshold
     tokenizer = loaded.make_tokenizer()
     warning = unknown_words_warning(unknown_words(tokenizer, [p for p in prompt_list if isinstance(p, str)]))
     if warning:
@@ -100,4 +103,4 @@ def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: 
         kind = f" [{notes[k]}]" if notes else ""
         present = "present" if is_present(prob, threshold) else "not present"
         click.echo(f"  {k + 1}. {name}{kind}: {present} ({100 * float((prob >= threshold).mean()):.1f} % of pixels)")
-    click.echo(f"figure -> {out_path} ({time.perf_counter() - start:.1f} s)")
+    click.echo(f"figure -> {out_path} (masks at threshold {threshold:g}; {time.perf_counter() - start:.1f} s)")

@@ -37,7 +37,8 @@ class SegmentBatch:
         if not prompts:
             raise ValueError("SegmentBatch needs at least one prompt")
         self.prompts, self.threshold, self.batch_size = list(prompts), float(threshold), batch_size
-        self.predictor = Predictor(load_model(weights, device).model, tokenizer)
+        loaded = load_model(weights, device)
+        self.predictor = Predictor(loaded.model, tokenizer or loaded.make_tokenizer())
         self.cond = self.predictor.prompt_encoder.encode(self.prompts)  # once per actor
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

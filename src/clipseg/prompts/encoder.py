@@ -36,6 +36,11 @@ class PromptEncoder:
         cache_size: int = 1024,
         truncate: bool = False,
     ):
+        vocab = model.config.clip.text.vocab_size
+        if getattr(tokenizer, "vocab_size", 0) > vocab:
+            raise ValueError(f"the tokenizer has {tokenizer.vocab_size} token ids but the model's text encoder knows "
+                             f"{vocab}: this model was trained with another tokenizer (models of the generated world "
+                             "carry theirs: clipseg.weights.embedded_tokenizer, or --tokenizer auto)")
         self.model = model
         self.tokenizer = tokenizer
         self.visual_config = visual_config or VisualPromptConfig(size=model.config.input_size)

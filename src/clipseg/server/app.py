@@ -293,10 +293,12 @@ def example_images(loaded) -> dict[str, dict]:
     scene = ASSETS_DIR / "world" / "example-scene.png"
     legend = ASSETS_DIR / "world" / "example.json"
     if scene.is_file() and legend.is_file():
-        prompts = [p["text"] for p in json.loads(legend.read_text())["prompts"] if "text" in p]
+        example = json.loads(legend.read_text())
+        prompts = [p["text"] for p in example["prompts"] if "text" in p]
         out["world-scene.png"] = {"name": "world-scene.png", "url": "/examples/world-scene.png", "path": scene,
-                                  "suited": world, "prompts": prompts,
-                                  "credit": "a scene of clipseg's generated world"}
+                                  "suited": world, "prompts": prompts, "credit": "a scene of clipseg's generated world"}
+        if world and "threshold" in example:
+            out["world-scene.png"]["threshold"] = example["threshold"]  # the world model's own best threshold
     return out
 
 

@@ -60,10 +60,13 @@ class InferenceService:
         self.settings = settings
         self.metrics = Metrics()
         self.cache = FeatureCache(settings.cache_size)
-        if tokenizer is None:
-            from ..tokenizer import CLIPTokenizer
+        if tokenizer is None:  # the one the weights carry, else CLIP's; one, shared by the workers' predictors
+            if hasattr(loaded, "make_tokenizer"):
+                tokenizer = loaded.make_tokenizer()
+            else:
+                from ..tokenizer import CLIPTokenizer
 
-            tokenizer = CLIPTokenizer()  # one, shared by the workers' predictors
+                tokenizer = CLIPTokenizer()
         self.predictors: queue.SimpleQueue[Predictor] = queue.SimpleQueue()
         for _ in range(settings.workers):
             self.predictors.put(Predictor(self.model, tokenizer, keep_aspect=settings.keep_aspect))

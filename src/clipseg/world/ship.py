@@ -93,8 +93,9 @@ def example_prompts(config: WorldPipelineConfig) -> dict[str, Any]:
     }
 
 
-def write_example(config: WorldPipelineConfig, out: Path) -> dict[str, Any]:
-    example = example_prompts(config)
+def write_example(config: WorldPipelineConfig, out: Path, threshold: float = 0.5) -> dict[str, Any]:
+    """The demo's files; `threshold`: the one the demo draws masks at (CLIPSeg's best referring t)."""
+    example = {**example_prompts(config), "threshold": threshold}
     scene = generate_scene(example["scene_seed"], config.scene)
     Image.fromarray(scene.image).save(out / "example-scene.png")
     cls = example["prompts"][1]["text"].split()[-1].rstrip(".")
@@ -124,7 +125,8 @@ def ship(result, config: WorldPipelineConfig, out_dir: str | Path, cache_dir: st
     for name, file in SHIPPED.items():
         model, infos[name] = trained_model(name, fold_config, clip, tokenizer, cache_dir, progress)
         save_clipseg(model, out / file, decoder_only=name != "clipseg-random", tokenizer=vocab)
-    example = write_example(fold_config, out)
+    t = next(r for r in result.rows if r["model"] == "clipseg")["referring"]["t"]
+    example = write_example(fold_config, out, t)
     files = [out / CLIP_SHIPPED, *(out / f for f in SHIPPED.values())]
     card = model_card(result, config, clip_info, infos, files, example)
     (out / "MODEL_CARD.md").write_text(card)

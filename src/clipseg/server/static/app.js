@@ -135,6 +135,10 @@ async function loadExamples() {
     b.addEventListener("click", async () => {
       const blob = await (await fetch(ex.url)).blob();
       await setImage(blob, ex.name);
+      if (ex.threshold !== undefined) {  // the threshold that suits the model this example is for
+        $("threshold").value = ex.threshold;
+        $("threshold-value").textContent = (+ex.threshold).toFixed(2);
+      }
       const current = $("prompts").value.trim();
       if (!current || current === state.examplePrompts) {
         state.examplePrompts = ex.prompts.join("\n");
@@ -410,6 +414,7 @@ function paintOne(canvas, k) {
   }
   outline(px, w, h, (i) => mask[i] > 127, () => [255, 255, 255]);
   canvas.width = w; canvas.height = h;
+  canvas.classList.toggle("small", Math.max(w, h) < 320);  // a small image is shown enlarged, pixels sharp
   canvas.getContext("2d").putImageData(img, 0, 0);
 }
 
@@ -448,6 +453,7 @@ function paintLabelMap(canvas) {
   }
   outline(px, w, h, (i) => label[i / 4] >= 0, (i) => colour(label[i / 4]).map((c) => c * 0.6));
   canvas.width = w; canvas.height = h;
+  canvas.classList.toggle("small", Math.max(w, h) < 320);
   canvas.getContext("2d").putImageData(img, 0, 0);
 }
 
