@@ -19,7 +19,7 @@ from clipseg.evaluation import (
     evaluate_zero_shot,
     render,
 )
-from clipseg.evaluation.cli import main_evaluate
+from clipseg.cli.train import main_evaluate
 from clipseg.evaluation.visual_prompts import UNMODIFIED
 from clipseg.model import CLIPSeg, ImageFeatures, build_clipseg, variant_config
 from clipseg.tokenizer import CLIPTokenizer
@@ -249,7 +249,7 @@ def test_visual_prompts_command_lvis_default_and_pascal_folds(tmp_path, capsys):
     assert "Table 2" in capsys.readouterr().out
     write_voc(tmp_path / "VOC2012")
     argv = ["visual-prompts", "--weights", weights, "--dataset", "pascal5i", "--data", str(tmp_path / "VOC2012"),
-            "--folds", "0", "2", *CPU]  # fmt: skip
+            "--folds", "0", "--folds", "2", *CPU]  # fmt: skip
     (voc,) = main_evaluate(argv)
     assert [p["name"] for p in voc["parts"]] == ["fold 0", "fold 2"] and voc["samples"] == 16
     f0, f2 = voc["parts"]
@@ -361,3 +361,10 @@ def test_evaluate_with_bad_weights_exits_2_with_one_line(tmp_path, capsys):
     for weights in (bad, tmp_path / "missing.pth", tmp_path):
         _fails_with(capsys, re.escape(str(weights)),
                     ["referring", "--weights", str(weights), "--dataset", "folder", "--data", str(root), *CPU])
+
+
+def test_command_line_lists_every_protocol():
+    from clipseg.cli.train import PROTOCOL_NAMES
+    from clipseg.evaluation.cli import PROTOCOLS
+
+    assert set(PROTOCOL_NAMES) == set(PROTOCOLS) | {"tables"}

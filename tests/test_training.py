@@ -13,7 +13,7 @@ from clipseg.model import build_clipseg
 from clipseg.prompts.visual import VisualPromptConfig, engineer_visual_prompt
 from clipseg.tokenizer import CLIPTokenizer
 from clipseg.training import CheckpointMismatchError, Experiment, ShardedBatchSampler, TrainConfig, train
-from clipseg.training.cli import main_train
+from clipseg.cli.train import main_train
 from clipseg.training.conditioning import text_weights
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -25,6 +25,8 @@ import click
 from ..inference.masks import DEFAULT_THRESHOLD
 from ..weights.registry import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
 from .demo import demo as demo_command
+from .train import evaluate as evaluate_command
+from .train import train as train_command
 from .world import world as world_group
 
 EXIT_FAILED_ITEMS = 1
@@ -416,30 +418,12 @@ def export_onnx_cmd(out_dir, input_size, opset, weights, device, backbone):
 
 # ---------------------------------------------------------------- demo / train / evaluate / world
 
-# These commands hand their arguments to the library's own entry points (argparse there).
-_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
-
-
 cli.add_command(demo_command, name="demo")
 cli.add_command(world_group, name="world")
 
 
-@cli.command(context_settings=_PASSTHROUGH)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def train(args):
-    """Train a decoder (`clipseg.training.cli.main_train`; try `clipseg train --help`)."""
-    from ..training.cli import main_train
-
-    main_train(list(args))
-
-
-@cli.command(context_settings=_PASSTHROUGH)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def evaluate(args):
-    """Evaluate a model (`clipseg.evaluation.cli.main_evaluate`; try `clipseg evaluate --help`)."""
-    from ..evaluation.cli import main_evaluate
-
-    main_evaluate(list(args))
+cli.add_command(train_command, name="train")
+cli.add_command(evaluate_command, name="evaluate")
 
 
 def main(argv: list[str] | None = None) -> None:

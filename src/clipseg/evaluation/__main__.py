@@ -1,4 +1,4 @@
-from .cli import main_evaluate
+from ..cli.train import main_evaluate
 
 if __name__ == "__main__":
     main_evaluate()

@@ -12,7 +12,7 @@ on own data averages mIoU over samples.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 import json
 import sys
 from collections.abc import Sequence
@@ -43,34 +43,28 @@ NO_SPLIT = ("none", "null", "all")  # --split values that read a folder's plain 
 
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m clipseg.evaluation", description=__doc__.splitlines()[0])
-    p.add_argument("protocol", choices=[*PROTOCOLS, "tables"])
-    p.add_argument("files", nargs="*", help="tables: result JSON files")
-    p.add_argument("--weights", help="CLIPSeg weights (anything clipseg.weights.load_clipseg reads)")
-    p.add_argument("--backbone", help="CLIP weights for decoder-only files")
-    p.add_argument("--data", default="", help="data set root folder")
-    p.add_argument("--dataset", help="reader name (clipseg.training.data.DATASETS); default per protocol")
-    p.add_argument("--split", help="default per protocol; 'none': every row of an own-data folder's list")
-    p.add_argument("--options", default="{}", help="reader options as JSON, e.g. '{\"n_unseen\": 4}'")
-    p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3],
-                   help="Pascal-5i / COCO-20i folds (each scored, then averaged)")
-    p.add_argument("--threshold", type=float, help="fixed threshold (default: 0.3 referring, else the best)")
-    p.add_argument("--tokenizer", default="clip")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--limit", type=int, help="evaluate the first N items only (visual-prompts: default 1600)")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
-    p.add_argument("--name", help="row name in the tables (default: the weights' file name)")
-    p.add_argument("--out", help="write the result as JSON here")
-    p.add_argument("--no-progress", action="store_true")
-    return p
+@dataclass
+class EvalArgs:
+    """What `clipseg evaluate` takes (see `clipseg.cli.evaluate` for each option's meaning)."""
 
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+    protocol: str
+    files: Sequence[str] = ()
+    weights: str | None = None
+    backbone: str | None = None
+    data: str = ""
+    dataset: str | None = None
+    split: str | None = None
+    options: str = "{}"
+    folds: Sequence[int] = (0, 1, 2, 3)
+    threshold: float | None = None
+    tokenizer: str = "clip"
+    batch_size: int = 16
+    num_workers: int = 0
+    limit: int | None = None
+    device: str = "auto"
+    name: str | None = None
+    out: str | None = None
+    no_progress: bool = False
 
 
 def resolve_split(name: str, root: str, given: str | None, default: str, options: dict, size: int):
@@ -90,7 +84,7 @@ def resolve_split(name: str, root: str, given: str | None, default: str, options
     return build_dataset(name, root, split, options, size), split
 
 
-def evaluate(args: argparse.Namespace) -> dict:
+def evaluate(args: "EvalArgs") -> dict:
     """Run one protocol; the result dict with "model", "dataset" and "split" added."""
     dataset_name, default_split = PROTOCOLS[args.protocol]
     dataset_name = args.dataset or dataset_name
@@ -100,7 +94,13 @@ def evaluate(args: argparse.Namespace) -> dict:
         options = json.loads(args.options)
     except json.JSONDecodeError as e:
         fail(f"--options is not valid JSON: {e}")
-    model = load_weights(args.weights, args.backbone, device=args.device)
+    from ..inference.loading import resolve_device
+
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        fail(str(e))
+    model = load_weights(args.weights, args.backbone, device=device)
     tokenizer = load_tokenizer(args.tokenizer)
     size = model.config.input_size
 
@@ -137,9 +137,8 @@ def evaluate(args: argparse.Namespace) -> dict:
             **result.to_dict()}  # fmt: skip
 
 
-def main_evaluate(argv: Sequence[str] | None = None) -> list[dict]:
-    """Command line entry; returns the result dicts it printed."""
-    args = parser().parse_args(argv)
+def run_evaluate(args: EvalArgs) -> list[dict]:
+    """Evaluate (or, protocol "tables", tabulate result files); prints the table and returns the results."""
     if args.protocol == "tables":
         results = [json.loads(Path(f).read_text()) for f in args.files]
     else:

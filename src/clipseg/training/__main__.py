@@ -1,4 +1,4 @@
-from .cli import main_train
+from ..cli.train import main_train
 
 if __name__ == "__main__":
     main_train()

@@ -7,7 +7,7 @@ starting the decoder from random weights.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 import json
 import os
 import sys
@@ -127,32 +127,30 @@ def parse_overrides(pairs: Sequence[str]) -> dict:
     return out
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m clipseg.training", description="Train a CLIPSeg decoder.")
-    p.add_argument("--config", required=True, help="experiment file, or the name of a shipped one "
-                                                    "(clipseg-pc-plus, vitseg-pc, ...)")
-    p.add_argument("--data", default="", help="root folder of the data set (not needed for 'world')")
-    p.add_argument("--backbone", help="CLIP weights (OpenAI ViT-B-16.pt, open_clip, HF CLIPModel folder)")
-    p.add_argument("--visual-backbone", help="ViTSeg: the ImageNet ViT of the visual tower (timm "
-                                             "vit_base_patch16_224 .pth/.safetensors or an HF ViTModel folder)")
-    p.add_argument("--init", help="fine-tune these CLIPSeg weights (e.g. CIDAS/clipseg-rd64-refined, rd64-uni.pth with "
-                                  "--backbone) instead of a random decoder; the config's model section is then ignored")
-    p.add_argument("--tokenizer", default="clip", help="'clip' or a word-tokenizer vocabulary JSON")
-    p.add_argument("--out-dir", help="overrides train.out_dir")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in out_dir")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a train field")
-    p.add_argument("--no-progress", action="store_true")
-    return p
+@dataclass
+class TrainArgs:
+    """What `clipseg train` takes (see `clipseg.cli.train` for each option's meaning)."""
+
+    config: str
+    data: str = ""
+    backbone: str | None = None
+    visual_backbone: str | None = None
+    init: str | None = None
+    tokenizer: str = "clip"
+    out_dir: str | None = None
+    resume: bool = False
+    set: Sequence[str] = ()
+    no_progress: bool = False
 
 
-def main_train(argv: Sequence[str] | None = None) -> TrainResult:
-    """Run an experiment file; returns the TrainResult (see `train`)."""
-    args = parser().parse_args(argv)
+def run_train(args: TrainArgs) -> TrainResult:
+    """Run an experiment file; returns the TrainResult (see `train`). A bad file or setting ends
+    the command with one `error:` line and exit status 2."""
     try:
         exp = Experiment.load(args.config)
     except (ValueError, OSError) as e:
         fail(str(e))
-    overrides = parse_overrides(args.set)
+    overrides = parse_overrides(list(args.set))
     if args.out_dir:
         overrides["out_dir"] = args.out_dir
     exp.train = TrainConfig.from_dict({**exp.train.to_dict(), **overrides})
