@@ -106,3 +106,19 @@ def test_demo_offline_segments_the_shipped_example(offline):
     assert len(lines) == len(kinds) and all(("present" in line) for line in lines)
     fig = Image.open(out)
     assert fig.size[0] > fig.size[1] > 256  # image + one tile per prompt, legend below
+
+
+@pytest.mark.parametrize("vocab", ['{"format": "clipseg-word-tokenizer", "words": ["a"], "context_length": 99999}',
+                                   '{"format": "clipseg-word-tokenizer", "words": ["a b"], "context_length": 8}',
+                                   '{"format": "clipseg-word-tokenizer", "words": 5, "context_length": 8}',
+                                   'not json', '[1, 2]'])
+def test_a_hostile_embedded_vocabulary_is_a_clear_error(tmp_path, vocab):
+    from safetensors.torch import save_file
+
+    from clipseg.weights import CheckpointError, embedded_tokenizer
+
+    path = tmp_path / "w.safetensors"
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"format": "clipseg", "tokenizer": vocab})
+    with pytest.raises(CheckpointError, match="embedded tokenizer vocabulary is invalid") as e:
+        embedded_tokenizer(path)
+    assert str(path) in str(e.value) and len(str(e.value)) < 400
