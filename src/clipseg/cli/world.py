@@ -78,11 +78,13 @@ def run(preset, cache_dir, threads, quiet, force, json_out, ship):
               type=click.Choice(["clipseg", "clip-deconv", "clipseg-random"]))
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1))
 def demo(prompt, preset, cache_dir, threads, quiet, out, scene_seed, image, model, threshold):
-    """Segment a generated scene by PROMPT with a model of the cache (trained first if missing)."""
+    """Segment a generated scene by PROMPT: with the shipped models for the full preset, else with the
+    preset's models from the cache (trained first if missing)."""
     from ..world.pipeline import segment_demo
 
     result = segment_demo(prompt, out, scene_seed=scene_seed, config=_config(preset, threads), cache_dir=cache_dir,
-                          progress=not quiet, model=model, threshold=threshold, image=image)
+                          progress=not quiet, model=model, threshold=threshold, image=image,
+                          shipped=preset == "full" and cache_dir is None)
     if result.unknown_words:
         click.echo(f"warning: words outside the world's vocabulary: {', '.join(result.unknown_words)}", err=True)
     if result.objects:

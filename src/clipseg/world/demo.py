@@ -50,11 +50,11 @@ def _overlay(image: np.ndarray, probs: np.ndarray, threshold: float, scale: int)
 def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: WorldPipelineConfig | None = None,
                  cache_dir: str | Path | None = None, progress: bool = True, model: str = "clipseg",
                  threshold: float = 0.5, image: Any = None, scale: int = 4,
-                 on_log: Callable[[str], None] | None = None) -> DemoResult:
+                 on_log: Callable[[str], None] | None = None, shipped: bool = False) -> DemoResult:
     """Segment a generated scene (or `image`) by a text prompt with a world model; write an overlay PNG.
 
-    Trains and caches what is missing first (the CLIP and `model`; minutes on the first
-    call, a second on later ones). The PNG shows the scene, the probability as a red
+    With `shipped`, the models shipped with the package; otherwise those of `config` from the
+    cache, trained and cached first when missing. The PNG shows the scene, the probability as a red
     overlay, and the part above `threshold` with its outline.
     """
     from PIL import Image
@@ -62,7 +62,13 @@ def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: 
     from ..inference import Predictor
 
     config = config or PRESETS[DEFAULT_PRESET]
-    models, tokenizer, _ = load_world_models(config, (model,), cache_dir, progress)
+    if shipped:  # the models shipped with the package (the full preset's fold 0): nothing is trained
+        from ..weights import embedded_tokenizer, load_clipseg
+
+        name = {"clipseg": "world", "clip-deconv": "world-clip-deconv", "clipseg-random": "world-clipseg-random"}[model]
+        models, tokenizer = {model: load_clipseg(name)}, embedded_tokenizer(name)
+    else:
+        models, tokenizer, _ = load_world_models(config, (model,), cache_dir, progress)
     objects: list[str] = []
     if image is None:
         scene = generate_scene(scene_seed, config.scene)
