@@ -104,7 +104,7 @@ def _onnx_predictor(weights: str | None, tokenizer: str, keep_aspect: bool, thre
     try:
         from ..export.onnx_predictor import OnnxPredictor
 
-        predictor = OnnxPredictor(weights, _tokenizer(tokenizer), threads=threads)
+        predictor = OnnxPredictor(weights, None if tokenizer == "auto" else _tokenizer(tokenizer), threads=threads)
     except ImportError as e:
         raise CLIError(f"--backend onnx needs onnxruntime ({e.name} missing): pip install 'clipseg[onnxruntime]'") from None
     except ValueError as e:
@@ -404,7 +404,7 @@ def export_onnx_cmd(out_dir, input_size, opset, weights, device, backbone):
     loaded = _load(weights, device, backbone)
     kwargs.setdefault("input_size", loaded.model.config.input_size)
     try:
-        result = fn(loaded.model, out_dir, **kwargs)
+        result = fn(loaded.model, out_dir, tokenizer=loaded.tokenizer, **kwargs)
     except ImportError as e:
         raise CLIError(f"ONNX export needs {e.name}: pip install 'clipseg[onnx]'") from None
     except (ValueError, OSError, RuntimeError) as e:

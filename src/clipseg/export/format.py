@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+TOKENIZER_NAME = "tokenizer.json"  # a word tokenizer's vocabulary, when the model has one
 METADATA_NAME = "clipseg_onnx.json"
 FILES = {"image_encoder": "image_encoder.onnx", "text_encoder": "text_encoder.onnx", "decoder": "decoder.onnx",
          "visual_prompt_encoder": "visual_prompt_encoder.onnx"}

@@ -36,7 +36,7 @@ import torch.nn as nn
 
 from ..model.clipseg import CLIPSeg
 
-from .format import FILES, FORMAT, FORMAT_VERSION, METADATA_NAME, read_metadata  # noqa: F401 (re-exported)
+from .format import FILES, FORMAT, FORMAT_VERSION, METADATA_NAME, TOKENIZER_NAME, read_metadata  # noqa: F401
 
 
 def activation_names(model: CLIPSeg) -> list[str]:
@@ -123,10 +123,12 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names, output_name
 
 
 def export_onnx(
-    model: CLIPSeg, out_dir: str | Path, input_size: int | tuple[int, int] = (352, 352), opset: int = 17
+    model: CLIPSeg, out_dir: str | Path, input_size: int | tuple[int, int] = (352, 352), opset: int = 17,
+    tokenizer=None,
 ) -> dict[str, Path]:
     """Write image_encoder.onnx, text_encoder.onnx, decoder.onnx, visual_prompt_encoder.onnx and
-    clipseg_onnx.json to out_dir.
+    clipseg_onnx.json to out_dir; with a word `tokenizer` (the generated world's models carry one)
+    also its vocabulary as tokenizer.json, which `OnnxPredictor` then uses by default.
 
     model: a CLIPSeg (any variant; it is exported in float32 on the CPU, the model
         itself is left as it was). input_size: (H, W) or an int for a square, multiples
@@ -205,6 +207,10 @@ def export_onnx(
         "visual_prompt": {"size": cfg.input_size, **_visual_prompt_settings()},
         "model_config": cfg.to_dict(),
     }
+    if tokenizer is not None and hasattr(tokenizer, "to_json"):  # CLIP's BPE needs no file: it ships with clipseg
+        paths["tokenizer"] = out_dir / TOKENIZER_NAME
+        paths["tokenizer"].write_text(tokenizer.to_json() + "\n")
+        meta["tokenizer"] = TOKENIZER_NAME
     paths["metadata"] = out_dir / METADATA_NAME
     paths["metadata"].write_text(json.dumps(meta, indent=2) + "\n")
     return paths

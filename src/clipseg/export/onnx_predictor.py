@@ -47,6 +47,18 @@ class OnnxPredictor:
     CPU shared with other busy processes; like OMP_WAIT_POLICY=PASSIVE for torch).
     """
 
+    def _exported_tokenizer(self) -> Tokenizer | None:
+        """The word tokenizer written with the export (tokenizer.json), if there is one."""
+        name = self.meta.get("tokenizer")
+        if not name:
+            return None
+        from ..data.world.tokenizer import WordTokenizer
+
+        try:
+            return WordTokenizer.load(self.out_dir / Path(name).name)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{self.out_dir}: its tokenizer file {name} is unreadable: {e}") from None
+
     def __init__(
         self,
         out_dir: str | Path,
@@ -75,7 +87,7 @@ class OnnxPredictor:
         missing = {"image_encoder", "text_encoder", "decoder"} - set(self.sessions)
         if missing:
             raise ValueError(f"{self.out_dir}: the export lacks {', '.join(sorted(missing))}")
-        self.tokenizer = tokenizer or CLIPTokenizer()
+        self.tokenizer = tokenizer or self._exported_tokenizer() or CLIPTokenizer()
         self.truncate_prompts = truncate_prompts
         self.text_cache: TextEmbeddingCache[np.ndarray] = TextEmbeddingCache(text_cache_size)
         self.activation_names: list[str] = self.meta["tensors"]["image_encoder"]["outputs"]
