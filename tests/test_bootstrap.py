@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -70,10 +69,16 @@ def test_paired_difference():
 
 
 def test_negatives_per_sample():
+    from clipseg.evaluation.metrics import negative_rates
+
     sc = SampleCounts()
     empty = torch.zeros(3, 8, 8, dtype=torch.bool)
     probs = torch.zeros(3, 8, 8)
     probs[1, :4] = 0.9  # half the pixels foreground
     sc.add(probs, empty, ["a", "b", "c"])
-    per = sc.negatives(threshold_index=24)  # t = 0.5
-    assert np.allclose(per["fp"], [0.0, 0.5, 0.0]) and per["rejected"].tolist() == [True, False, True]
+    fp_rate, rejected = negative_rates(sc.array(), 24)  # t = 0.5
+    assert fp_rate == pytest.approx(32 / 192) and rejected.tolist() == [True, False, True]
+    neg = sc.negatives(0.5, n=50)
+    assert neg["fp_rate"] == pytest.approx(32 / 192) and neg["rejected"] == pytest.approx(2 / 3) and neg["n"] == 3
+    lo, hi = neg["ci"]["rejected"]
+    assert 0 <= lo <= 2 / 3 <= hi <= 1

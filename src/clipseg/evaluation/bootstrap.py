@@ -8,6 +8,7 @@ per-sample mIoU), so that the whole evaluation can be recomputed on resampled se
     sc = SampleCounts.from_batches(...)        # or .add(probs, targets, keys)
     point = sc.score()                          # {"t", "miou", "iou_fg", "iou_bin", "ap"}
     ci = sc.bootstrap(n=1000, seed=0)           # {"miou": (lo, hi), ...}, 95 % percentile intervals
+    neg = sc.negatives(threshold=0.3)           # on empty targets: fp_rate, rejected share and its interval
     diff = paired_difference(a, b)              # CI of a - b on the same resampled samples
 
 Every bootstrap replicate draws N samples with replacement and redoes what the point
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-from .metrics import FP, TN, _counts_per_sample, average_precision, iou_bin, iou_fg
+from .metrics import _counts_per_sample, _threshold_index, average_precision, iou_bin, iou_fg, negative_rates
 
 METRICS: tuple[str, ...] = ("miou", "iou_fg", "iou_bin", "ap")
 
@@ -68,12 +70,15 @@ class SampleCounts:
         draws = _replicates(self, n, seed, select)
         return {m: _interval(draws[m], level) for m in METRICS}
 
-    def negatives(self, threshold_index: int, max_fraction: float = 0.01) -> dict[str, np.ndarray]:
-        """Per-sample on empty targets: the share of pixels predicted foreground at the threshold,
-        and whether the sample is "rejected" (under `max_fraction` of its pixels)."""
-        c = self.array()[:, :, threshold_index]
-        fp = c[:, FP] / np.maximum(1, c[:, FP] + c[:, TN])
-        return {"fp": fp, "rejected": fp < max_fraction}
+    def negatives(self, threshold: float, n: int = 1000, seed: int = 0, max_fraction: float = 0.01,
+                  level: float = 0.95) -> dict[str, Any]:
+        """On empty targets, at `threshold` (one of the 49): the share of pixels predicted
+        foreground, the share of samples "rejected" (under `max_fraction` of their pixels) and
+        its percentile interval over `n` resamples."""
+        fp_rate, rejected = negative_rates(self.array(), _threshold_index(threshold), max_fraction)
+        draws = np.random.default_rng(seed).integers(0, len(rejected), size=(n, len(rejected)))
+        return {"t": float(threshold), "fp_rate": fp_rate, "rejected": float(rejected.mean()), "n": len(self),
+                "ci": {"rejected": list(_interval(rejected[draws].mean(1), level))}}
 
 
 def _score(counts: np.ndarray, key_index: np.ndarray, n_keys: int, select: str,

@@ -394,12 +394,21 @@ class MultiClassIoU:
         return float(np.nanmean(ious)) if np.isfinite(ious).any() else float("nan")
 
 
+def negative_rates(per_sample: np.ndarray, index: int, max_fraction: float = 0.01) -> tuple[float, np.ndarray]:
+    """On negatives (empty targets), from per-sample counts (N, 4, 49) at threshold `index`: the
+    share of all pixels predicted foreground, and per sample whether it is "rejected" (under
+    `max_fraction` of its pixels predicted foreground)."""
+    c = np.asarray(per_sample)[:, :, index]
+    fp_rate = float(c[:, FP].sum() / max(1, c[:, FP].sum() + c[:, TN].sum()))
+    rejected = c[:, FP] / np.maximum(1, c[:, FP] + c[:, TN]) < max_fraction
+    return fp_rate, rejected
+
+
 def negative_scores(counts: BinaryCounts, threshold: float, max_fraction: float = 0.01) -> dict[str, float]:
     """On a set of negatives (empty targets): the share of pixels predicted foreground at
     `threshold` and the share of samples "rejected" (under `max_fraction` of their pixels)."""
     i = int(np.argmin(np.abs(THRESHOLDS - threshold)))
-    c = counts.counts.numpy()
-    fp_rate = float(c[FP, i] / max(1, c[FP, i] + c[TN, i]))
+    fp_rate = float(counts.counts[FP, i] / max(1, counts.counts[FP, i] + counts.counts[TN, i]))
     per = [k.numpy() for k in counts.key_counts.values()]
-    rejected = float(np.mean([p[FP, i] / max(1, p[FP, i] + p[TN, i]) < max_fraction for p in per])) if per else math.nan
+    rejected = float(negative_rates(np.stack(per), i, max_fraction)[1].mean()) if per else math.nan
     return {"t": float(THRESHOLDS[i]), "fp_rate": fp_rate, "rejected": rejected}

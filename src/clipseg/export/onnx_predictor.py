@@ -21,7 +21,7 @@ from ..inference.masks import DEFAULT_THRESHOLD, label_map
 from ..prompts.text import TextEmbeddingCache, tokenize_prompts
 from ..prompts.types import MixedPrompt, PromptError, VisualPrompt
 from ..prompts.visual_arrays import visual_prompt_array
-from ..tokenizer import CLIPTokenizer, Tokenizer
+from ..tokenizer import CLIPTokenizer, Tokenizer, load_tokenizer
 from .format import read_metadata
 
 
@@ -50,14 +50,7 @@ class OnnxPredictor:
     def _exported_tokenizer(self) -> Tokenizer | None:
         """The word tokenizer written with the export (tokenizer.json), if there is one."""
         name = self.meta.get("tokenizer")
-        if not name:
-            return None
-        from ..data.world.tokenizer import WordTokenizer
-
-        try:
-            return WordTokenizer.load(self.out_dir / Path(name).name)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{self.out_dir}: its tokenizer file {name} is unreadable: {e}") from None
+        return load_tokenizer(str(self.out_dir / Path(name).name)) if name else None  # ValueError naming the file
 
     def __init__(
         self,

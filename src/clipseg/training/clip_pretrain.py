@@ -236,17 +236,22 @@ def _pretrain(model, dataset, config, tokenizer, progress, callback) -> Pretrain
 
 
 @torch.no_grad()
-def zero_shot_accuracy(model: CLIP, tokenizer: Tokenizer, images: torch.Tensor, labels: list[int],
-                       prompts: list[str], batch_size: int = 256) -> float:
-    """Top-1 accuracy of classifying `images` by cosine similarity to the `prompts` (one per class)."""
+def zero_shot_predictions(model: CLIP, tokenizer: Tokenizer, images: torch.Tensor, prompts: list[str],
+                          batch_size: int = 256) -> torch.Tensor:
+    """(N,) index of the prompt (one per class) each image is most similar to, by cosine similarity."""
     model.eval()
     device = next(model.parameters()).device
     text = model.encode_text(tokenizer(prompts, context_length=model.config.text.context_length).to(device))
     text = text / text.norm(dim=-1, keepdim=True)
-    correct = 0
+    out = []
     for i in range(0, len(images), batch_size):
         img = model.encode_image(images[i:i + batch_size].to(device))
-        img = img / img.norm(dim=-1, keepdim=True)
-        pred = (img @ text.t()).argmax(1).cpu()
-        correct += int((pred == torch.tensor(labels[i:i + batch_size])).sum())
-    return correct / max(1, len(images))
+        out.append((img / img.norm(dim=-1, keepdim=True) @ text.t()).argmax(1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+def zero_shot_accuracy(model: CLIP, tokenizer: Tokenizer, images: torch.Tensor, labels: list[int],
+                       prompts: list[str], batch_size: int = 256) -> float:
+    """Top-1 accuracy of classifying `images` by cosine similarity to the `prompts` (one per class)."""
+    pred = zero_shot_predictions(model, tokenizer, images, prompts, batch_size)
+    return int((pred == torch.tensor(labels[:len(pred)])).sum()) / max(1, len(images))

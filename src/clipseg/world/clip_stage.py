@@ -15,7 +15,7 @@ from ..data.world import COLOUR_NAMES, SHAPE_CLASSES, generate_scene
 from ..data.world.dataset import WorldCaptionDataset, scene_tensor
 from ..data.world.tokenizer import WordTokenizer
 from ..model.clip import CLIP
-from ..training.clip_pretrain import pretrain_clip, torch_threads
+from ..training.clip_pretrain import pretrain_clip, torch_threads, zero_shot_predictions
 from ..weights.native import load_clip, save_clip
 from .config import DEFAULT_PRESET, PRESETS, WorldPipelineConfig, default_cache_dir
 from .runlog import log
@@ -45,19 +45,6 @@ def _single_object_set(config: WorldPipelineConfig,
     return torch.stack(scenes), torch.stack(views), labels, colours
 
 
-@torch.no_grad()
-def _predictions(clip: CLIP, tokenizer: WordTokenizer, images: torch.Tensor, prompts: list[str],
-                 batch_size: int = 256) -> torch.Tensor:
-    clip.eval()
-    text = clip.encode_text(tokenizer(prompts, context_length=clip.config.text.context_length))
-    text = text / text.norm(dim=-1, keepdim=True)
-    out = []
-    for i in range(0, len(images), batch_size):
-        img = clip.encode_image(images[i:i + batch_size])
-        out.append((img / img.norm(dim=-1, keepdim=True) @ text.t()).argmax(1))
-    return torch.cat(out)
-
-
 def clip_classification_accuracy(clip: CLIP, tokenizer: WordTokenizer, config: WorldPipelineConfig,
                                  per_class: int = 30) -> dict[str, Any]:
     """Zero-shot classification among all classes ("a photo of a {}.") of close-ups of single
@@ -73,14 +60,14 @@ def clip_classification_accuracy(clip: CLIP, tokenizer: WordTokenizer, config: W
     out: dict[str, Any] = {"chance": 1 / len(SHAPE_CLASSES)}
     held_out = set(config.split.unseen_classes())
     for part, images in (("views", views), ("scenes", scenes)):
-        hit = _predictions(clip, tokenizer, images, [f"a photo of a {c}." for c in SHAPE_CLASSES]) == y
+        hit = zero_shot_predictions(clip, tokenizer, images, [f"a photo of a {c}." for c in SHAPE_CLASSES]) == y
         per = {c: float(hit[y == k].float().mean()) for k, c in enumerate(SHAPE_CLASSES)}
         out[part] = per
         out[f"{part}_all"] = float(hit.float().mean())
         out[f"{part}_held_out"] = float(np.mean([per[c] for c in SHAPE_CLASSES if c in held_out]))
         out[f"{part}_seen"] = float(np.mean([per[c] for c in SHAPE_CLASSES if c not in held_out]))
     yc = torch.tensor(colours)
-    hit = _predictions(clip, tokenizer, scenes, [f"a photo of a {c} object." for c in COLOUR_NAMES]) == yc
+    hit = zero_shot_predictions(clip, tokenizer, scenes, [f"a photo of a {c} object." for c in COLOUR_NAMES]) == yc
     out["colours"] = {c: float(hit[yc == k].float().mean()) for k, c in enumerate(COLOUR_NAMES) if (yc == k).any()}
     out["colour"] = float(hit.float().mean())
     return out
@@ -106,7 +93,7 @@ class _Monitor:
                 _, views, labels, _ = _single_object_set(self.config, per_class=4)
                 self._set = views, torch.tensor(labels)
             views, y = self._set
-            hit = _predictions(self.clip, self.tokenizer, views, [f"a photo of a {c}." for c in SHAPE_CLASSES]) == y
+            hit = zero_shot_predictions(self.clip, self.tokenizer, views, [f"a photo of a {c}." for c in SHAPE_CLASSES]) == y
             self.clip.train()
             line += f"; close-ups {float(hit.float().mean()):.3f}"
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -30,14 +30,18 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "clipseg" / "world"
 
 
+def _staged(stage: str, default):
+    return dataclasses.field(default=default, metadata={"stages": (stage,)})
+
+
 def CLIP_STAGE(default):  # noqa: N802 - reads as a marker on the field
     """A field the pretrained CLIP (and so every later stage) depends on."""
-    return dataclasses.field(default=default, metadata={"stages": ("clip",)})
+    return _staged("clip", default)
 
 
 def DECODER_STAGE(default):  # noqa: N802
     """A field the decoders depend on (their key also holds the CLIP's key)."""
-    return dataclasses.field(default=default, metadata={"stages": ("decoders",)})
+    return _staged("decoders", default)
 
 
 MODEL_NAMES: tuple[str, ...] = ("clipseg", "clip-deconv", "clipseg-random")

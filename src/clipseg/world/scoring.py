@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -81,29 +80,12 @@ def summarize(counts: dict[str, dict[str, SampleCounts]], labels: dict[str, str]
             row[task] = {**sc.score(), "n": len(sc), "ci": {m: list(v) for m, v in ci.items()}}
         neg = counts[name].get("negative")
         if neg is not None and "referring" in row:
-            i = _threshold_index(row["referring"]["t"])
-            per = neg.negatives(i)
-            rng = np.random.default_rng(seed)
-            draws = rng.integers(0, len(neg), size=(n_boot, len(neg)))
-            fp_total = neg.array()[:, :, i]
-            fp_rate = float(fp_total[:, 1].sum() / max(1, fp_total[:, 1].sum() + fp_total[:, 3].sum()))
-            row["negative"] = {"t": row["referring"]["t"], "fp_rate": fp_rate, "rejected": float(per["rejected"].mean()),
-                               "n": len(neg), "ci": {"rejected": _percentiles(per["rejected"][draws].mean(1))}}
+            row["negative"] = neg.negatives(row["referring"]["t"], n_boot, seed)
         rows.append(row)
     first = names[0]
     rows[0]["vs"] = {other: {task: paired_difference(counts[first][task], counts[other][task], n_boot, seed)
                              for task in counts[first] if task != "negative"} for other in names[1:]}
     return rows
-
-
-def _percentiles(values: np.ndarray, level: float = 0.95) -> list[float]:
-    return [float(v) for v in np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])]
-
-
-def _threshold_index(t: float) -> int:
-    from ..evaluation.metrics import THRESHOLDS
-
-    return int(np.argmin(np.abs(THRESHOLDS - t)))
 
 
 def _with_ci(m: dict[str, Any], key: str) -> str:

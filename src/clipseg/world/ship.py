@@ -71,7 +71,7 @@ def example_prompts(config: WorldPipelineConfig) -> dict[str, Any]:
             continue
         s = [c for c in shapes if c in seen]
         u = [c for c in shapes if c in unseen]
-        groups = [g for g, members in SHAPE_GROUPS.items() if set(members) & set(shapes) and len(set(members) & set(shapes)) == 1]
+        groups = [g for g, members in SHAPE_GROUPS.items() if len(set(members) & set(shapes)) == 1]
         if s and u and groups:
             break
     else:  # pragma: no cover - the range holds many such scenes
