@@ -27,13 +27,13 @@ W = ["--weights", "tiny:random", "--no-progress"]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # names made to collide: dots, output extensions, the legend's name, '.d', '~', unicode, spaces
-_CHARS = st.sampled_from(list("ab.-_ ~é1") + [".png", ".d", ".json", "prompts.json", ".npy", ".mask", "~1"])
+_CHARS = st.sampled_from(list("abAB.-_ ~é1") + [".png", ".PNG", ".d", ".json", "prompts.json", ".npy", ".mask", "~1"])
 _NAME = st.lists(_CHARS, min_size=1, max_size=5).map("".join).filter(
     lambda n: n not in (".", "..") and not n.startswith("."))
 _FILE = st.tuples(_NAME, st.sampled_from(sorted(IMAGE_SUFFIXES) + [".png.png", ".JPG"])).map("".join)
 _TREE = st.lists(st.tuples(st.lists(_NAME, max_size=2), _FILE), min_size=1, max_size=6)
-_ROOT = st.sampled_from(["cam", "cam", "x.png", "prompts.json", "a.d", "b"])
-_PROMPT = st.lists(st.sampled_from(list("ab. _-") + ["cat", ".b", "a.b", "é", "mask", "png"]), min_size=1,
+_ROOT = st.sampled_from(["cam", "cam", "Cam", "x.png", "prompts.json", "a.d", "b"])
+_PROMPT = st.lists(st.sampled_from(list("abA. _-") + ["cat", "Cat", ".b", "a.b", "é", "mask", "png"]), min_size=1,
                    max_size=6).map("".join).filter(lambda p: p.strip())
 
 
@@ -96,6 +96,14 @@ def test_output_paths_are_injective_for_any_names(roots, loose, prompts):
             assert owner.setdefault(p, what) == what, f"{p} is the output of {owner[p]} and of {what}"
         files = set(paths)
         assert out / naming.LEGEND_NAME not in files
+        # also on a case-insensitive disk (macOS, Windows), unless two inputs' names differ only
+        # in case there (the run then refuses: test_inputs_differing_only_in_case_are_refused...)
+        if not naming.case_collisions([(*j.folders, j.file_name) for j in jobs]):
+            folded: dict[str, tuple] = {}
+            for what, p in rows:
+                assert folded.setdefault(str(p).casefold(), what) == what, f"{p} and {folded[str(p).casefold()]}"
+            folded_files = {str(p).casefold() for p in files}
+            assert not any(str(parent).casefold() in folded_files for p in files for parent in p.parents)
         for p in files:  # no output is a folder that holds another output
             for parent in p.parents:
                 assert parent not in files, f"{parent} is an output file and a folder of {p}"
@@ -106,6 +114,9 @@ def test_output_paths_are_injective_for_any_names(roots, loose, prompts):
 
 def test_prompt_keys_are_stable_plain_when_possible_and_dot_free():
     assert naming.prompt_key("cat", "text:cat") == "cat"
+    # prompts that differ only in case get keys that differ in more than case
+    keys = [naming.prompt_key(t, f"text:{t}") for t in ("cat", "Cat", "CAT")]
+    assert len({k.casefold() for k in keys}) == 3 and keys[1].startswith("Cat-")
     for text in ["a cat", "a.b", "b", ".b", "a_cat", "a-cat", "x" * 60, "é"]:
         key = naming.prompt_key(text, f"text:{text}")
         assert "." not in key and key == naming.prompt_key(text, f"text:{text}")
@@ -150,6 +161,33 @@ def test_same_names_in_two_folders_and_two_files_are_kept_apart(tmp_path):
     _img(tmp_path / "y" / "cam" / "1.png", 4)
     res = run("segment", tmp_path / "x" / "cam", tmp_path / "y" / "cam", "-p", "cat", "-o", tmp_path / "o3", *W)
     assert res.exit_code == 0 and "2 segmented" in res.output and len(_outputs(tmp_path / "o3")) == 2
+
+
+def test_roots_differing_only_in_case_get_apart_and_case_collisions_are_found():
+    assert naming.root_labels([("Cam", "/a/Cam"), ("cam", "/b/cam")])[0] != "Cam"
+    assert naming.root_labels([("Cam", "/a/Cam"), ("b", "/b/b")]) == ["Cam", "b"]
+    assert naming.case_collisions([("x", "a.png"), ("x", "A.png"), ("y", "a.png"), ("X", "b.png")]) == [
+        ("x/a.png", "x/A.png")]
+    assert naming.case_collisions([("x", "a.png"), ("X", "a.png")]) == [("x/a.png", "X/a.png")]
+
+
+def test_inputs_differing_only_in_case_are_refused_on_a_case_insensitive_disk(tmp_path, monkeypatch):
+    import os
+
+    assert naming.is_case_insensitive(tmp_path) in (True, False)
+    assert not any(n.startswith("clipseg-case-probe") for n in os.listdir(tmp_path))  # the probe is gone
+    _img(tmp_path / "in" / "a.png", 1)
+    if naming.is_case_insensitive(tmp_path):
+        pytest.skip("this disk ignores case: a.png and A.png cannot both exist")
+    _img(tmp_path / "in" / "A.png", 2)
+    # on this (case-sensitive) disk both are written
+    res = run("segment", tmp_path / "in", "-p", "cat", "-o", tmp_path / "o", *W)
+    assert res.exit_code == 0 and "2 segmented" in res.output, res.output
+    # where the output folder ignores case, the run stops before any work, naming both
+    monkeypatch.setattr(naming, "is_case_insensitive", lambda folder: True)
+    res = run("segment", tmp_path / "in", "-p", "cat", "-o", tmp_path / "o2", *W)
+    assert res.exit_code != 0 and "'A.png' and 'a.png'" in res.output and "Traceback" not in res.output, res.output
+    assert not _outputs(tmp_path / "o2")
 
 
 def test_extensions_and_dotted_prompts_never_share_a_file(tmp_path):

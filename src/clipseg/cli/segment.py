@@ -55,7 +55,8 @@ class SegmentOptions:
 
 
 class SettingsConflict(ValueError):
-    """The output folder holds results of a run with other settings."""
+    """The output folder holds results of a run with other settings, or cannot hold this
+    run's outputs apart (input names that differ only in case, on a case-insensitive disk)."""
 
 
 STDIN = Path("<stdin>")  # stands for an image read from standard input (its outputs: stdin.KEY...)
@@ -156,6 +157,16 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
             seen.add(root)
             jobs.append(Job(Path(given), (), root.name if single else label, given))
     return jobs, missing
+
+
+def check_case_collisions(jobs: Sequence[Job], out_dir: Path) -> None:
+    """SettingsConflict when `out_dir` ignores letter case and two inputs' outputs would differ
+    only in it (a.jpg and A.jpg of a case-sensitive disk): one would overwrite the other."""
+    pairs = naming.case_collisions([(*job.folders, job.file_name) for job in jobs])
+    if pairs and naming.is_case_insensitive(out_dir):
+        shown = "; ".join(f"'{a}' and '{b}'" for a, b in pairs[:3]) + (f" (+{len(pairs) - 3} more)" if len(pairs) > 3 else "")
+        raise SettingsConflict(f"'{out_dir}' ignores letter case, and the inputs {shown} differ only in case: their "
+                               "outputs would overwrite each other. Write to a case-sensitive folder, or rename them.")
 
 
 # Settings in prompts.json that change what every existing output file means.
@@ -334,9 +345,10 @@ class Segmenter:
         o = self.options
         shard = shard or Shard()
         jobs, missing = collect_jobs(inputs, Path(o.out_dir), o.recursive)
+        Path(o.out_dir).mkdir(parents=True, exist_ok=True)
+        check_case_collisions(jobs, Path(o.out_dir))
         jobs, missing = shard.take(jobs), (missing if shard.rank == 0 else [])
         summary = RunSummary(total=len(jobs) + len(missing), failed=list(missing))
-        Path(o.out_dir).mkdir(parents=True, exist_ok=True)
         self.write_legend()
         summary.stale_removed = remove_stale_temporaries(o.out_dir)
         todo: list[tuple[Job, dict[str, Path]]] = []

@@ -10,10 +10,16 @@ prompts. An output file is
   which is injective and never yields a name ending in an output extension or `.d`: so no
   output file can be a folder of another output, nor the legend `prompts.json`;
 - with several inputs, each root gets a top-level folder of its own name, made unique
-  (`cam1`, `cam2`; two roots of the same name also get a hash of their absolute path);
+  (`cam1`, `cam2`; two roots of the same name, also up to letter case, get a hash of their
+  absolute path);
+- input names that differ only in letter case (`a.jpg`, `A.jpg`, from a case-sensitive
+  file system) cannot both be written to a case-insensitive output folder:
+  `case_collisions` finds them and the run refuses before it starts;
 - `PROMPT_KEY` (`prompt_key`) is a fixed function of the prompt itself, never of its
-  position: the prompt when it is plain `[A-Za-z0-9_]`, else a readable part plus a hash
-  of the prompt's identity (text, or the support files' sha256). It holds no dot.
+  position: the prompt when it is plain lower-case `[a-z0-9_]`, else a readable part plus a
+  hash of the prompt's identity (text, or the support files' sha256). It holds no dot, and
+  keys of different prompts differ in more than letter case ("Cat" and "cat" do not
+  overwrite each other on macOS or Windows).
 - `SET_KEY` (`set_key`) names the outputs that combine all prompts (overlay, label map,
   RLE): a hash of the ordered prompt keys and the thresholds, so a run with another prompt
   order writes other files instead of keeping label maps whose labels mean other prompts.
@@ -42,7 +48,7 @@ KIND_SUFFIXES = {
 }
 OUTPUT_EXTENSIONS = (".png", ".npy", ".json")
 LEGEND_NAME = "prompts.json"
-_PLAIN = re.compile(r"[A-Za-z0-9_]{1,48}")
+_PLAIN = re.compile(r"[a-z0-9_]{1,48}")
 _HASHED_KEY_CHARS = 12
 
 
@@ -80,7 +86,8 @@ def prompt_identity(prompt) -> str:
 
 def prompt_key(name: str, identity: str) -> str:
     """File-name key of one prompt: `name` itself if it is a plain text prompt of
-    [A-Za-z0-9_] (at most 48), else `READABLE-HASH` (the readable part without '-').
+    [a-z0-9_] (at most 48), else `READABLE-HASH` (the readable part without '-'; the hash is
+    lower-case hex, so two keys never differ in letter case only).
 
     identity: what the prompt is (`text:...`, `visual:<sha>/<sha>`, ...). Plain keys hold no
     '-', hashed ones exactly one: the two kinds never meet.
@@ -120,5 +127,28 @@ def root_labels(roots: Sequence[tuple[str, str]]) -> list[str]:
     name~HASH when other inputs have the same name (HASH of the absolute path)."""
     counts: dict[str, int] = {}
     for name, _ in roots:
-        counts[name] = counts.get(name, 0) + 1
-    return [name if counts[name] == 1 else f"{name}~{_sha(absolute, 8)}" for name, absolute in roots]
+        counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
+    return [name if counts[name.casefold()] == 1 else f"{name}~{_sha(absolute, 8)}" for name, absolute in roots]
+
+
+def case_collisions(paths: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
+    """Pairs of output paths (as tuples of components) that are different but equal up to
+    letter case: they would overwrite each other on a case-insensitive file system."""
+    first: dict[tuple[str, ...], tuple[str, ...]] = {}
+    pairs: list[tuple[str, str]] = []
+    for parts in paths:
+        parts = tuple(parts)
+        other = first.setdefault(tuple(p.casefold() for p in parts), parts)
+        if other != parts:
+            pairs.append(("/".join(other), "/".join(parts)))
+    return pairs
+
+
+def is_case_insensitive(folder: Path) -> bool:
+    """Whether `folder` (which must exist) lies on a file system that ignores letter case
+    (macOS and Windows by default): a probe file is made and looked up in upper case."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix="clipseg-case-probe-", suffix=".tmp", dir=folder) as f:
+        name = Path(f.name).name
+        return (Path(folder) / name.upper()).exists()
