@@ -88,12 +88,13 @@ class WorldPipelineConfig:
     context_length: int = CLIP_STAGE(24)
     embed_dim: int = CLIP_STAGE(128)
     # contrastive pretraining
-    pretrain_steps: int = CLIP_STAGE(5000)
+    pretrain_steps: int = CLIP_STAGE(15000)
     pretrain_batch: int = CLIP_STAGE(128)
     pretrain_lr: float = CLIP_STAGE(1e-3)
     pretrain_warmup: int = CLIP_STAGE(200)
+    pretrain_precision: str = CLIP_STAGE("bf16")  # the towers under bfloat16 autocast (training.clip_pretrain)
     pretrain_scenes: int = CLIP_STAGE(40000)
-    captions_per_scene: int = CLIP_STAGE(3)
+    captions_per_scene: int = CLIP_STAGE(6)
     pretrain_max_objects: int = CLIP_STAGE(4)
     pretrain_object_crops: float = CLIP_STAGE(0.85)  # share of close-up views of one object (see WorldCaptionDataset)
     pretrain_crop_scale: tuple[float, float] = CLIP_STAGE((1.3, 2.0))  # close-up side / object size
@@ -109,7 +110,7 @@ class WorldPipelineConfig:
     decoder_refined: bool = DECODER_STAGE(True)  # rd64-uni-refined's upsampling (3x3 conv, two 4x4 deconvs)
     deconv_hidden: int = DECODER_STAGE(256)
     # CLIPSeg training (PhraseCut+-style world set)
-    train_iterations: int = DECODER_STAGE(600)
+    train_iterations: int = DECODER_STAGE(1000)
     train_batch: int = DECODER_STAGE(32)
     train_lr: float = DECODER_STAGE(3e-3)  # the paper's 1e-3 is for 20k iterations; this run has fewer
     train_lr_min: float = DECODER_STAGE(3e-4)
@@ -179,7 +180,8 @@ class WorldPipelineConfig:
     def pretrain_config(self) -> PretrainConfig:
         return PretrainConfig(steps=self.pretrain_steps, batch_size=self.pretrain_batch, lr=self.pretrain_lr,
                               warmup=min(self.pretrain_warmup, self.pretrain_steps // 10 + 1), seed=self.seed,
-                              num_workers=self.pretrain_workers, log_every=max(1, min(50, self.pretrain_steps // 4)))
+                              num_workers=self.pretrain_workers, precision=self.pretrain_precision,
+                              log_every=max(1, min(50, self.pretrain_steps // 4)))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

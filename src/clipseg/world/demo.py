@@ -27,26 +27,6 @@ class DemoResult:
     foreground: float  # share of pixels above the threshold
 
 
-def _overlay(image: np.ndarray, probs: np.ndarray, threshold: float, scale: int) -> np.ndarray:
-    """[scene | heat overlay | mask outline] side by side, upscaled (nearest) by `scale`."""
-    from ..data.world.sheet import mask_outline
-
-    img = image.astype(np.float32)
-    heat = np.zeros_like(img)
-    heat[..., 0] = 255.0
-    alpha = 0.65 * probs[..., None]
-    blended = img * (1 - alpha) + heat * alpha
-    mask = probs > threshold
-    cut = img * 0.35
-    cut[mask] = img[mask]
-    panels = [img, blended, cut]
-    up = [np.repeat(np.repeat(p, scale, 0), scale, 1) for p in panels]
-    outline = mask_outline(np.repeat(np.repeat(mask, scale, 0), scale, 1))
-    up[2][outline] = (255, 255, 255)
-    gap = np.full((up[0].shape[0], 4, 3), 255, np.float32)
-    return np.clip(np.concatenate([up[0], gap, up[1], gap, up[2]], axis=1), 0, 255).astype(np.uint8)
-
-
 def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: WorldPipelineConfig | None = None,
                  cache_dir: str | Path | None = None, progress: bool = True, model: str = "clipseg",
                  threshold: float = 0.5, image: Any = None, scale: int = 4,
@@ -54,12 +34,13 @@ def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: 
     """Segment a generated scene (or `image`) by a text prompt with a world model; write an overlay PNG.
 
     With `shipped`, the models shipped with the package; otherwise those of `config` from the
-    cache, trained and cached first when missing. The PNG shows the scene, the probability as a red
-    overlay, and the part above `threshold` with its outline.
+    cache, trained and cached first when missing. The PNG is `clipseg demo`'s figure for one
+    prompt: the scene, the part above `threshold` tinted and outlined, and a legend line.
     """
     from PIL import Image
 
     from ..inference import Predictor
+    from ..inference.figure import result_figure
 
     config = config or PRESETS[DEFAULT_PRESET]
     if shipped:  # the models shipped with the package (the full preset's fold 0): nothing is trained
@@ -85,6 +66,7 @@ def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: 
         probs = predictor.predict([prompt])[0]
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(_overlay(pixels, probs, threshold, scale)).save(out_png)
+    result_figure(Image.fromarray(pixels), probs[None], [prompt], threshold,
+                  tile=scale * max(pixels.shape[:2])).save(out_png)
     return DemoResult(out_png, prompt, scene_seed, probs, threshold, tokenizer.unknown_words(prompt), objects,
                       float((probs > threshold).mean()))

@@ -162,13 +162,14 @@ def model_card(result, config: WorldPipelineConfig, clip_info: dict, infos: dict
         f"({', '.join(config.for_fold(int(fold)).split.unseen_classes())})",
         f"- CLIP: ViT code path of ViT-B/16, patch {config.patch_size}, width {config.vision_width}, "
         f"{config.vision_layers} vision / {config.text_layers} text layers; pretrained {config.pretrain_steps} steps of "
-        f"{config.pretrain_batch} in {clip_info.get('seconds', 0) / 60:.0f} min",
+        f"{config.pretrain_batch} ({'bf16 autocast' if config.pretrain_precision == 'bf16' else 'float32'}, lr {config.pretrain_lr:g}, cosine) in "
+        f"{clip_info.get('seconds', 0) / 60:.0f} min",
     ]
     for name, info in infos.items():
         lines.append(f"- {MODEL_LABELS[name]}: {info.get('iterations')} iterations of {config.train_batch} in "
                      f"{info.get('seconds', 0) / 60:.1f} min, loss {info.get('first_loss', float('nan')):.3f} -> "
                      f"{info.get('final_loss', float('nan')):.3f}")
-    lines += ["", f"Total compute of the run: {result.compute_seconds / 60:.0f} min.", "",
+    lines += ["", f"Training and evaluation time, summed over the stages: {result.compute_seconds / 60:.0f} min.", "",
               "## Files", "", "| file | bytes | sha256 |", "|---|---|---|"]
     lines += [f"| `{f.name}` | {f.stat().st_size} | `{sha256(f)}` |" for f in files]
     lines += ["", "## Zero-shot classification by the world CLIP", "",
