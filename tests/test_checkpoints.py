@@ -302,3 +302,18 @@ def test_errors_never_echo_file_bytes(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_clipseg(tmp_path / "weights.pth")
     assert "SECRET" not in str(info.value) and "unknown checkpoint format" in str(info.value)
+
+
+def test_loading_skips_the_random_init_and_assigns_every_tensor(model, tmp_path):
+    """load_clipseg allocates the model uninitialised and fills it from the file; that is only
+    sound because the decoder-only path's two prefixes cover every tensor of a CLIPSeg."""
+    from clipseg.weights.loader import _uninitialized
+
+    assert {k.split(".")[0] for k in model.state_dict()} == {"clip", "decoder"}
+    assert not list(model.buffers())  # to_empty would leave buffers made in __init__ as garbage
+    fresh = _uninitialized(model.config)
+    assert all(p.device.type == "cpu" for p in fresh.parameters())
+    path = save_clipseg(model, tmp_path / "m.safetensors")
+    loaded = load_clipseg(path)
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k

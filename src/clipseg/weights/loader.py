@@ -75,6 +75,15 @@ def _meta_shapes(config_json: str) -> tuple[tuple[str, torch.Size], ...]:
     return tuple((k, v.shape) for k, v in model.state_dict().items())
 
 
+def _uninitialized(config: CLIPSegConfig) -> CLIPSeg:
+    """A CLIPSeg whose tensors are allocated but not initialised: the random init of ~150 M
+    parameters that a file's weights overwrite at once is skipped. Every tensor must then be
+    assigned (`assign_weights` over the prefixes "clip." and "decoder.", or all at once)."""
+    with torch.device("meta"):
+        model = CLIPSeg(config)
+    return model.to_empty(device="cpu")
+
+
 def assign_weights(model: torch.nn.Module, sd: dict[str, torch.Tensor], where: str, prefix: str = "") -> None:
     """Copy sd into the model's parameters under `prefix`; every such parameter must be
     given with its shape and no unknown key may remain, else CheckpointError."""
@@ -299,7 +308,7 @@ def load_clipseg(
         shapes = model_shapes(config, where)  # both files checked before the model exists
         check_fits(shapes, backbone_sd, backbone_where, prefix="clip.")
         check_fits(shapes, sd, where, prefix="decoder.")
-        model = CLIPSeg(config)
+        model = _uninitialized(config)  # the two prefixes cover every tensor of a CLIPSeg
         assign_weights(model, backbone_sd, backbone_where, prefix="clip.")
         assign_weights(model, sd, where, prefix="decoder.")
     else:
@@ -308,7 +317,7 @@ def load_clipseg(
             # unused by segmentation; CLIP's initial value when a file leaves it out
             sd.setdefault("clip.logit_scale", torch.full(shapes["clip.logit_scale"], math.log(1 / 0.07)))
         check_fits(shapes, sd, where)
-        model = CLIPSeg(config)
+        model = _uninitialized(config)
         assign_weights(model, sd, where)
     return model.to(device).eval()
 
