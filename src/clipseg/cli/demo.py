@@ -52,7 +52,7 @@ def _world_example():
 @click.option("--out", "-o", default="clipseg-demo.png", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--world", "world_only", is_flag=True, help="use the embedded world model even if real weights exist.")
 @click.option("--threshold", default=None, type=click.FloatRange(0, 1),
-              help="mask threshold (default 0.5; on the world's example scene the world model's own best, 0.14).")
+              help="mask threshold (default 0.5; on the world's example scene the world model's own best, stored in its example.json).")
 def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: str, world_only: bool,
          threshold: float) -> None:
     """Segment an example image and write a figure with a legend (real weights if there are any,

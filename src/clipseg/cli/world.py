@@ -22,7 +22,7 @@ def _config(preset: str, threads: int | None):
 
 
 _preset = click.option("--preset", default="full", show_default=True, type=click.Choice(PRESET_NAMES),
-                       help="settings: 'full' made the shipped models (about an hour on 2 CPU cores), 'tiny' seconds.")
+                       help="settings: 'full' made the shipped models (about 2.5 hours on 2 CPU cores), 'tiny' seconds.")
 _cache = click.option("--cache-dir", default=None, metavar="DIR",
                       help="model cache (default $CLIPSEG_WORLD_CACHE or ~/.cache/clipseg/world).")
 _threads = click.option("--threads", type=int, default=None, help="torch threads (default: the preset's).")

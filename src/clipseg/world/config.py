@@ -220,7 +220,7 @@ def _hash(d: dict) -> str:
 
 
 PRESETS: dict[str, WorldPipelineConfig] = {
-    # The shipped models (clipseg/world/pretrained, docs/world.md): about an hour on 2 CPU cores.
+    # The shipped models (clipseg/assets/world, docs/world.md): about 2.5 hours on 2 CPU cores.
     "full": WorldPipelineConfig(),
     # Seconds, for tests and smoke runs: same code, tiny numbers.
     "tiny": WorldPipelineConfig(
