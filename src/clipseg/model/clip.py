@@ -30,8 +30,13 @@ class CLIP(nn.Module):
 
     def forward(self, pixels: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Contrastive logits (B_img, B_txt) between L2-normalized embeddings."""
-        img = self.encode_image(pixels)
-        txt = self.encode_text(ids)
-        img = img / img.norm(dim=-1, keepdim=True)
-        txt = txt / txt.norm(dim=-1, keepdim=True)
-        return self.logit_scale.exp() * img @ txt.t()
+        return self.similarity(self.encode_image(pixels), self.encode_text(ids))
+
+    def similarity(self, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
+        """Image (B_img, E) and text (B_txt, E) embeddings -> logit_scale-scaled cosine
+        similarities (B_img, B_txt), in float32 also under autocast."""
+        with torch.autocast(img.device.type, enabled=False):
+            img, txt = img.float(), txt.float()
+            img = img / img.norm(dim=-1, keepdim=True)
+            txt = txt / txt.norm(dim=-1, keepdim=True)
+            return self.logit_scale.exp() * img @ txt.t()

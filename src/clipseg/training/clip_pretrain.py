@@ -6,7 +6,7 @@ entropy in both directions (image -> text and text -> image), averaged; the
 temperature (`logit_scale`) is learned and clamped at 100. Identical captions in one
 batch are treated as positives of each other's images (`merge_duplicates`), which
 matters when captions are short ("a circle"). Optimiser: AdamW, linear warm-up, then
-cosine decay to `lr_min`. With `precision="bf16"` the two towers run under bfloat16
+cosine decay to `lr_min`. With `amp="bf16"` (the trainer's modes) the two towers run under bfloat16
 autocast (on CPUs with AMX or AVX512-BF16 a step takes about two thirds of the fp32
 time); the similarity matrix, the loss and the optimiser stay in float32.
 
@@ -29,9 +29,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..model.clip import CLIP
 from ..tokenizer import Tokenizer
+from .config import AMP_MODES
+from .trainer import autocast_context, autocast_dtype
 
 MAX_LOGIT_SCALE = math.log(100.0)
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 @dataclass
@@ -49,15 +50,15 @@ class PretrainConfig:
     seed: int = 0
     num_workers: int = 0
     device: str = "cpu"
-    precision: str = "fp32"  # "fp32", or "bf16": the towers under bfloat16 autocast
+    amp: str = "off"  # autocast of the two towers: TrainConfig's modes (off / bf16 / fp16 / auto)
     threads: int | None = None  # torch.set_num_threads during training (None: leave as is)
     log_every: int = 25  # steps between entries of `PretrainResult.history`
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2:
             raise ValueError("need steps >= 1 and batch_size >= 2")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}, not {self.amp!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,23 +136,7 @@ def encode_images(model: CLIP, images: torch.Tensor | list[torch.Tensor], device
 def contrastive_logits(model: CLIP, images: torch.Tensor | list[torch.Tensor], ids: torch.Tensor) -> torch.Tensor:
     """`model(images, ids)` (scaled cosine similarities), also for a list of images of several
     sizes. Under autocast the towers run in the autocast type and the similarities in float32."""
-    img = encode_images(model, images, ids.device).float()
-    txt = model.encode_text(ids).float()
-    with torch.autocast(ids.device.type, enabled=False):
-        img = img / img.norm(dim=-1, keepdim=True)
-        txt = txt / txt.norm(dim=-1, keepdim=True)
-        return model.logit_scale.exp() * img @ txt.t()
-
-
-@contextmanager
-def autocast(device: torch.device, precision: str) -> Iterator[None]:
-    """Autocast to `precision`'s type (PRECISIONS) on `device`; nothing for "fp32"."""
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        yield
-        return
-    with torch.autocast(device.type, dtype=dtype):
-        yield
+    return model.similarity(encode_images(model, images, ids.device), model.encode_text(ids))
 
 
 def _batches(dataset: Dataset, config: PretrainConfig):
@@ -204,6 +189,7 @@ def _pretrain(model, dataset, config, tokenizer, progress, callback) -> Pretrain
     model.requires_grad_(True)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
     context = model.config.text.context_length
+    amp_dtype = autocast_dtype(config.amp, device)
     bar = None
     if progress:
         from ..data.progress import progress_bar
@@ -221,7 +207,7 @@ def _pretrain(model, dataset, config, tokenizer, progress, callback) -> Pretrain
         lr = lr_at(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with autocast(device, config.precision):
+        with autocast_context(amp_dtype, device):
             logits = contrastive_logits(model, images, ids)
         loss = contrastive_loss(logits, captions if config.merge_duplicates else None)
         optimizer.zero_grad(set_to_none=True)

@@ -80,6 +80,11 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def autocast_context(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast to `dtype` on `device`, or nothing for None (full precision)."""
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
 def bce_loss(logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """BCE with logits (B, H, W) vs mask (B, 1, H, W), summed over valid pixels and divided by
     ALL pixels of the batch - so that the DDP mean over equal-sized shards is the global loss."""
@@ -157,9 +162,7 @@ def _train(
         decoder = DistributedDataParallel(decoder, device_ids=[device.index] if device.type == "cuda" else None)
 
     def autocast() -> contextlib.AbstractContextManager:
-        if amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=amp_dtype)
+        return autocast_context(amp_dtype, device)
 
     rows = slice(dist.rank * sampler.local_batch, (dist.rank + 1) * sampler.local_batch)
     log = CSVLog(out_dir / LOG_NAME, start) if dist.is_main else None

@@ -92,7 +92,7 @@ class WorldPipelineConfig:
     pretrain_batch: int = CLIP_STAGE(128)
     pretrain_lr: float = CLIP_STAGE(1e-3)
     pretrain_warmup: int = CLIP_STAGE(200)
-    pretrain_precision: str = CLIP_STAGE("bf16")  # the towers under bfloat16 autocast (training.clip_pretrain)
+    pretrain_precision: str = CLIP_STAGE("bf16")  # autocast of the towers (PretrainConfig.amp)
     pretrain_scenes: int = CLIP_STAGE(40000)
     captions_per_scene: int = CLIP_STAGE(6)
     pretrain_max_objects: int = CLIP_STAGE(4)
@@ -180,7 +180,7 @@ class WorldPipelineConfig:
     def pretrain_config(self) -> PretrainConfig:
         return PretrainConfig(steps=self.pretrain_steps, batch_size=self.pretrain_batch, lr=self.pretrain_lr,
                               warmup=min(self.pretrain_warmup, self.pretrain_steps // 10 + 1), seed=self.seed,
-                              num_workers=self.pretrain_workers, precision=self.pretrain_precision,
+                              num_workers=self.pretrain_workers, amp=self.pretrain_precision,
                               log_every=max(1, min(50, self.pretrain_steps // 4)))
 
     def to_dict(self) -> dict[str, Any]:
