@@ -243,7 +243,7 @@ def test_clip_pretraining_lowers_the_loss(amp):
 
 def test_bf16_towers_give_float32_similarities_close_to_fp32():
     from clipseg.training.clip_pretrain import contrastive_logits
-    from clipseg.training.trainer import autocast_context
+    from clipseg.inference.precision import autocast_context
 
     tok = WordTokenizer(context_length=24)
     model = _tiny_clip(tok).eval()

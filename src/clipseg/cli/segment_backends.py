@@ -4,12 +4,13 @@ worker), encode the prompts once, and logits for a batch of images of one input 
 
 from __future__ import annotations
 
-import contextlib
 from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
+
+from ..inference.precision import autocast_context
 
 
 class TorchBackend:
@@ -25,9 +26,7 @@ class TorchBackend:
 
     def batch_logits(self, pixels: list[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
         """Logits (N, h, w) on the CPU per image: one backbone pass, one decoder pass per image."""
-        device = self.predictor.device
-        autocast = torch.autocast(device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
-        with autocast:
+        with autocast_context(self.autocast, self.predictor.device):
             return [lg.float().cpu() for lg in self.predictor.batch_logits(pixels, cond)]
 
 

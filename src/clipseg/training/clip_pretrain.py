@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 from ..model.clip import CLIP
 from ..tokenizer import Tokenizer
 from .config import AMP_MODES
-from .trainer import autocast_context, autocast_dtype
+from ..inference.precision import autocast_context
+from .trainer import autocast_dtype
 
 MAX_LOGIT_SCALE = math.log(100.0)
 

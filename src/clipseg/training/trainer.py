@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from ..data.progress import progress_bar
 
+from ..inference.precision import autocast_context
 from ..model.clipseg import CLIPSeg
 from ..prompts import PromptEncoder
 from ..tokenizer import Tokenizer
@@ -78,11 +79,6 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda":  # auto
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def autocast_context(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
-    """Autocast to `dtype` on `device`, or nothing for None (full precision)."""
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def bce_loss(logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
