@@ -19,14 +19,16 @@ TINY_HF = dict(
 FULL_HF = dict(vision_config=dict(patch_size=16))  # CIDAS/clipseg-rd64(-refined): ViT-B/16
 
 
-def make_hf_clipseg(refined: bool, size: str = "tiny", seed: int = 0):
+def make_hf_clipseg(refined: bool, size: str = "tiny", seed: int = 0, **overrides):
     """Random HF CLIPSeg. The last upsampling layer is scaled so logits have the few-unit
     magnitude of a trained model (HF's random init gives logits in the thousands, where
-    float32 rounding alone exceeds any fixed absolute tolerance)."""
+    float32 rounding alone exceeds any fixed absolute tolerance). `overrides`: more CLIPSegConfig
+    fields (e.g. conditional_layer)."""
     from transformers import CLIPSegConfig, CLIPSegForImageSegmentation
 
     torch.manual_seed(seed)
-    cfg = CLIPSegConfig(use_complex_transposed_convolution=refined, **(TINY_HF if size == "tiny" else FULL_HF))
+    cfg = CLIPSegConfig(use_complex_transposed_convolution=refined, **{**(TINY_HF if size == "tiny" else FULL_HF),
+                                                                       **overrides})
     model = CLIPSegForImageSegmentation(cfg).eval()
     last = model.decoder.transposed_convolution
     last = last[-1] if refined else last

@@ -70,3 +70,20 @@ def test_tiny_parity_any_square_size(refined):
             ref = hf(pixel_values=pixels, input_ids=ids).logits
             got = ours(pixels, text_ids=ids)
         assert (got - ref).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_tiny_parity_film_at_a_later_decoder_step(layer):
+    """FiLM at decoder step `layer` (HF's conditional_layer, our cond_layer; the world models'
+    decoder_cond_layer): equal logits, and the prompt still changes them."""
+    hf = make_hf_clipseg(True, size="tiny", conditional_layer=layer)
+    config = clipseg_config_from_hf(hf.config.to_dict())
+    assert config.decoder.cond_layer == layer
+    ours = _ours_from(hf, config)
+    ids = token_ids(2, 16)
+    pixels = torch.randn(1, 3, 64, 64).expand(2, -1, -1, -1)  # one image, two prompts
+    with torch.no_grad():
+        ref = hf(pixel_values=pixels, input_ids=ids).logits
+        got = ours(pixels, text_ids=ids)
+    assert (got - ref).abs().max() < 1e-4
+    assert (got[0] - got[1]).abs().max() > 1e-3

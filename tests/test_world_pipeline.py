@@ -373,6 +373,10 @@ def test_cache_keys_come_from_the_fields_marked_with_their_stage():
     assert base.model_key("clipseg") != dataclasses.replace(base, train_iterations=7).model_key("clipseg")
     assert base.model_key("clipseg") != dataclasses.replace(base, pretrain_steps=7).model_key("clipseg")
     assert base.model_key("clipseg") == dataclasses.replace(base, threads=1, num_workers=3).model_key("clipseg")
+    later = dataclasses.replace(base, decoder_cond_layer=2)
+    assert later.model_key("clipseg") != base.model_key("clipseg")
+    assert later.clipseg_config("clipseg").decoder.cond_layer == 2
+    assert later.clipseg_config("clipseg-random").decoder.cond_layer == 2
 
 
 def test_world_clip_files_round_trip_and_bad_ones_are_clear_errors(tmp_path):

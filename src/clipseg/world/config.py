@@ -107,6 +107,7 @@ class WorldPipelineConfig:
     reduce_dim: int = DECODER_STAGE(64)
     decoder_heads: int = DECODER_STAGE(4)
     decoder_mlp: int = DECODER_STAGE(256)
+    decoder_cond_layer: int = DECODER_STAGE(0)  # the decoder step that FiLM conditions (DecoderConfig.cond_layer)
     decoder_refined: bool = DECODER_STAGE(True)  # rd64-uni-refined's upsampling (3x3 conv, two 4x4 deconvs)
     deconv_hidden: int = DECODER_STAGE(256)
     # CLIPSeg training (PhraseCut+-style world set)
@@ -174,7 +175,7 @@ class WorldPipelineConfig:
         else:
             decoder = DecoderConfig(reduce_dim=self.reduce_dim, extract_layers=self.extract_layers,
                                     heads=self.decoder_heads, mlp_dim=self.decoder_mlp,
-                                    refined=self.decoder_refined)
+                                    cond_layer=self.decoder_cond_layer, refined=self.decoder_refined)
         return CLIPSegConfig(clip=self.clip_config(), decoder=decoder, input_size=self.image_size)
 
     def pretrain_config(self) -> PretrainConfig:
