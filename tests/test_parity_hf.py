@@ -59,31 +59,23 @@ def test_parity_of_embeddings_and_pooled_text():
         assert (ours.encode_visual_prompt(pixels) - ref_i).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("layer", [0, 1, 2])
 @pytest.mark.parametrize("refined", [False, True])
-def test_tiny_parity_any_square_size(refined):
-    hf = make_hf_clipseg(refined, size="tiny")
-    ours = _ours_from(hf, clipseg_config_from_hf(hf.config.to_dict()))
+def test_tiny_parity_any_square_size(refined, layer):
+    """Equal logits at any square size, with FiLM at decoder step `layer` (HF's
+    conditional_layer, our cond_layer, the world models' decoder_cond_layer); the prompt
+    changes them."""
+    hf = make_hf_clipseg(refined, size="tiny", conditional_layer=layer)
+    config = clipseg_config_from_hf(hf.config.to_dict())
+    assert config.decoder.cond_layer == layer
+    ours = _ours_from(hf, config)
     ids = token_ids(2, 16)
     for size in (64, 96, 128):
         pixels = torch.randn(2, 3, size, size)
         with torch.no_grad():
             ref = hf(pixel_values=pixels, input_ids=ids).logits
             got = ours(pixels, text_ids=ids)
+            got_one_image = ours(pixels[:1].expand(2, -1, -1, -1), text_ids=ids)  # one image, two prompts
         assert (got - ref).abs().max() < 1e-4
+        assert (got_one_image[0] - got_one_image[1]).abs().max() > 1e-3
 
-
-@pytest.mark.parametrize("layer", [1, 2])
-def test_tiny_parity_film_at_a_later_decoder_step(layer):
-    """FiLM at decoder step `layer` (HF's conditional_layer, our cond_layer; the world models'
-    decoder_cond_layer): equal logits, and the prompt still changes them."""
-    hf = make_hf_clipseg(True, size="tiny", conditional_layer=layer)
-    config = clipseg_config_from_hf(hf.config.to_dict())
-    assert config.decoder.cond_layer == layer
-    ours = _ours_from(hf, config)
-    ids = token_ids(2, 16)
-    pixels = torch.randn(1, 3, 64, 64).expand(2, -1, -1, -1)  # one image, two prompts
-    with torch.no_grad():
-        ref = hf(pixel_values=pixels, input_ids=ids).logits
-        got = ours(pixels, text_ids=ids)
-    assert (got - ref).abs().max() < 1e-4
-    assert (got[0] - got[1]).abs().max() > 1e-3
