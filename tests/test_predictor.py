@@ -146,11 +146,17 @@ def test_predict_iter_streams_the_maps_of_predict(model):
     whole = p.predict(prompts)
     streamed = list(p.predict_iter(prompts))
     assert len(streamed) == 3 and all(m.shape == (37, 81) and m.dtype == np.float32 for m in streamed)
-    assert np.array_equal(np.stack(streamed), whole)
+    # Two decoder passes: BLAS may round them differently (its kernels depend on buffer
+    # alignment; CI's machine did), so the maps agree to float32 rounding, not bit for bit.
+    assert np.abs(np.stack(streamed) - whole).max() < 1e-6
+    from clipseg.inference.predictor import full_resolution_maps, probabilities
+
     logits = p.predict_logits(prompts)
     before = logits.clone()
-    from clipseg.inference.predictor import full_resolution_maps
-
+    # The same logits: streaming makes predict's rows, one at a time (to one float32 ulp, since
+    # vectorised kernels may round a 1-map tensor and a 3-map tensor differently).
+    one_at_a_time = np.stack(list(full_resolution_maps(logits, p.original_size)))
+    assert np.abs(one_at_a_time - probabilities(logits, p.original_size)).max() <= 6e-8
     list(full_resolution_maps(logits, tuple(logits.shape[-2:])))  # no resize: must not touch the logits
     assert torch.equal(logits, before)
 
