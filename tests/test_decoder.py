@@ -19,3 +19,18 @@ def test_upsampling_as_matmuls_equals_the_transposed_convolutions(config):
     expected = decoder.trans_conv(x)
     assert expected.shape == (2, 1, 48, 80)
     assert torch.allclose(upsample(decoder.trans_conv, x), expected, atol=1e-5)
+
+
+def test_a_film_step_outside_the_decoder_is_rejected_not_built_prompt_blind():
+    """cond_layer must name one of the decoder's steps (one per extract layer), else the prompt
+    would never reach the decoder; an HF config.json saying so is a CheckpointError naming it."""
+    from clipseg.weights import CheckpointError
+    from clipseg.weights.hf_config import clipseg_config_from_hf
+
+    for bad in (-1, 3, 7):
+        with pytest.raises(ValueError, match=f"cond_layer {bad} is not one of the decoder's 3 steps"):
+            DecoderConfig(cond_layer=bad)
+    assert DecoderConfig(cond_layer=2).cond_layer == 2
+    assert DecoderConfig(kind="deconv", extract_layers=(9,), cond_layer=0).kind == "deconv"
+    with pytest.raises(CheckpointError, match="x/config.json: its decoder settings are invalid: cond_layer 3"):
+        clipseg_config_from_hf({"model_type": "clipseg", "conditional_layer": 3}, "x/config.json")

@@ -361,10 +361,11 @@ def test_cache_keys_come_from_the_fields_marked_with_their_stage():
 
     base = WorldPipelineConfig()
     clip_fields, decoder_fields = base.stage_fields("clip"), base.stage_fields("decoders")
-    assert "pretrain_steps" in clip_fields and "train_iterations" in decoder_fields
-    assert not set(clip_fields) & set(decoder_fields)
+    architecture = base.stage_fields("architecture")
+    assert "pretrain_steps" in clip_fields and "train_iterations" in decoder_fields and "decoder_heads" in architecture
+    assert not set(clip_fields) & set(decoder_fields) and not set(architecture) & (set(clip_fields) | set(decoder_fields))
     for f in dataclasses.fields(base):
-        if f.name in clip_fields or f.name in decoder_fields:
+        if f.name in clip_fields or f.name in decoder_fields or f.name in architecture:
             continue
         assert f.name in ("eval_size", "eval_folds", "bootstrap", "threads", "train_threads", "num_workers",
                           "pretrain_workers", "pretrain_eval_every"), f.name  # unmarked on purpose
@@ -373,10 +374,28 @@ def test_cache_keys_come_from_the_fields_marked_with_their_stage():
     assert base.model_key("clipseg") != dataclasses.replace(base, train_iterations=7).model_key("clipseg")
     assert base.model_key("clipseg") != dataclasses.replace(base, pretrain_steps=7).model_key("clipseg")
     assert base.model_key("clipseg") == dataclasses.replace(base, threads=1, num_workers=3).model_key("clipseg")
-    later = dataclasses.replace(base, decoder_cond_layer=2)
-    assert later.model_key("clipseg") != base.model_key("clipseg")
-    assert later.clipseg_config("clipseg").decoder.cond_layer == 2
-    assert later.clipseg_config("clipseg-random").decoder.cond_layer == 2
+    # every architecture field changes the key of each model it reaches, and only those
+    changed = {"extract_layers": (0, 2, 4), "reduce_dim": 32, "decoder_heads": 2, "decoder_mlp": 128,
+               "decoder_cond_layer": 1, "decoder_refined": False, "deconv_hidden": 128}
+    assert set(changed) == set(architecture)
+    for field, value in changed.items():
+        other = dataclasses.replace(base, **{field: value})
+        for name in ("clipseg", "clip-deconv", "clipseg-random"):
+            reaches = asdict_decoder(other, name) != asdict_decoder(base, name)
+            assert (other.model_key(name) != base.model_key(name)) == reaches, (field, name)
+        assert any(other.model_key(n) != base.model_key(n) for n in ("clipseg", "clip-deconv")), field
+    later = dataclasses.replace(base, decoder_cond_layer=1)
+    assert later.model_key("clip-deconv") == base.model_key("clip-deconv")  # CLIP-Deconv has no FiLM step
+    assert later.clipseg_config("clipseg").decoder.cond_layer == 1
+    assert later.clipseg_config("clipseg-random").decoder.cond_layer == 1
+    with pytest.raises(ValueError, match="cond_layer 3 is not one of the decoder's 3 steps"):
+        dataclasses.replace(base, decoder_cond_layer=3)
+
+
+def asdict_decoder(config, name):
+    import dataclasses
+
+    return dataclasses.asdict(config.clipseg_config(name).decoder)
 
 
 def test_world_clip_files_round_trip_and_bad_ones_are_clear_errors(tmp_path):

@@ -64,6 +64,12 @@ class DecoderConfig:
     refined: bool = False  # complex transposed convolution (rd64-uni-refined)
     deconv_hidden: int = 256  # CLIP-Deconv only: hidden size of its reduce MLP
 
+    def __post_init__(self) -> None:
+        steps = len(self.extract_layers)
+        if self.kind == "clipseg" and not 0 <= self.cond_layer < steps:
+            raise ValueError(f"cond_layer {self.cond_layer} is not one of the decoder's {steps} steps (0..{steps - 1}): "
+                             "FiLM would never condition the decoder on the prompt")
+
 
 @dataclass
 class CLIPSegConfig:

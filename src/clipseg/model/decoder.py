@@ -128,8 +128,6 @@ class CLIPSegDecoder(nn.Module):
             if i == self.config.cond_layer:
                 a = film(cond, a, self.film_mul, self.film_add)
             a = block(a)
-        if a.shape[0] != cond.shape[0]:  # cond_layer beyond the last block: never conditioned
-            a = a.expand(cond.shape[0], -1, -1)
         return upsample(self.trans_conv, tokens_to_map(a, grid))[:, 0]
 
 

@@ -52,12 +52,15 @@ def clipseg_config_from_hf(cfg: dict, where: str = "config.json") -> CLIPSegConf
     model_type = cfg.get("model_type")
     if model_type not in (None, "clipseg"):
         raise CheckpointError(f"{where}: model_type is '{model_type}', expected 'clipseg'")
-    decoder = DecoderConfig(
-        reduce_dim=cfg.get("reduce_dim", 64),
-        extract_layers=tuple(cfg.get("extract_layers", (3, 6, 9))),
-        cond_layer=cfg.get("conditional_layer", 0),
-        heads=cfg.get("decoder_num_attention_heads", 4),
-        mlp_dim=cfg.get("decoder_intermediate_size", 2048),
-        refined=bool(cfg.get("use_complex_transposed_convolution", False)),
-    )
+    try:
+        decoder = DecoderConfig(
+            reduce_dim=cfg.get("reduce_dim", 64),
+            extract_layers=tuple(cfg.get("extract_layers", (3, 6, 9))),
+            cond_layer=cfg.get("conditional_layer", 0),
+            heads=cfg.get("decoder_num_attention_heads", 4),
+            mlp_dim=cfg.get("decoder_intermediate_size", 2048),
+            refined=bool(cfg.get("use_complex_transposed_convolution", False)),
+        )
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: its decoder settings are invalid: {e}") from None
     return CLIPSegConfig(clip=clip_config_from_hf(cfg, where), decoder=decoder)

@@ -2,7 +2,10 @@
 
 Each field that a stage depends on is marked with it (`CLIP_STAGE`, `DECODER_STAGE`), and a
 stage's cache key hashes exactly the marked fields: a new setting cannot be forgotten in a
-hand-kept list. Settings of evaluation and of the machine (threads, workers) mark nothing.
+hand-kept list. Fields of the decoders' architecture (`ARCHITECTURE`) reach each model's key
+through the DecoderConfig that model is built from, so a CLIPSeg-only setting (FiLM's step,
+the heads) does not re-train CLIP-Deconv. Settings of evaluation and of the machine (threads,
+workers) mark nothing.
 """
 
 from __future__ import annotations
@@ -40,8 +43,14 @@ def CLIP_STAGE(default):  # noqa: N802 - reads as a marker on the field
 
 
 def DECODER_STAGE(default):  # noqa: N802
-    """A field the decoders depend on (their key also holds the CLIP's key)."""
+    """A field the decoders' training depends on (their key also holds the CLIP's key)."""
     return _staged("decoders", default)
+
+
+def ARCHITECTURE(default):  # noqa: N802
+    """A field of the decoders' architecture: it reaches a model's key through that model's
+    DecoderConfig (`clipseg_config`), so it re-trains only the models it changes."""
+    return _staged("architecture", default)
 
 
 MODEL_NAMES: tuple[str, ...] = ("clipseg", "clip-deconv", "clipseg-random")
@@ -103,13 +112,13 @@ class WorldPipelineConfig:
     pretrain_workers: int = 1  # DataLoader workers generating the captioned images
     pretrain_eval_every: int = 500  # steps between progress checks (close-up accuracy, a weight snapshot)
     # decoders
-    extract_layers: tuple[int, ...] = DECODER_STAGE((1, 3, 5))
-    reduce_dim: int = DECODER_STAGE(64)
-    decoder_heads: int = DECODER_STAGE(4)
-    decoder_mlp: int = DECODER_STAGE(256)
-    decoder_cond_layer: int = DECODER_STAGE(0)  # the decoder step that FiLM conditions (DecoderConfig.cond_layer)
-    decoder_refined: bool = DECODER_STAGE(True)  # rd64-uni-refined's upsampling (3x3 conv, two 4x4 deconvs)
-    deconv_hidden: int = DECODER_STAGE(256)
+    extract_layers: tuple[int, ...] = ARCHITECTURE((1, 3, 5))
+    reduce_dim: int = ARCHITECTURE(64)
+    decoder_heads: int = ARCHITECTURE(4)
+    decoder_mlp: int = ARCHITECTURE(256)
+    decoder_cond_layer: int = ARCHITECTURE(2)  # the decoder step FiLM conditions (DecoderConfig.cond_layer); docs/world.md
+    decoder_refined: bool = ARCHITECTURE(True)  # rd64-uni-refined's upsampling (3x3 conv, two 4x4 deconvs)
+    deconv_hidden: int = ARCHITECTURE(256)
     # CLIPSeg training (PhraseCut+-style world set)
     train_iterations: int = DECODER_STAGE(1000)
     train_batch: int = DECODER_STAGE(32)
@@ -138,6 +147,8 @@ class WorldPipelineConfig:
         if max(self.extract_layers) >= self.vision_layers:
             raise ValueError(f"extract_layers {self.extract_layers} exceed the {self.vision_layers} vision layers")
         self.split  # validates the held-out classes
+        for name in MODEL_NAMES:
+            self.clipseg_config(name)  # validates the architecture (e.g. FiLM's step among the decoder's)
 
     @property
     def split(self) -> WorldSplit:
@@ -206,7 +217,8 @@ class WorldPipelineConfig:
         return _hash(self.stage_fields("clip"))
 
     def model_key(self, name: str) -> str:
-        return _hash({"clip": self.clip_key(), "model": name, **self.stage_fields("decoders")})
+        decoder = dataclasses.asdict(self.clipseg_config(name).decoder)  # the ARCHITECTURE fields, as this model has them
+        return _hash({"clip": self.clip_key(), "model": name, "decoder": decoder, **self.stage_fields("decoders")})
 
     def results_key(self) -> str:
         return _hash({"models": [self.for_fold(f).model_key(n) for f in self.eval_folds for n in MODEL_NAMES],
@@ -228,7 +240,7 @@ PRESETS: dict[str, WorldPipelineConfig] = {
         image_size=64, clip_image_size=32, pretrain_crop_size=32, vision_width=32, vision_layers=2, vision_heads=2,
         text_width=32, text_layers=1, text_heads=2, embed_dim=32, pretrain_steps=4, pretrain_batch=16,
         pretrain_scenes=64, captions_per_scene=1, pretrain_workers=0, extract_layers=(0, 1), reduce_dim=16,
-        decoder_heads=2, decoder_mlp=32, deconv_hidden=32, train_iterations=4, train_batch=8, num_workers=0,
+        decoder_heads=2, decoder_mlp=32, decoder_cond_layer=1, deconv_hidden=32, train_iterations=4, train_batch=8, num_workers=0,
         eval_size=8, eval_folds=(0,), bootstrap=20,
     ),
 }

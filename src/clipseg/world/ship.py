@@ -122,7 +122,9 @@ def ship(result, config: WorldPipelineConfig, out_dir: str | Path, cache_dir: st
     fold_config = config.for_fold(config.eval_folds[0])
     clip, tokenizer, clip_info = pretrained_clip(config, cache_dir, progress)
     vocab = tokenizer.to_json()
-    save_clip(clip, out / CLIP_SHIPPED, {"world_config": config.to_dict()}, tokenizer=vocab)
+    # the pretraining's time and accuracy travel too: a cache seeded from this file keeps them
+    meta = {"world_config": config.to_dict(), **{k: clip_info[k] for k in ("seconds", "accuracy") if k in clip_info}}
+    save_clip(clip, out / CLIP_SHIPPED, meta, tokenizer=vocab)
     infos = {}
     for name, file in SHIPPED.items():
         model, infos[name] = trained_model(name, fold_config, clip, tokenizer, cache_dir, progress)
