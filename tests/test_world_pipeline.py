@@ -296,6 +296,25 @@ def test_short_training_lowers_loss_and_beats_untrained():
     assert after.ap > before.ap + 0.05
 
 
+def test_prompt_use_is_one_half_for_a_prompt_blind_model():
+    """The prompt-use score (docs/world.md): a decoder whose FiLM ignores the prompt scores
+    exactly 0.5; a model whose maps depend on the prompt scores something else, within [0, 1]."""
+    from clipseg.world.pipeline import build_world_model, world_config
+    from clipseg.world.scoring import prompt_use
+
+    config = world_config("tiny")
+    tok = config.tokenizer()
+    model = build_world_model("clipseg-random", config, None)
+    varied = prompt_use(model, tok, config, "held_out", n_scenes=6)
+    assert 0.0 <= varied <= 1.0 and varied != 0.5
+    with torch.no_grad():  # FiLM: a * 1 + 0 whatever the prompt
+        for layer, bias in ((model.decoder.film_mul, 1.0), (model.decoder.film_add, 0.0)):
+            layer.weight.zero_()
+            layer.bias.fill_(bias)
+    assert prompt_use(model, tok, config, "held_out", n_scenes=6) == 0.5
+    assert prompt_use(model, tok, config, "seen", n_scenes=6) == 0.5
+
+
 # ---------------------------------------------------------------- pipeline, cache, demo
 
 
@@ -325,6 +344,8 @@ def test_pipeline_caches_and_demo(tmp_path):
     for p in tmp_path.glob("results-*.json"):
         p.unlink()
     third = run_pipeline(config, progress=False, cache_dir=tmp_path)  # models loaded, evaluation redone
+    assert all(0 <= r["prompt_use"][c] <= 1 for r in third.rows for c in ("seen", "held_out"))
+    assert "Prompt use" in third.table
     assert third.loaded["clip"] and all(third.loaded[f"{n} fold 0"] for n in ("clipseg", "clip-deconv", "clipseg-random"))
     assert third.rows == first.rows  # same weights, same evaluation sets
 

@@ -225,7 +225,7 @@ class WorldPipelineConfig:
                       "eval_size": self.eval_size, "bootstrap": self.bootstrap, "version": _RESULTS_VERSION})
 
 
-_RESULTS_VERSION = 5
+_RESULTS_VERSION = 6
 
 
 def _hash(d: dict) -> str:

@@ -12,7 +12,8 @@ Stages (each cached on disk under a key hashed from the settings it depends on, 
    - "clipseg-random": CLIPSeg decoder on a randomly initialised (not pretrained) CLIP.
 3. `scoring`: evaluation with the paper's metrics (49 thresholds, best t by mIoU):
    referring expressions on seen classes (text), zero-shot on held-out classes (text),
-   one-shot on held-out classes (visual prompts), and negatives (prompts of absent things).
+   one-shot on held-out classes (visual prompts), and negatives (prompts of absent things);
+   and `prompt_use`, how much each model's maps depend on the prompt (0.5 = not at all).
 
 `run_pipeline()` (here) runs or loads everything and returns the table; `demo.segment_demo()`
 segments a generated scene by any prompt and writes an overlay PNG.
@@ -36,7 +37,7 @@ from .config import (  # noqa: F401 (the pipeline's public names, in one place)
 from .decoder_stage import build_world_model, load_world_models, trained_model, training_set  # noqa: F401
 from .demo import DemoResult, segment_demo  # noqa: F401
 from .runlog import Timer, log
-from .scoring import ListDataset, evaluation_sets, format_table, score_world_model, summarize  # noqa: F401
+from .scoring import ListDataset, evaluation_sets, format_table, prompt_use, score_world_model, summarize  # noqa: F401
 
 
 @dataclass
@@ -103,6 +104,9 @@ def run_pipeline(config: WorldPipelineConfig | None = None, progress: bool = Tru
             sets = evaluation_sets(fold_config)
             counts = {n: score_world_model(models[n], tokenizer, sets) for n in MODEL_NAMES}
             folds[fold] = summarize(counts, MODEL_LABELS, config.bootstrap, config.seed)
+            for row in folds[fold]:
+                row["prompt_use"] = {c: prompt_use(models[row["model"]], tokenizer, fold_config, c)
+                                     for c in ("seen", "held_out")}
     with timer("clip evaluation"), torch_threads(config.threads):
         clip_accuracy = clip_classification_accuracy(clip, tokenizer, config)
     compute = sum(i.get("seconds", 0.0) for i in infos.values()) + sum(

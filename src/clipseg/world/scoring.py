@@ -10,7 +10,8 @@ from torch.utils.data import Dataset
 
 from ..data.sample import Sample
 from ..data.world import COLOUR_NAMES, SHAPE_CLASSES
-from ..data.world.dataset import world_evaluation_sets
+from ..data.world import generate_scene
+from ..data.world.dataset import SEED_OFFSETS, scene_tensor, world_evaluation_sets
 from ..data.world.tokenizer import WordTokenizer
 from ..evaluation.bootstrap import SampleCounts, paired_difference
 from ..model.clipseg import CLIPSeg
@@ -88,6 +89,35 @@ def summarize(counts: dict[str, dict[str, SampleCounts]], labels: dict[str, str]
     return rows
 
 
+@torch.no_grad()
+def prompt_use(model: CLIPSeg, tokenizer: WordTokenizer, config: WorldPipelineConfig, classes: str = "held_out",
+               n_scenes: int = 150) -> float:
+    """How much the model's maps depend on the prompt: over scenes of `classes` ("seen" or
+    "held_out") with two or more classes, for each object and each other class present, whether
+    the object's mean probability under its own class's prompt exceeds that under the other's
+    (ties count half). 0.5 = prompt-blind, 1.0 = every object prefers its own name."""
+    pool = config.split.seen_classes() if classes == "seen" else config.split.unseen_classes()
+    model.eval()
+    wins, pairs, seed = 0.0, 0, SEED_OFFSETS["prompt_use"] + (0 if classes == "seen" else 5_000_000)
+    for _ in range(n_scenes):
+        while True:  # the next scene with at least two classes
+            scene = generate_scene(seed, config.scene, pool)
+            seed += 1
+            names = sorted({o.shape for o in scene.objects})
+            if len(names) >= 2:
+                break
+        tokens = tokenizer([f"a photo of a {c}." for c in names])
+        probs = model.decode(model.encode_image(scene_tensor(scene)[None]), model.encode_text(tokens)).sigmoid()
+        for obj in scene.objects:  # probs: (len(names), H, W)
+            inside = probs[:, torch.from_numpy(obj.mask)].mean(dim=1)  # (len(names),) mean prob per prompt
+            own = inside[names.index(obj.shape)]
+            for k, c in enumerate(names):
+                if c != obj.shape:
+                    wins += float(own > inside[k]) + 0.5 * float(own == inside[k])
+                    pairs += 1
+    return wins / max(pairs, 1)
+
+
 def _with_ci(m: dict[str, Any], key: str) -> str:
     from ..evaluation.tables import pct
 
@@ -106,6 +136,11 @@ def format_table(rows: list[dict[str, Any]], clip_accuracy: dict[str, Any] | Non
             m = r[task]
             body.append([label + f" n={m['n']}" if k == 0 else "", r["label"], f"{m['t']:.2f}", _with_ci(m, "miou"),
                          pct(m["iou_fg"]), _with_ci(m, "ap")])
+    for k, r in enumerate(rows):
+        use = r.get("prompt_use")
+        if use:
+            body.append(["Prompt use: own name > another's (0.5 = blind)" if k == 0 else "", r["label"], "",
+                         f"seen {use['seen']:.2f}, held-out {use['held_out']:.2f}", "", ""])
     for k, r in enumerate(rows):
         n = r.get("negative")
         if n:

@@ -75,6 +75,7 @@ SEED_OFFSETS: dict[str, int] = {
     "zero_shot_phrases": 70_000_000,
     "zero_shot_colours": 80_000_000,
     "zero_shot_generalized": 90_000_000,
+    "prompt_use": 100_000_000,  # clipseg.world.scoring.prompt_use (95_000_000+: the demo's example)
 }
 _ROLE_RANGE = 10_000_000  # scene seeds of a role lie in [offset, offset + _ROLE_RANGE)
 MODES: tuple[str, ...] = ("train", "referring", "zero_shot", "one_shot", "negative", "zero_shot_phrases",
