@@ -18,7 +18,7 @@ from ..model.clip import CLIP
 from ..training.clip_pretrain import pretrain_clip, torch_threads, zero_shot_predictions
 from ..weights.native import load_clip, save_clip
 from .config import DEFAULT_PRESET, PRESETS, WorldPipelineConfig, default_cache_dir
-from .runlog import log
+from .runlog import log, machine
 
 CLIP_FILE, TOKENIZER_FILE = "clip.safetensors", "tokenizer.json"
 
@@ -133,7 +133,7 @@ def pretrained_clip(config: WorldPipelineConfig | None = None, cache_dir: str | 
                                callback=monitor)
         accuracy = clip_classification_accuracy(clip, tokenizer, config)
     meta = {"seconds": result.seconds, "final_loss": result.final_loss, "final_accuracy": result.final_accuracy,
-            "accuracy": accuracy, "history": result.history}
+            "accuracy": accuracy, "history": result.history, "machine": machine()}
     log(progress, f"[world] CLIP: loss {result.final_loss:.3f}, close-up classification all "
                    f"{accuracy['views_all']:.2f} / held-out {accuracy['views_held_out']:.2f}, colour "
                    f"{accuracy['colour']:.2f} ({result.seconds:.0f} s)")

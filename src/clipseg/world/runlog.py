@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import time
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import torch
 
 
 class Timer:
@@ -25,3 +30,16 @@ class Timer:
 def log(progress: bool, message: str) -> None:
     if progress:
         print(message, flush=True)
+
+
+def machine() -> str:
+    """'Intel Xeon ... , 2 cores, torch 2.13.0' from /proc/cpuinfo and os."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores, torch {torch.__version__}"

@@ -108,7 +108,7 @@ def prompt_use(model: CLIPSeg, tokenizer: WordTokenizer, config: WorldPipelineCo
                 break
         tokens = tokenizer([f"a photo of a {c}." for c in names])
         probs = model.decode(model.encode_image(scene_tensor(scene)[None]), model.encode_text(tokens)).sigmoid()
-        for obj in scene.objects:  # probs: (len(names), H, W)
+        for obj in (o for o in scene.objects if o.mask.any()):  # probs: (len(names), H, W)
             inside = probs[:, torch.from_numpy(obj.mask)].mean(dim=1)  # (len(names),) mean prob per prompt
             own = inside[names.index(obj.shape)]
             for k, c in enumerate(names):

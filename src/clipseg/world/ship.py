@@ -19,36 +19,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..data.world import SHAPE_CLASSES, SHAPE_GROUPS, generate_scene
 from ..weights.native import save_clip
 from .config import MODEL_LABELS, WorldPipelineConfig
+from .runlog import machine
 
 SHIPPED = {"clipseg": "clipseg.safetensors", "clip-deconv": "clip-deconv.safetensors",
            "clipseg-random": "clipseg-random.safetensors"}
 CLIP_SHIPPED = "clip.safetensors"
 EXAMPLE_SEED_RANGE = (95_000_000, 95_001_000)  # disjoint from every training and evaluation seed
-
-
-def machine() -> str:
-    """'Intel Xeon ... , 2 cores, torch 2.13.0' from /proc/cpuinfo and os."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def sha256(path: Path) -> str:
@@ -123,7 +108,8 @@ def ship(result, config: WorldPipelineConfig, out_dir: str | Path, cache_dir: st
     clip, tokenizer, clip_info = pretrained_clip(config, cache_dir, progress)
     vocab = tokenizer.to_json()
     # the pretraining's time and accuracy travel too: a cache seeded from this file keeps them
-    meta = {"world_config": config.to_dict(), **{k: clip_info[k] for k in ("seconds", "accuracy") if k in clip_info}}
+    meta = {"world_config": config.to_dict(),
+            **{k: clip_info[k] for k in ("seconds", "accuracy", "machine") if k in clip_info}}
     save_clip(clip, out / CLIP_SHIPPED, meta, tokenizer=vocab)
     infos = {}
     for name, file in SHIPPED.items():
@@ -161,7 +147,8 @@ def model_card(result, config: WorldPipelineConfig, clip_info: dict, infos: dict
         "They know only that world (44 shape classes, 11 colours, 4 textures; see docs/world.md), nothing of",
         "real photographs. Load with `load_clipseg(\"world\")` (the tokenizer travels in the files).",
         "",
-        f"- machine: {machine()}",
+        f"- machine: {machine()} (decoders, evaluation)"
+        + (f"; the CLIP was pretrained on {clip_info['machine']}" if clip_info.get("machine", machine()) != machine() else ""),
         f"- seed: {config.seed}; held out of segmentation training: fold {fold} "
         f"({', '.join(config.for_fold(int(fold)).split.unseen_classes())})",
         f"- CLIP: ViT code path of ViT-B/16, patch {config.patch_size}, width {config.vision_width}, "
