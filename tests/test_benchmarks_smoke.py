@@ -44,3 +44,16 @@ def test_bench_training_tiny(tmp_path):
     assert [r["precision"] for r in res["runs"]] == ["float32", "autocast bfloat16"]
     assert all(r["iterations_per_s"] > 0 for r in res["runs"])
     assert "| precision | it/s |" in (tmp_path / "training.md").read_text()
+
+
+@pytest.mark.slow
+def test_bench_gpu_tiny_runs_on_cpu(tmp_path):
+    """The GPU batch benchmark's smoke run (CPU, bf16 for the half-precision cases)."""
+    pytest.importorskip("transformers")
+    _run("bench_gpu.py", "--tiny", "--device", "cpu", "--repeats", "1", "--batches", "1", "4", "--out", str(tmp_path))
+    res = json.loads((tmp_path / "gpu.json").read_text())
+    assert res["parity"]["ok"] and set(res["batches"]) == {"1", "4"}
+    row = res["batches"]["4"]
+    assert {"hf_fp32", "ours_fp32", "ours_bf16_autocast"} <= set(row)
+    assert 0.9 < row["ours_bf16_autocast"]["mask_iou_vs_fp32"] <= 1.0
+    assert "Goal (batch 4)" in (tmp_path / "gpu.md").read_text()
