@@ -25,7 +25,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP (see bench_inference.py)
@@ -37,19 +36,6 @@ import common  # noqa: E402
 from clipseg.inference.precision import autocast_context  # noqa: E402
 
 PARITY_TOL = 1e-3  # float32 on a GPU (TF32 off), HF and ours from one state dict
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device: torch.device) -> float:
-    sync(device)
-    t = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t
 
 
 def parity(hf, ours, size: int, device: torch.device) -> dict:
@@ -80,6 +66,7 @@ def main(argv=None) -> int:
     ours = bi.make_ours(hf).to(device)
     hf = hf.to(device)
     size = ours.config.input_size
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
     res: dict = {"environment": {**common.environment(), "device": str(device),
                                  "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
                  "parity": parity(hf, ours, size, device), "batches": {}}
@@ -115,17 +102,14 @@ def main(argv=None) -> int:
                  "ours_fp16_autocast": ours_at(torch.float16), "ours_bf16_autocast": ours_at(torch.bfloat16)}
         if device.type != "cuda":
             del cases["ours_fp16_autocast"]
-        times: dict[str, list[float]] = {k: [] for k in cases}
         peaks: dict[str, float] = {}
         for k, fn in cases.items():  # warm-up, and the peak memory of one run
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            timed(fn, device)
+            bi.timed(fn, sync)
             if device.type == "cuda":
                 peaks[k] = torch.cuda.max_memory_allocated(device) / 2**20
-        for _ in range(args.repeats):
-            for k, fn in cases.items():
-                times[k].append(timed(fn, device))
+        times = bi.run_interleaved({k: (None, fn) for k, fn in cases.items()}, args.repeats, warmup=0, sync=sync)
         row = {}
         for k, v in times.items():
             med = statistics.median(v)

@@ -136,9 +136,14 @@ def make_ours(hf):
 
 
 # ---------------------------------------------------------------------------- timing
-def timed(fn) -> float:
+def timed(fn, sync=None) -> float:
+    """Wall time of fn(); `sync` (e.g. torch.cuda.synchronize) runs before and after it."""
+    if sync is not None:
+        sync()
     t = time.perf_counter()
     fn()
+    if sync is not None:
+        sync()
     return time.perf_counter() - t
 
 
@@ -146,17 +151,17 @@ def summarize(times: list[float]) -> dict:
     return {"median_s": statistics.median(times), "min_s": min(times), "runs_s": [round(t, 4) for t in times]}
 
 
-def run_interleaved(cases: dict, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+def run_interleaved(cases: dict, repeats: int, warmup: int = 1, sync=None) -> dict[str, list[float]]:
     """Time every case once per repeat, in turn (so machine load hits all alike).
 
-    cases: name -> (setup, fn); setup() runs untimed before each fn() (may be None).
+    cases: name -> (setup, fn); setup() runs untimed before each fn() (may be None); sync: see timed.
     """
     out = {name: [] for name in cases}
     for rep in range(warmup + repeats):
         for name, (setup, fn) in cases.items():
             if setup is not None:
                 setup()
-            t = timed(fn)
+            t = timed(fn, sync)
             if rep >= warmup:
                 out[name].append(t)
     return out

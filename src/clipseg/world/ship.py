@@ -139,6 +139,7 @@ def model_card(result, config: WorldPipelineConfig, clip_info: dict, infos: dict
                example: dict) -> str:
     acc = result.clip_accuracy
     fold = str(config.eval_folds[0])
+    here = machine()
     lines = [
         "# The generated world's models (shipped with clipseg)",
         "",
@@ -147,8 +148,8 @@ def model_card(result, config: WorldPipelineConfig, clip_info: dict, infos: dict
         "They know only that world (44 shape classes, 11 colours, 4 textures; see docs/world.md), nothing of",
         "real photographs. Load with `load_clipseg(\"world\")` (the tokenizer travels in the files).",
         "",
-        f"- machine: {machine()} (decoders, evaluation)"
-        + (f"; the CLIP was pretrained on {clip_info['machine']}" if clip_info.get("machine", machine()) != machine() else ""),
+        f"- machine: {here} (decoders, evaluation)"
+        + (f"; the CLIP was pretrained on {clip_info['machine']}" if clip_info.get("machine", here) != here else ""),
         f"- seed: {config.seed}; held out of segmentation training: fold {fold} "
         f"({', '.join(config.for_fold(int(fold)).split.unseen_classes())})",
         f"- CLIP: ViT code path of ViT-B/16, patch {config.patch_size}, width {config.vision_width}, "
