@@ -82,3 +82,21 @@ def test_negatives_per_sample():
     assert neg["fp_rate"] == pytest.approx(32 / 192) and neg["rejected"] == pytest.approx(2 / 3) and neg["n"] == 3
     lo, hi = neg["ci"]["rejected"]
     assert 0 <= lo <= 2 / 3 <= hi <= 1
+
+
+def test_rejected_negatives_are_the_not_present_answers():
+    """The evaluation's "negatives rejected" counts exactly the maps `is_present` calls absent
+    (one rule: PRESENCE_MIN_FRACTION), on both sides of the boundary."""
+    from clipseg.inference.masks import PRESENCE_MIN_FRACTION, is_present
+    from clipseg.evaluation.metrics import negative_rates
+
+    side = 50  # 2500 pixels: 1 % = 25
+    edge = round(PRESENCE_MIN_FRACTION * side * side)
+    probs = torch.zeros(6, side, side)
+    for k, n in enumerate((0, 1, edge - 1, edge, edge + 1, 400)):
+        probs[k].view(-1)[:n] = 0.9
+    sc = SampleCounts()
+    sc.add(probs, torch.zeros(6, side, side, dtype=torch.bool), [str(k) for k in range(6)])
+    _, rejected = negative_rates(sc.array(), 24)  # t = 0.5
+    answers = [not is_present(p.numpy(), 0.5) for p in probs]
+    assert rejected.tolist() == answers == [True, True, True, False, False, False]

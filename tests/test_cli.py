@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from clipseg import MixedPrompt, Predictor, VisualPrompt, save_clipseg
+from clipseg import MixedPrompt, Predictor, VisualPrompt, is_present, save_clipseg
 from clipseg.data import rle
 from clipseg.inference.loading import load_model
 from clipseg.inference import naming
@@ -87,6 +87,7 @@ def test_single_image_all_outputs_match_the_predictor(tmp_path, reference):
         assert ann["segmentation"]["size"] == [30, 44] and isinstance(ann["segmentation"]["counts"], str)
         assert np.array_equal(rle.decode(ann["segmentation"]), probs[k] >= 0.45)
         assert ann["area"] == int((probs[k] >= 0.45).sum())
+        assert ann["present"] is is_present(probs[k], 0.45)
     legend = json.loads((out / "prompts.json").read_text())
     assert [legend["prompts"][k]["prompt"] for k in legend["sets"][sk]["labels"].values()] == ["a cat", "a dog"]
     assert not list(out.rglob(".*.tmp"))  # atomic writes leave nothing behind

@@ -23,7 +23,7 @@ pytest.importorskip("httpx", reason="httpx is needed to test the server")
 import httpx  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from clipseg import MixedPrompt, Predictor, VisualPrompt  # noqa: E402
+from clipseg import MixedPrompt, Predictor, VisualPrompt, is_present  # noqa: E402
 from clipseg.data import rle  # noqa: E402
 from clipseg.inference.loading import load_model  # noqa: E402
 from clipseg.server import ServerSettings, create_app, serve_in_thread  # noqa: E402
@@ -80,6 +80,7 @@ def test_json_answer_matches_the_predictor(client, reference):
         m = probs[k] >= 0.4
         assert np.array_equal(rle.decode(res["segmentation"]), m)
         assert res["area"] == int(m.sum()) and res["bbox"] == rle.bbox(m)
+        assert res["area_fraction"] == pytest.approx(m.mean()) and res["present"] is is_present(probs[k], 0.4)
         mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(res["mask_png"]))))
         assert np.array_equal(mask > 0, m)
         p16 = Image.open(io.BytesIO(base64.b64decode(res["prob_png"])))

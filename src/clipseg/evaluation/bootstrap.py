@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..inference.masks import PRESENCE_MIN_FRACTION
 from .metrics import _counts_per_sample, _threshold_index, average_precision, iou_bin, iou_fg, negative_rates
 
 METRICS: tuple[str, ...] = ("miou", "iou_fg", "iou_bin", "ap")
@@ -70,7 +71,7 @@ class SampleCounts:
         draws = _replicates(self, n, seed, select)
         return {m: _interval(draws[m], level) for m in METRICS}
 
-    def negatives(self, threshold: float, n: int = 1000, seed: int = 0, max_fraction: float = 0.01,
+    def negatives(self, threshold: float, n: int = 1000, seed: int = 0, max_fraction: float = PRESENCE_MIN_FRACTION,
                   level: float = 0.95) -> dict[str, Any]:
         """On empty targets, at `threshold` (one of the 49): the share of pixels predicted
         foreground, the share of samples "rejected" (under `max_fraction` of their pixels) and

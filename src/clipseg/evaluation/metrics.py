@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from ..inference.masks import PRESENCE_MIN_FRACTION
+
 THRESHOLDS = np.linspace(0, 1, 51)[1:-1]  # (49,) float64: 0.02 ... 0.98
 _NUM_BINS = len(THRESHOLDS) + 1  # bucket b holds probs in (t[b-1], t[b]]
 TP, FP, FN, TN = 0, 1, 2, 3  # rows of a (4, 49) count table
@@ -394,7 +396,7 @@ class MultiClassIoU:
         return float(np.nanmean(ious)) if np.isfinite(ious).any() else float("nan")
 
 
-def negative_rates(per_sample: np.ndarray, index: int, max_fraction: float = 0.01) -> tuple[float, np.ndarray]:
+def negative_rates(per_sample: np.ndarray, index: int, max_fraction: float = PRESENCE_MIN_FRACTION) -> tuple[float, np.ndarray]:
     """On negatives (empty targets), from per-sample counts (N, 4, 49) at threshold `index`: the
     share of all pixels predicted foreground, and per sample whether it is "rejected" (under
     `max_fraction` of its pixels predicted foreground)."""
@@ -404,7 +406,7 @@ def negative_rates(per_sample: np.ndarray, index: int, max_fraction: float = 0.0
     return fp_rate, rejected
 
 
-def negative_scores(counts: BinaryCounts, threshold: float, max_fraction: float = 0.01) -> dict[str, float]:
+def negative_scores(counts: BinaryCounts, threshold: float, max_fraction: float = PRESENCE_MIN_FRACTION) -> dict[str, float]:
     """On a set of negatives (empty targets): the share of pixels predicted foreground at
     `threshold` and the share of samples "rejected" (under `max_fraction` of their pixels)."""
     i = int(np.argmin(np.abs(THRESHOLDS - threshold)))

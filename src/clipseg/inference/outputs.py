@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..data import rle as rle_mod
 from ..data.atomic import atomic_write, write_bytes
+from .masks import present_by_area
 
 # Distinct colours for prompts 1..N (0 = none / background), reused cyclically.
 PALETTE: list[tuple[int, int, int]] = [
@@ -127,13 +128,18 @@ def label_image(labels: np.ndarray) -> Image.Image:
 
 
 def mask_annotation(k: int, prob: np.ndarray, name: str, mask: np.ndarray, segmentation: bool = True) -> dict:
-    """COCO-style annotation of prompt k's mask: its RLE (if `segmentation`), area, bbox and the
-    probability map's max and mean. The RLE files of the CLI and the HTTP JSON both use it."""
+    """COCO-style annotation of prompt k's mask: its RLE (if `segmentation`), area (also as a
+    share of the image, and the "present" answer it gives), bbox and the probability map's max
+    and mean. The RLE files of the CLI and the HTTP JSON both use it."""
     ann = {"index": k, "prompt": name}
     if segmentation:
         ann["segmentation"] = rle_mod.encode(mask)
+    area = int(mask.sum())
+    fraction = area / mask.size if mask.size else 0.0
     ann.update({
-        "area": int(mask.sum()),
+        "area": area,
+        "area_fraction": fraction,
+        "present": present_by_area(fraction),
         "bbox": rle_mod.bbox(mask),
         "score": float(prob.max()) if prob.size else 0.0,
         "mean_probability": float(prob.mean()) if prob.size else 0.0,

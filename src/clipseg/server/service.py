@@ -217,7 +217,6 @@ class InferenceService:
             prob = next(maps)  # not zip(maps, ...): its reused tuple would keep the previous map alive
             m = prob >= job.threshold
             r: dict[str, Any] = out.mask_annotation(k, prob, name, m, segmentation="rle" in job.outputs)
-            r["area_fraction"] = float(m.mean())
             r["key"] = naming.prompt_key(keys_from[k], naming.prompt_identity(prompts[k]))  # the CLI's file-name key
             if "mask_png" in job.outputs:
                 r["mask_png"] = base64.b64encode(out.png_bytes(out.mask_image(m))).decode()

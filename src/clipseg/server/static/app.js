@@ -484,7 +484,7 @@ function renderResults() {
   const cards = document.createDocumentFragment();
   const legend = document.createDocumentFragment();
   j.results.forEach((r, k) => {
-    const present = r.area_fraction > 0.001;
+    const present = r.present;  // the service's answer (clipseg.inference.masks.PRESENCE_MIN_FRACTION)
     const card = document.createElement("div");
     card.className = "result";
     card.dataset.index = r.index;
