@@ -185,7 +185,7 @@ def main(argv=None) -> int:
               f"{r['backbone_median_s']:.2f} s, decoder {r['decoder_median_s']:.2f} s)", flush=True)
         runs.append(r)
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"{common.cpu_name()} ({os.cpu_count()} cores, shared)")
+            else f"{common.cpu_model()} ({os.cpu_count()} cores, shared)")
     res = {
         "environment": {**common.environment(), "device": str(device), "device_name": name},
         "variant": "tiny" if args.tiny else args.variant, "batch": args.batch, "input_size": model.config.input_size,

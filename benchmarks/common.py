@@ -9,22 +9,13 @@ from pathlib import Path
 
 import torch
 
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (platform.processor() elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU"
+from clipseg.world.runlog import cpu_model
 
 
 def environment() -> dict:
     """Software and threading facts every result file records."""
     return {
-        "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "python": platform.python_version(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(default)"),
     }

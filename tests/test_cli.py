@@ -257,18 +257,40 @@ def test_resuming_with_other_settings_is_refused_not_mixed(tmp_path):
     assert res.exit_code == 0 and "1 segmented" in res.output
 
 
-def test_bfloat16_outputs_follow_float32_and_float16_on_cpu_is_refused(tmp_path, reference):
+def test_bfloat16_outputs_follow_float32_and_float16_on_cpu_is_refused(tmp_path, reference, monkeypatch):
+    import torch
+
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):  # a CPU without native bfloat16
+        monkeypatch.setattr(torch.cpu, name, lambda: False)
     img = _img(tmp_path / "photo.png", 64, 64)
     res = run("segment", img, "-p", "a cat", "--prob", "npy", "--dtype", "bfloat16", "-o", tmp_path / "bf16", *W)
     assert res.exit_code == 0, res.output
+    assert "bfloat16 on this CPU (no AVX512-BF16 or AMX) runs emulated" in res.stderr
     prob = np.load(tmp_path / "bf16" / f"photo.png.{key('a cat')}.prob.npy")
     assert prob.dtype == np.float32 and prob.shape == (64, 64)
     diff = np.abs(prob - reference.segment(str(img), ["a cat"])[0])
     assert 0 < diff.max() < 0.05  # bfloat16 rounding: close to float32, not the same computation
     res = run("segment", img, "-p", "a cat", "--dtype", "float16", "-o", tmp_path / "fp16", *W)
     assert res.exit_code == 2 and "float16 is for GPUs" in res.output
-    info = json.loads(run("info", "--weights", "tiny:random", "--dtype", "bfloat16", "--json").output)
+    info = json.loads(run("info", "--weights", "tiny:random", "--dtype", "bfloat16", "--json").stdout)
     assert info["dtype"] == "bfloat16"
+
+
+def test_dtype_notice_names_emulated_bfloat16_only(monkeypatch):
+    import torch
+
+    from clipseg.inference.loading import dtype_notice
+
+    cpu = torch.device("cpu")
+    for native in (False, True):
+        for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+            monkeypatch.setattr(torch.cpu, name, lambda n=native: n)
+        assert (dtype_notice(torch.bfloat16, cpu) is None) is native
+        assert dtype_notice(torch.float32, cpu) is None
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)  # AMX alone is native too
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert dtype_notice(torch.bfloat16, cpu) is None
+    assert dtype_notice(torch.bfloat16, torch.device("cuda")) is None
 
 
 def test_output_folder_inside_input_is_not_read_back_and_name_clash(tmp_path):

@@ -313,6 +313,8 @@ def test_prompt_use_is_one_half_for_a_prompt_blind_model():
             layer.bias.fill_(bias)
     assert prompt_use(model, tok, config, "held_out", n_scenes=6) == 0.5
     assert prompt_use(model, tok, config, "seen", n_scenes=6) == 0.5
+    with pytest.raises(ValueError, match="'seen' or 'held_out'"):  # a typo must not score held-out classes
+        prompt_use(model, tok, config, "unseen", n_scenes=6)
 
 
 # ---------------------------------------------------------------- pipeline, cache, demo

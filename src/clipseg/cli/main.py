@@ -77,15 +77,14 @@ def _load(weights: str | None, device: str, backbone: str | None = None, dtype: 
     """Load the model; with `fallback`, the embedded world model when no weights were named and
     the default ones cannot be had (said in one line on stderr)."""
     from ..weights import CheckpointError
-    from ..inference.loading import fallback_notice, load_model, load_model_or_world
+    from ..inference.loading import dtype_notice, fallback_notice, load_model, load_model_or_world
 
     try:
-        if not fallback:
-            return load_model(weights, device, backbone, dtype)
-        loaded = load_model_or_world(weights, device, backbone, dtype)
-        notice = fallback_notice(loaded)
-        if notice and announce:
-            click.echo(f"note: {notice}", err=True)
+        loaded = load_model_or_world(weights, device, backbone, dtype) if fallback else \
+            load_model(weights, device, backbone, dtype)
+        for notice in (fallback_notice(loaded), dtype_notice(loaded.dtype, loaded.device)):
+            if notice and announce:
+                click.echo(f"note: {notice}", err=True)
         return loaded
     except CheckpointError as e:
         raise CLIError(f"cannot load weights '{weights or default_weights()}': {e}") from None

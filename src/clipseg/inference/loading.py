@@ -33,6 +33,20 @@ def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     return DTYPES[name]
 
 
+def dtype_notice(dtype: torch.dtype, device: torch.device) -> str | None:
+    """One line when `dtype` will be much slower than float32 on `device`, else None: bfloat16 on a
+    CPU without native bfloat16 arithmetic (AVX512-BF16 or AMX) is emulated by conversions -
+    measured 5.6x slower than float32 at 1 image x 1 prompt on a 2-core AVX2 AMD EPYC."""
+    if dtype != torch.bfloat16 or device.type != "cpu":
+        return None
+    cpu = getattr(torch, "cpu", None)
+    native = [getattr(cpu, f, None) for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if not all(callable(f) for f in native) or any(f() for f in native):
+        return None
+    return ("bfloat16 on this CPU (no AVX512-BF16 or AMX) runs emulated, several times slower than float32 "
+            "(5.6x measured on an AVX2 EPYC); use float32 here")
+
+
 def resolve_device(device: str | None) -> torch.device:
     """'auto' (or None) = cuda if available, else mps, else cpu. Raises ValueError when unavailable."""
     name = (device or "auto").strip().lower()

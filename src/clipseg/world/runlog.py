@@ -32,14 +32,18 @@ def log(progress: bool, message: str) -> None:
         print(message, flush=True)
 
 
-def machine() -> str:
-    """'Intel Xeon ... , 2 cores, torch 2.13.0' from /proc/cpuinfo and os."""
-    model = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{model}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores, torch {torch.__version__}"
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def machine() -> str:
+    """'Intel Xeon ... , 2 cores, torch 2.13.0' from /proc/cpuinfo and os."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu_model()}, {cores} cores, torch {torch.__version__}"

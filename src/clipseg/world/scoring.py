@@ -96,6 +96,8 @@ def prompt_use(model: CLIPSeg, tokenizer: WordTokenizer, config: WorldPipelineCo
     "held_out") with two or more classes, for each object and each other class present, whether
     the object's mean probability under its own class's prompt exceeds that under the other's
     (ties count half). 0.5 = prompt-blind, 1.0 = every object prefers its own name."""
+    if classes not in ("seen", "held_out"):
+        raise ValueError(f"classes must be 'seen' or 'held_out', not {classes!r}")
     pool = config.split.seen_classes() if classes == "seen" else config.split.unseen_classes()
     model.eval()
     wins, pairs, seed = 0.0, 0, SEED_OFFSETS["prompt_use"] + (0 if classes == "seen" else 5_000_000)
