@@ -9,10 +9,9 @@ same per-sample counts as the evaluation's tables.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from clipseg.evaluation.metrics import FP, THRESHOLDS, TP
+from clipseg.evaluation.metrics import _threshold_index, foreground_fraction
 from clipseg.inference.loading import load_model
 from clipseg.world.config import PRESETS
 from clipseg.world.scoring import evaluation_sets, sample_counts
@@ -30,12 +29,11 @@ def main(thresholds=(0.22, 0.5), fractions=(0.001, 0.005, 0.01, 0.02), fold: int
     print("| t | rule | " + " | ".join(f"{t} ({'absent' if t == 'negative' else 'present'})" for t in TASKS) + " |")
     print("|---|---|" + "---:|" * len(TASKS))
     for t in thresholds:
-        i = int(np.argmin(np.abs(THRESHOLDS - t)))
+        i = _threshold_index(t)  # one of the 49 thresholds the counts hold
         for f in fractions:
             cells = []
             for task, c in counts.items():
-                c = c[:, :, i]
-                present = (c[:, TP] + c[:, FP]) / np.maximum(1, c.sum(1)) >= f
+                present = foreground_fraction(c, i) >= f
                 cells.append(f"{100 * (1 - present.mean() if task == 'negative' else present.mean()):.1f} %")
             print(f"| {t} | {100 * f:g} % | " + " | ".join(cells) + " |")
 

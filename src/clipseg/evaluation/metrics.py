@@ -402,8 +402,14 @@ def negative_rates(per_sample: np.ndarray, index: int, max_fraction: float = PRE
     `max_fraction` of its pixels predicted foreground)."""
     c = np.asarray(per_sample)[:, :, index]
     fp_rate = float(c[:, FP].sum() / max(1, c[:, FP].sum() + c[:, TN].sum()))
-    rejected = c[:, FP] / np.maximum(1, c[:, FP] + c[:, TN]) < max_fraction
-    return fp_rate, rejected
+    return fp_rate, foreground_fraction(per_sample, index) < max_fraction
+
+
+def foreground_fraction(per_sample: np.ndarray, index: int) -> np.ndarray:
+    """(N,) per sample, the share of its counted pixels predicted foreground at threshold
+    `index`, from per-sample counts (N, 4, 49): what the "present" rule compares."""
+    c = np.asarray(per_sample)[:, :, index]
+    return (c[:, TP] + c[:, FP]) / np.maximum(1, c.sum(axis=1))
 
 
 def negative_scores(counts: BinaryCounts, threshold: float, max_fraction: float = PRESENCE_MIN_FRACTION) -> dict[str, float]:
