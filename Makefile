@@ -38,6 +38,7 @@ browser: $(TEST_STAMP)
 
 # the tests, then the wheel as users install it (clean venvs with and without torch)
 test: $(TEST_STAMP) browser
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 	DEV=$(BIN)/python .ci/wheel_check.sh
 

@@ -75,8 +75,8 @@ if str(ROOT / "src") not in sys.path:
 
 import common  # noqa: E402  (benchmarks/common.py)
 from clipseg import CLIPTokenizer, Predictor  # noqa: E402
-from clipseg.data.transforms import InputTransform  # noqa: E402
-from clipseg.data.world import SceneConfig, generate_scene, referring_phrases  # noqa: E402
+from clipseg.io.transforms import InputTransform  # noqa: E402
+from clipseg.worldgen import SceneConfig, generate_scene, referring_phrases  # noqa: E402
 from clipseg.model import build_clipseg  # noqa: E402
 from clipseg.weights.convert import to_ours  # noqa: E402
 from clipseg.weights.hf_config import clipseg_config_from_hf  # noqa: E402
@@ -533,7 +533,7 @@ def bench_compute_rate(b: Bench, repeats: int) -> dict:
 def bench_folder(b: Bench, images: int) -> dict:
     from PIL import Image
 
-    from clipseg.cli.segment import Segmenter, SegmentOptions
+    from clipseg.runs.folder import Segmenter, SegmentOptions
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "in"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from clipseg.world.runlog import cpu_model
+from clipseg.io.machine import cpu_model
 
 
 def environment() -> dict:

@@ -234,7 +234,7 @@ def http_cases() -> list[dict]:
     import numpy as np
     from PIL import Image
 
-    from clipseg.inference.loading import load_model
+    from clipseg import load as load_model
     from clipseg.server import ServerSettings, create_app, serve_in_thread
 
     def png(h, w, black=False) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from clipseg.evaluation.metrics import _threshold_index, foreground_fraction
-from clipseg.inference.loading import load_model
+import clipseg
 from clipseg.world.config import PRESETS
 from clipseg.world.scoring import evaluation_sets, sample_counts
 
@@ -21,10 +21,10 @@ TASKS = ("referring", "zero_shot", "negative")
 
 def main(thresholds=(0.22, 0.5), fractions=(0.001, 0.005, 0.01, 0.02), fold: int = 0) -> None:
     torch.set_num_threads(2)
-    loaded = load_model("world")
-    tokenizer = loaded.make_tokenizer()
+    model = clipseg.load("world")
+    tokenizer = model.tokenizer
     sets = evaluation_sets(PRESETS["full"].for_fold(fold))
-    counts = {task: sample_counts(loaded.model, tokenizer, sets[task], "text", per_sample_keys=True).array()
+    counts = {task: sample_counts(model, tokenizer, sets[task], "text", per_sample_keys=True).array()
               for task in TASKS}  # task -> (N, 4, 49)
     print("| t | rule | " + " | ".join(f"{t} ({'absent' if t == 'negative' else 'present'})" for t in TASKS) + " |")
     print("|---|---|" + "---:|" * len(TASKS))

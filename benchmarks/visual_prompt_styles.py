@@ -23,7 +23,7 @@ import torch
 
 
 def main(argv=None) -> int:
-    from clipseg.data.world.dataset import WorldSegmentationConfig, WorldSegmentationDataset
+    from clipseg.worldgen.dataset import WorldSegmentationConfig, WorldSegmentationDataset
     from clipseg.evaluation.visual_prompts import evaluate_visual_prompts, table2_variants
     from clipseg.world.pipeline import build_world_model, pretrained_clip, world_config
 

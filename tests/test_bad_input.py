@@ -188,7 +188,7 @@ def client():
     pytest.importorskip("fastapi", reason="the server extra (fastapi) is not installed")
     from fastapi.testclient import TestClient
 
-    from clipseg.inference.loading import load_model
+    from clipseg import load as load_model
     from clipseg.server import ServerSettings, create_app
 
     app = create_app(load_model("tiny:random"), ServerSettings(max_pixels=10_000_000))

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from clipseg import MixedPrompt, Predictor, VisualPrompt, is_present, save_clipseg
-from clipseg.data import rle
-from clipseg.inference.loading import load_model
+from clipseg.io import rle
+from clipseg import load as load_model
 from clipseg.inference import naming
 from clipseg.cli.main import cli
 
@@ -53,7 +53,7 @@ def run(*args, env=None):
 @pytest.fixture(scope="module")
 def reference():
     """A Predictor on the same random model the CLI builds for tiny:random."""
-    return Predictor(load_model("tiny:random").model)
+    return Predictor(load_model("tiny:random"))
 
 
 # ---------------------------------------------------------------- outputs of one image
@@ -279,7 +279,7 @@ def test_bfloat16_outputs_follow_float32_and_float16_on_cpu_is_refused(tmp_path,
 def test_dtype_notice_names_emulated_bfloat16_only(monkeypatch):
     import torch
 
-    from clipseg.inference.loading import dtype_notice
+    from clipseg.factory import dtype_notice
 
     cpu = torch.device("cpu")
     for native in (False, True):
@@ -323,7 +323,7 @@ def test_info_text_and_json(tmp_path):
 
 
 def test_info_on_a_saved_checkpoint_and_env_default(tmp_path):
-    path = save_clipseg(load_model("tiny:random:1").model, tmp_path / "mine.safetensors")
+    path = save_clipseg(load_model("tiny:random:1"), tmp_path / "mine.safetensors")
     res = run("info", "--weights", path)
     assert res.exit_code == 0, res.output
     assert f"source:      {path.resolve()}" in res.output and "file_size:" in res.output
@@ -333,7 +333,7 @@ def test_info_on_a_saved_checkpoint_and_env_default(tmp_path):
     img = _img(tmp_path / "a.png")
     res = run("segment", img, "-p", "t", "--prob", "npy", "-o", tmp_path / "o", "--weights", path, "--no-progress")
     assert res.exit_code == 0
-    expected = Predictor(load_model("tiny:random:1").model).segment(str(img), ["t"])[0]
+    expected = Predictor(load_model("tiny:random:1")).segment(str(img), ["t"])[0]
     assert np.allclose(np.load(tmp_path / "o" / "a.png.t.prob.npy"), expected, atol=1e-6)
 
 
@@ -346,10 +346,13 @@ def test_offline_default_weights_say_how_to_get_them(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loader, "fetch_hub", offline)
     monkeypatch.delenv("CLIPSEG_WEIGHTS", raising=False)
-    res = run("info")  # `segment`, `serve` and `demo` fall back to the embedded world model (test_world_shipped)
-    assert res.exit_code == 2
+    res = run("info")  # like `segment`, `serve` and `demo`: the embedded world model, said in one note
+    assert res.exit_code == 0, res.output
     assert "CIDAS/clipseg-rd64-refined" in res.output and "huggingface-cli download" in res.output
+    assert "weights:     world" in res.output and "threshold:   0.22" in res.output
     assert "Traceback" not in res.output
+    res = run("info", "--weights", "CIDAS/clipseg-rd64-refined")  # weights the user names are never replaced
+    assert res.exit_code == 2 and "huggingface-cli download" in res.output and "Traceback" not in res.output
 
 
 def test_random_weights_spec_is_validated():
@@ -477,7 +480,7 @@ def test_stdin_image_and_prompts_and_json_summary(tmp_path, reference):
 
 
 def test_unknown_words_warn_on_stderr(tmp_path):
-    from clipseg.data.world.tokenizer import WordTokenizer
+    from clipseg.tokenizer.word import WordTokenizer
 
     vocab = WordTokenizer(["a", "red", "circle"], context_length=16).save(tmp_path / "words.json")
     img = _img(tmp_path / "a.png")

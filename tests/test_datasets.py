@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from clipseg.data.datasets import (
+from clipseg.datasets import (
     PROMPT_TEMPLATES,
     VOC_CLASSES,
     Coco20i,
@@ -31,10 +31,10 @@ from clipseg.data.datasets import (
     pascal5i_fold_classes,
     unseen_classes,
 )
-from clipseg.data.datasets.crops import object_aware_crop
-from clipseg.data.datasets.masks import decode_rle, rasterize_polygons, segmentation_to_mask
-from clipseg.data.image_io import ImageError
-from clipseg.data.sample import Sample, collate
+from clipseg.datasets.crops import object_aware_crop
+from clipseg.datasets.masks import decode_rle, rasterize_polygons, segmentation_to_mask
+from clipseg.io.image_io import ImageError
+from clipseg.datasets.sample import Sample, collate
 from clipseg.prompts.visual import VisualPromptConfig
 
 from fixtures_datasets import (

@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 
-from clipseg.data.datasets import ZeroShotItem
-from clipseg.data.sample import Sample
+from clipseg.datasets import ZeroShotItem
+from clipseg.datasets.sample import Sample
 from clipseg.evaluation import (
     evaluate_generalized,
     evaluate_one_shot,
@@ -177,7 +177,7 @@ def test_visual_prompts_use_each_samples_candidates(tokenizer):
 
     import torch.nn.functional as F
 
-    from clipseg.data.datasets import ObjectSample
+    from clipseg.datasets import ObjectSample
     from clipseg.evaluation.visual_prompts import table2_variants
     from clipseg.prompts import engineer_visual_prompt
 
@@ -264,8 +264,8 @@ def test_own_data_referring_equals_numpy(tmp_path, capsys):
     """`referring` on a folder without split: metrics equal a direct numpy computation (mIoU over samples)."""
     import numpy as np
 
-    from clipseg.data.datasets import FolderConfig, PhraseFolder
-    from clipseg.data.transforms import resize_maps
+    from clipseg.datasets import FolderConfig, PhraseFolder
+    from clipseg.io.transforms import resize_maps
     from clipseg.evaluation.metrics import THRESHOLDS, average_precision
     from clipseg.weights import load_clipseg
     from fixtures_datasets import write_phrase_folder
@@ -365,6 +365,6 @@ def test_evaluate_with_bad_weights_exits_2_with_one_line(tmp_path, capsys):
 
 def test_command_line_lists_every_protocol():
     from clipseg.cli.train import PROTOCOL_NAMES
-    from clipseg.evaluation.cli import PROTOCOLS
+    from clipseg.cli.evaluate_run import PROTOCOLS
 
     assert set(PROTOCOL_NAMES) == set(PROTOCOLS) | {"tables"}

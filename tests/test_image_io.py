@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from clipseg import ImageError, load_image
-from clipseg.data.image_io import load_mask
+from clipseg.io.image_io import load_mask
 
 
 def _png(img: Image.Image, **kw) -> bytes:

@@ -226,20 +226,20 @@ def test_world_model_export_carries_its_tokenizer(tmp_path):
     """A model with a word tokenizer (the shipped world model) exports it; OnnxPredictor uses it."""
     from PIL import Image
 
-    from clipseg.data.world.tokenizer import WordTokenizer
+    from clipseg.tokenizer.word import WordTokenizer
     from clipseg.export import OnnxPredictor, export_onnx
     from clipseg.inference import Predictor
-    from clipseg.inference.loading import load_model
+    from clipseg import load as load_model
     from clipseg.weights.registry import ASSETS_DIR
 
     loaded = load_model("world")
-    paths = export_onnx(loaded.model, tmp_path, input_size=128, tokenizer=loaded.tokenizer)
+    paths = export_onnx(loaded, tmp_path, input_size=128)
     assert paths["tokenizer"].name == "tokenizer.json"
     img = np.asarray(Image.open(ASSETS_DIR / "world" / "example-scene.png").convert("RGB"))
     onnx = OnnxPredictor(tmp_path)
     assert isinstance(onnx.tokenizer, WordTokenizer) and onnx.tokenizer == loaded.tokenizer
     onnx.set_image(img)
-    ref = Predictor(loaded.model, loaded.tokenizer)
+    ref = Predictor(loaded)
     ref.set_image(img)
     prompts = ["a photo of a star.", "something round"]
     assert np.abs(onnx.predict(prompts) - ref.predict(prompts)).max() < 1e-4

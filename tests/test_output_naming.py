@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from clipseg.cli.main import cli
-from clipseg.cli.segment import IMAGE_SUFFIXES, Job, SegmentOptions, collect_jobs, output_targets
+from clipseg.runs.folder import IMAGE_SUFFIXES, Job, SegmentOptions, collect_jobs, output_targets
 from clipseg.inference.naming import prompt_identity as prompt_source
-from clipseg.data.atomic import remove_stale_temporaries, temporary_path
+from clipseg.io.atomic import remove_stale_temporaries, temporary_path
 from clipseg.inference import naming
 
 W = ["--weights", "tiny:random", "--no-progress"]
@@ -230,7 +230,7 @@ def test_temporaries_of_a_killed_run_are_removed_and_live_ones_kept(tmp_path):
     target = out / "sub" / "p.png.cat.mask.png"
     target.parent.mkdir(parents=True)
     # a writer killed with SIGKILL after opening its temporary
-    code = ("import os, sys; from pathlib import Path; from clipseg.data.atomic import atomic_write; "
+    code = ("import os, sys; from pathlib import Path; from clipseg.io.atomic import atomic_write; "
             "atomic_write(Path(sys.argv[1]), lambda f: (f.write(b'half'), f.flush(), os.kill(os.getpid(), 9)))")
     subprocess.run([sys.executable, "-c", code, str(target)])
     left = list(out.rglob("*.tmp"))

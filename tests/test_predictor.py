@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from clipseg import MixedPrompt, Predictor, PromptError, VisualPrompt, build_clipseg
-from clipseg.data.transforms import InputTransform
+from clipseg.io.transforms import InputTransform
 from predictor_checks import check_prompt_errors, random_image
 
 

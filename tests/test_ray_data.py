@@ -11,9 +11,9 @@ from PIL import Image
 ray = pytest.importorskip("ray", reason="the optional ray extra is not installed")
 pytest.importorskip("ray.data")
 
-from clipseg.data import rle  # noqa: E402
+from clipseg.io import rle  # noqa: E402
 from clipseg.inference import Predictor  # noqa: E402
-from clipseg.inference.loading import load_model  # noqa: E402
+from clipseg import load as load_model  # noqa: E402
 from clipseg.inference.ray_data import SegmentBatch  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def test_read_images_map_batches_equals_the_predictor(local_ray, tmp_path):
                                                               "device": "cpu"},
                          batch_size=2, concurrency=1, batch_format="numpy").take_all()
     assert len(out) == 4
-    reference = Predictor(load_model("tiny:random", "cpu").model)
+    reference = Predictor(load_model("tiny:random"))
     for row in out:
         name = row["path"].rsplit("/", 1)[-1]
         expected = reference.segment(arrays[name], prompts) >= 0.5

@@ -90,13 +90,13 @@ def test_two_torchrun_ranks_on_gloo_equal_one_process_and_resume(tmp_path):
 
 
 def test_shards_partition_the_jobs():
-    from clipseg.cli.segment_loader import Shard
+    from clipseg.runs.loader import Shard
 
     jobs = list(range(11))
     parts = [Shard(r, 3).take(jobs) for r in range(3)]
     assert sorted(sum(parts, [])) == jobs and all(len(p) in (3, 4) for p in parts)
     with pytest.raises(ValueError):
-        from clipseg.cli.segment_loader import shard_from_env
+        from clipseg.runs.loader import shard_from_env
 
         os.environ["WORLD_SIZE"], os.environ["RANK"] = "2", "5"
         try:
@@ -111,10 +111,10 @@ def test_segment_with_the_onnx_backend_equals_torch(tmp_path):
     import torch
 
     from clipseg.export import export_onnx
-    from clipseg.inference.loading import load_model
+    from clipseg import load as load_model
 
     root = _folder(tmp_path / "in", n=4)
-    model = load_model("tiny:random").model
+    model = load_model("tiny:random")
     export_onnx(model, tmp_path / "onnx", input_size=model.config.input_size)
     args = ["-p", "a cat", "-p", "grass", "--prob", "npy", "--rle"]
     ref = _segment(root, *args, "-o", tmp_path / "torch", "--workers", "0")

@@ -24,8 +24,8 @@ import httpx  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from clipseg import MixedPrompt, Predictor, VisualPrompt, is_present  # noqa: E402
-from clipseg.data import rle  # noqa: E402
-from clipseg.inference.loading import load_model  # noqa: E402
+from clipseg.io import rle  # noqa: E402
+from clipseg import load as load_model  # noqa: E402
 from clipseg.server import ServerSettings, create_app, serve_in_thread  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def loaded():
 
 @pytest.fixture(scope="module")
 def reference(loaded):
-    return Predictor(loaded.model)
+    return Predictor(loaded)
 
 
 @pytest.fixture()
@@ -512,9 +512,9 @@ def test_incomplete_headers_get_408_and_the_connection_closed(loaded):
 
 def test_unknown_words_are_reported_in_the_json(tmp_path):
     """A word-tokenizer model (the generated world's) reads unknown words as <unk>: the answer says so."""
-    from clipseg.data.world.tokenizer import WordTokenizer
+    from clipseg.tokenizer.word import WordTokenizer
 
-    torch_model = load_model("tiny:random").model
+    torch_model = load_model("tiny:random")
     words = WordTokenizer(["a", "red", "circle"], context_length=torch_model.config.clip.text.context_length)
     app = create_app(torch_model, ServerSettings(), tokenizer=words)
     with TestClient(app) as c:

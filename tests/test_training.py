@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from clipseg.data.sample import Sample
+from clipseg.datasets.sample import Sample
 from clipseg.model import build_clipseg
 from clipseg.prompts.visual import VisualPromptConfig, engineer_visual_prompt
 from clipseg.tokenizer import CLIPTokenizer
@@ -192,7 +192,7 @@ def test_kill_at_every_write_boundary_then_resume_is_exact(tmp_path, tokenizer, 
     """Saves at iterations 4 and 8 make four file commits (renames): text cache 4, checkpoint 4,
     text cache 8, checkpoint 8. Kill just before or just after the third or fourth: the resumed
     run must end with the uninterrupted run's weights and losses."""
-    import clipseg.data.atomic as atomic
+    import clipseg.io.atomic as atomic
 
     data = ShapesDataset(16)
     whole = train(tiny(), data, config(tmp_path / "a"), tokenizer, progress=False)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from clipseg.data.transforms import denormalize, normalize
+from clipseg.io.transforms import denormalize, normalize
 from clipseg.prompts.visual import VisualPromptConfig, engineer_visual_prompt, gaussian_blur
 
 

@@ -130,7 +130,7 @@ def test_vitseg_build_takes_the_vit(hf_vit, tmp_path):
     from checkpoint_writers import write_openai_state_dict
 
     from clipseg.model import build_clipseg
-    from clipseg.training.cli import build_model
+    from clipseg.cli.train_run import build_model
     from clipseg.training.config import ModelSpec
 
     clip = build_clipseg("tiny")

@@ -54,7 +54,7 @@ def _scene(path: Path, w: int = 240, h: int = 160) -> Path:
 
 @pytest.fixture(scope="module")
 def server():
-    from clipseg.inference.loading import load_model
+    from clipseg import load as load_model
     from clipseg.server import ServerSettings, create_app, serve_in_thread
 
     app = create_app(load_model("tiny:random"), ServerSettings(cache_size=8))

@@ -1,11 +1,11 @@
-"""Tests of the procedurally generated scene world (clipseg.data.world)."""
+"""Tests of the procedurally generated scene world (clipseg.worldgen)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from clipseg.data.world import (
+from clipseg.worldgen import (
     BACKGROUNDS,
     CAPTION_STYLES,
     COLOUR_GROUPS,
@@ -34,7 +34,7 @@ from clipseg.data.world import (
     split_words,
     unseen_classes,
 )
-from clipseg.data.world.render import shade
+from clipseg.worldgen.render import shade
 
 N_SCENES = 200
 
@@ -315,7 +315,7 @@ def test_caption_mentions_every_object(scenes: list[Scene]) -> None:
 
 def test_texture_window_equals_the_full_canvas_pattern() -> None:
     """paint() computes textures only inside the object's box; the values there are the full canvas's."""
-    from clipseg.data.world.render import texture_pattern
+    from clipseg.worldgen.render import texture_pattern
 
     for texture in ("striped", "dotted", "checked"):
         full = texture_pattern(texture, (128, 128), 40.0, 33.0, (60.5, 70.2))

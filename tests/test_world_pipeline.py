@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from clipseg.data.sample import collate
-from clipseg.data.world import (
+from clipseg.datasets.sample import collate
+from clipseg.worldgen import (
     DEFAULT_SPLIT,
     PROMPT_TEMPLATES,
     WORLD_WORDS,
@@ -23,7 +23,7 @@ from clipseg.data.world import (
     referring_phrases,
     split_words,
 )
-from clipseg.data.world.dataset import (
+from clipseg.worldgen.dataset import (
     WorldCaptionDataset,
     WorldSegmentationConfig,
     WorldSegmentationDataset,
@@ -32,7 +32,7 @@ from clipseg.data.world.dataset import (
 )
 from clipseg.model import CLIP, CLIPConfig, TextConfig, VisionConfig
 from clipseg.tokenizer import Tokenizer
-from clipseg.data.world.tokenizer import WordTokenizer
+from clipseg.tokenizer.word import WordTokenizer
 from clipseg.training.clip_pretrain import PretrainConfig, contrastive_loss, encode_images, lr_at, pretrain_clip
 
 UNSEEN = set(DEFAULT_SPLIT.unseen_classes())
@@ -50,7 +50,7 @@ def _threads():
 
 
 def test_word_tokenizer_layout_and_protocol():
-    tok = WordTokenizer(context_length=12)
+    tok = WordTokenizer(WORLD_WORDS, context_length=12)
     assert isinstance(tok, Tokenizer)
     assert tok.vocab_size == len(WORLD_WORDS) + 4
     assert tok.eot_token == tok.vocab_size - 1 and tok.sot_token == tok.vocab_size - 2
@@ -63,7 +63,7 @@ def test_word_tokenizer_layout_and_protocol():
 
 
 def test_word_tokenizer_unknown_truncation_and_json(tmp_path):
-    tok = WordTokenizer(context_length=5)
+    tok = WordTokenizer(WORLD_WORDS, context_length=5)
     ids = tok("a purple giraffe")
     assert ids[0, 3] == tok.unk_token and tok.unknown_words("a purple giraffe") == ["giraffe"]
     long = tok("a b c d e f g")
@@ -77,7 +77,7 @@ def test_word_tokenizer_unknown_truncation_and_json(tmp_path):
 
 
 def test_word_tokenizer_covers_every_caption_and_phrase():
-    tok = WordTokenizer()
+    tok = WordTokenizer(WORLD_WORDS)
     rng = np.random.default_rng(0)
     for seed in range(60):
         scene = generate_scene(seed, SceneConfig(image_size=64))
@@ -217,7 +217,7 @@ def test_close_ups_at_their_own_size_and_mixed_size_batches():
     ds = WorldCaptionDataset(scenes=16, object_crop_prob=0.5, crop_size=32, crop_scale=(1.1, 2.0))
     sizes = {tuple(ds[i][0].shape) for i in range(len(ds))}
     assert sizes == {(3, 64, 64), (3, 32, 32)}  # whole scenes and close-ups
-    tok = WordTokenizer(context_length=24)
+    tok = WordTokenizer(WORLD_WORDS, context_length=24)
     model = _tiny_clip(tok).eval()
     images = [ds[i][0] for i in range(6)]
     with torch.no_grad():
@@ -230,7 +230,7 @@ def test_close_ups_at_their_own_size_and_mixed_size_batches():
 
 @pytest.mark.parametrize("amp", ["off", "bf16"])
 def test_clip_pretraining_lowers_the_loss(amp):
-    tok = WordTokenizer(context_length=24)
+    tok = WordTokenizer(WORLD_WORDS, context_length=24)
     model = _tiny_clip(tok)
     ds = WorldCaptionDataset(scenes=64, captions_per_scene=1)
     config = PretrainConfig(steps=30, batch_size=32, lr=2e-3, warmup=3, log_every=5, amp=amp)
@@ -245,7 +245,7 @@ def test_bf16_towers_give_float32_similarities_close_to_fp32():
     from clipseg.training.clip_pretrain import contrastive_logits
     from clipseg.inference.precision import autocast_context
 
-    tok = WordTokenizer(context_length=24)
+    tok = WordTokenizer(WORLD_WORDS, context_length=24)
     model = _tiny_clip(tok).eval()
     ds = WorldCaptionDataset(scenes=8, captions_per_scene=1)
     images = torch.stack([ds[i][0] for i in range(8)])
@@ -365,8 +365,8 @@ def test_pipeline_caches_and_demo(tmp_path):
     assert segment_demo("a zebra", out, config=config, cache_dir=tmp_path, progress=False).unknown_words == ["zebra"]
 
 
-def test_module_entry_point(tmp_path, capsys):
-    from clipseg.world.__main__ import main
+def test_world_command_entry_point(tmp_path, capsys):
+    from clipseg.cli.world import main
 
     assert main(["run", "--preset", "tiny", "--cache-dir", str(tmp_path), "--quiet"]) == 0
     assert "CLIP-Deconv" in capsys.readouterr().out

@@ -45,7 +45,7 @@ def test_shipped_files_match_the_model_card():
 @pytest.mark.parametrize("name", ["world", "world-clip-deconv", "world-clipseg-random"])
 def test_registry_names_load_offline_with_their_tokenizer(name, offline):
     from clipseg import load_clipseg
-    from clipseg.data.world.tokenizer import WordTokenizer
+    from clipseg.tokenizer.word import WordTokenizer
     from clipseg.inference import Predictor
     from clipseg.weights import embedded_tokenizer
 

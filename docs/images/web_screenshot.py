@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from clipseg.inference.loading import load_model
+from clipseg import load as load_model
 from clipseg.server import ServerSettings, create_app, serve_in_thread
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"]

@@ -1,9 +1,11 @@
 """clipseg: image segmentation by text and image prompts (CLIPSeg, Lüddecke & Ecker, CVPR 2022).
 
-    from clipseg import Predictor, load_clipseg
-    predictor = Predictor(load_clipseg("CIDAS/clipseg-rd64-refined"))
+    import clipseg
+    model = clipseg.load("CIDAS/clipseg-rd64-refined")   # or "world" (shipped), a folder, a file
+    predictor = clipseg.Predictor(model)                  # the model's own tokenizer and threshold
     predictor.set_image("photo.jpg")
     probs = predictor.predict(["a cat", "something to sit on"])   # (2, H, W)
+    masks = probs >= predictor.threshold
 
 Names are imported on first use, so that `import clipseg` (the command line's start, the
 torch-free ONNX runtime) does not load torch.
@@ -11,12 +13,14 @@ torch-free ONNX runtime) does not load torch.
 
 from __future__ import annotations
 
-from .lazy import lazy_getattr
+from .constants import VERSION
+from .io.lazy import lazy_getattr
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 _LAZY = {
-    "ImageError": "data.image_io", "load_image": "data.image_io",
+    "ImageError": "io.image_io", "load_image": "io.image_io",
+    "load": "factory", "describe": "factory",
     "Predictor": "inference.predictor", "is_present": "inference.masks", "label_map": "inference.masks",
     "CLIPSeg": "model", "CLIPSegConfig": "model", "build_clipseg": "model",
     "MixedPrompt": "prompts.types", "PromptError": "prompts.types", "VisualPrompt": "prompts.types",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -40,7 +41,7 @@ def _world_example():
                                         Image.open(folder / p["mask"])))
             names.append("<visual prompt>")
         notes.append(p["kind"])
-    return image, prompts, names, notes, float(example.get("threshold", 0.5))
+    return image, prompts, names, notes
 
 
 @click.command()
@@ -52,34 +53,34 @@ def _world_example():
 @click.option("--out", "-o", default="clipseg-demo.png", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--world", "world_only", is_flag=True, help="use the embedded world model even if real weights exist.")
 @click.option("--threshold", default=None, type=click.FloatRange(0, 1),
-              help="mask threshold (default 0.5; on the world's example scene the world model's own best, stored in its example.json).")
+              help="mask threshold (default: the model's own; the world models carry their best, 0.22).")
 def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: str, world_only: bool,
          threshold: float) -> None:
     """Segment an example image and write a figure with a legend (real weights if there are any,
     else the embedded world model; no download, no training)."""
     from PIL import Image
 
-    from ..data.image_io import load_image
+    from ..io.image_io import load_image
+    from ..prompts import UnknownWordsWarning
     from ..inference import Predictor, is_present
     from ..inference.figure import result_figure
-    from ..inference.loading import fallback_notice, load_model, load_model_or_world
+    from ..factory import fallback_notice, load
     from ..prompts.text import unknown_words, unknown_words_warning
     from ..weights import CheckpointError
     from ..weights.registry import ASSETS_DIR, WORLD_WEIGHTS
 
     start = time.perf_counter()
     try:
-        loaded = load_model(WORLD_WEIGHTS, "auto") if world_only else load_model_or_world(weights, "auto")
+        model = load(WORLD_WEIGHTS if world_only else weights, device="auto", fallback_to_world=True)
     except CheckpointError as e:
         raise click.ClickException(f"cannot load weights '{weights}': {e}") from None
-    notice = fallback_notice(loaded)
+    notice = fallback_notice(model)
     if notice:
         click.echo(f"note: {notice}")
-    is_world = loaded.weights == WORLD_WEIGHTS
+    is_world = model.identity.weights == WORLD_WEIGHTS
     notes: list[str] | None = None
     if image is None and not prompts and is_world:
-        picture, prompt_list, names, notes, example_t = _world_example()
-        threshold = example_t if threshold is None else threshold
+        picture, prompt_list, names, notes = _world_example()
     else:
         default = ASSETS_DIR / ("world/example-scene.png" if is_world else "photos/coffee.jpg")
         picture = load_image(image) if image else Image.open(default).convert("RGB")
@@ -87,18 +88,19 @@ def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: 
         if not prompt_list:
             raise click.UsageError("give --prompt with --image for the world model")
         names = list(prompt_list)
-    threshold = 0.5 if threshold is None else threshold
-    tokenizer = loaded.make_tokenizer()
-    warning = unknown_words_warning(unknown_words(tokenizer, [p for p in prompt_list if isinstance(p, str)]))
+    predictor = Predictor(model, truncate_prompts=True, threshold=threshold)
+    threshold = predictor.threshold
+    warning = unknown_words_warning(unknown_words(predictor.tokenizer, [p for p in prompt_list if isinstance(p, str)]))
     if warning:
         click.echo(f"warning: {warning}", err=True)
-    predictor = Predictor(loaded.model, tokenizer, truncate_prompts=True)
     predictor.set_image(picture)
-    probs = predictor.predict(prompt_list)
+    with warnings.catch_warnings():  # said above, in the command's words
+        warnings.simplefilter("ignore", UnknownWordsWarning)
+        probs = predictor.predict(prompt_list)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result_figure(picture, probs, names, threshold, notes=notes).save(out_path)
-    click.echo(f"weights: {loaded.source}")
+    click.echo(f"weights: {model.identity.source}")
     for k, (name, prob) in enumerate(zip(names, probs)):
         kind = f" [{notes[k]}]" if notes else ""
         present = "present" if is_present(prob, threshold) else "not present"

@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
-from ..inference.masks import DEFAULT_THRESHOLD
 from ..weights.registry import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
 from .demo import demo as demo_command
 from .train import evaluate as evaluate_command
@@ -73,19 +73,19 @@ def _dtype_option(f):
 
 
 def _load(weights: str | None, device: str, backbone: str | None = None, dtype: str = "float32",
-          fallback: bool = False, announce: bool = True):
-    """Load the model; with `fallback`, the embedded world model when no weights were named and
+          fallback: bool = True, announce: bool = True):
+    """`clipseg.load`; with `fallback`, the embedded world model when no weights were named and
     the default ones cannot be had (said in one line on stderr)."""
+    from ..factory import dtype_notice, fallback_notice, load
     from ..weights import CheckpointError
-    from ..inference.loading import dtype_notice, fallback_notice, load_model, load_model_or_world
 
     try:
-        loaded = load_model_or_world(weights, device, backbone, dtype) if fallback else \
-            load_model(weights, device, backbone, dtype)
-        for notice in (fallback_notice(loaded), dtype_notice(loaded.dtype, loaded.device)):
+        model = load(weights, device=device, dtype=dtype, backbone=backbone, fallback_to_world=fallback)
+        param = next(model.parameters())
+        for notice in (fallback_notice(model), dtype_notice(param.dtype, param.device)):
             if notice and announce:
                 click.echo(f"note: {notice}", err=True)
-        return loaded
+        return model
     except CheckpointError as e:
         raise CLIError(f"cannot load weights '{weights or default_weights()}': {e}") from None
     except ValueError as e:  # device, dtype
@@ -103,7 +103,7 @@ def _onnx_predictor(weights: str | None, tokenizer: str, keep_aspect: bool, thre
     try:
         from ..export.onnx_predictor import OnnxPredictor
 
-        predictor = OnnxPredictor(weights, None if tokenizer == "auto" else _tokenizer(tokenizer), threads=threads)
+        predictor = OnnxPredictor(weights, _tokenizer(tokenizer), threads=threads)
     except ImportError as e:
         raise CLIError(f"--backend onnx needs onnxruntime ({e.name} missing): pip install 'clipseg[onnxruntime]'") from None
     except ValueError as e:
@@ -117,17 +117,31 @@ def _float16():
     return torch.float16
 
 
-def _tokenizer(spec: str, loaded=None):
-    """The prompt tokenizer: 'auto' = the one the weights carry (else CLIP's), 'clip', or a
-    word-tokenizer vocabulary JSON."""
+def _tokenizer(spec: str):
+    """A tokenizer other than the model's own: 'clip', or a word-tokenizer vocabulary JSON;
+    None for 'auto' (the model's own)."""
     from ..tokenizer import load_tokenizer
 
+    if spec == "auto":
+        return None
     try:
-        if loaded is not None:
-            return loaded.make_tokenizer(spec)
-        return load_tokenizer("clip" if spec == "auto" else spec)
+        return load_tokenizer(spec)
     except ValueError as e:
         raise CLIError(str(e)) from None
+
+
+def _predictor(model, tokenizer: str, **kwargs):
+    """Predictor(model) with the --tokenizer choice; a tokenizer that does not fit the model is one line."""
+    from ..inference import Predictor
+
+    try:
+        return Predictor(model, _tokenizer(tokenizer), **kwargs)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+
+
+_TOKENIZER_HELP = "auto (the model's own: the one its weights carry, else CLIP's), 'clip', or a word-tokenizer vocabulary JSON."
+_THRESHOLD_HELP = "probability threshold of masks, overlays, outlines and RLE (default: the model's own, 0.5 unless its weights name one)."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -159,15 +173,13 @@ def cli():
 @click.option("--overlay", is_flag=True, help="colour overlay of all prompts on the image.")
 @click.option("--labels", is_flag=True, help="label map PNG (palette; pixel value k = prompt k, 0 = none).")
 @click.option("--rle", is_flag=True, help="COCO RLE JSON of the masks.")
-@click.option("--threshold", "-t", default=DEFAULT_THRESHOLD, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="probability threshold of masks, overlays outlines and RLE.")
+@click.option("--threshold", "-t", default=None, type=click.FloatRange(0.0, 1.0), help=_THRESHOLD_HELP)
 @click.option("--none-threshold", default=None, type=click.FloatRange(0.0, 1.0),
               help="label maps: below this max probability a pixel is 0 (default: --threshold).")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="walk sub-folders.")
 @click.option("--overwrite", is_flag=True, help="recompute images whose outputs exist (default: skip them, resumable).")
 @click.option("--keep-aspect", is_flag=True, help="feed the image at its aspect ratio instead of squashing it.")
-@click.option("--tokenizer", default="auto", show_default=True,
-              help="auto (the one the weights carry, else CLIP's), 'clip', or a word-tokenizer vocabulary JSON.")
+@click.option("--tokenizer", default="auto", show_default=True, help=_TOKENIZER_HELP)
 @click.option("--max-pixels", default=None, type=click.IntRange(1), metavar="N",
               help="refuse images larger than this many pixels (default: the library's 64 Mpx).")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
@@ -198,12 +210,11 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     SET a hash of the prompt list; OUT/prompts.json says what each KEY and SET is. Several inputs
     each get a folder of their own in OUT.
     """
-    from ..data.image_io import ImageError
-    from ..inference import Predictor
-    from ..prompts import PromptError, VisualPrompt
+    from ..io.image_io import ImageError
+    from ..prompts import PromptError, UnknownWordsWarning, VisualPrompt
     from ..prompts.assembly import CLI_FIELDS, assemble
-    from .segment import Segmenter, SegmentOptions, SettingsConflict, gather_summaries
-    from .segment_loader import shard_from_env
+    from ..runs.folder import Segmenter, SegmentOptions, SettingsConflict, gather_summaries
+    from ..runs.loader import shard_from_env
 
     texts = list(prompts)
     if str(prompts_file) == "-" and any(str(i) == "-" for i in inputs):
@@ -247,10 +258,14 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         predictor, model_name = _onnx_predictor(weights, tokenizer, keep_aspect, threads)
         on_cuda = False
     else:
-        loaded = _load(weights, device, backbone, dtype, fallback=True, announce=shard.rank == 0)
-        predictor = Predictor(loaded.model, _tokenizer(tokenizer, loaded), keep_aspect=keep_aspect)
-        model_name = f"{loaded.source} ({dtype})"
-        on_cuda = loaded.device.type == "cuda" and dtype == "float32"
+        model = _load(weights, device, backbone, dtype, announce=shard.rank == 0)
+        predictor = _predictor(model, tokenizer, keep_aspect=keep_aspect)
+        model_name = f"{model.identity.source} ({dtype})"
+        on_cuda = next(model.parameters()).device.type == "cuda" and dtype == "float32"
+    if threshold is None:
+        threshold = predictor.threshold
+        if shard.rank == 0 and not as_json:
+            click.echo(f"threshold {threshold:g}: the model's own (--threshold to choose another)", err=True)
     options = SegmentOptions(out_dir=out_dir, outputs=tuple(kinds), prob_format=prob_format or "png",
                              threshold=threshold, none_threshold=none_threshold, overwrite=overwrite,
                              recursive=recursive, progress=progress, max_pixels=max_pixels,
@@ -258,8 +273,7 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
                              workers=2 if workers is None else workers, autocast=_float16() if amp and on_cuda else None)
     from ..prompts.text import unknown_words, unknown_words_warning
 
-    warning = unknown_words_warning(unknown_words(predictor.tokenizer if backend == "onnx"
-                                                  else predictor.prompt_encoder.tokenizer, texts))
+    warning = unknown_words_warning(unknown_words(predictor.tokenizer, texts))
     if warning and shard.rank == 0:
         click.echo(f"warning: {warning}", err=True)
     try:
@@ -271,7 +285,9 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     except ValueError as e:  # two prompts with one file-name key
         raise CLIError(str(e)) from None
     try:
-        summary = segmenter.run(inputs, shard)
+        with warnings.catch_warnings():  # unknown words were said above, once, in the command's words
+            warnings.simplefilter("ignore", UnknownWordsWarning)
+            summary = segmenter.run(inputs, shard)
     except SettingsConflict as e:
         raise CLIError(str(e)) from None
     except OSError as e:  # e.g. the output folder cannot be written
@@ -295,8 +311,9 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
 @_dtype_option
 def info(as_json, weights, device, backbone, dtype):
     """Load the checkpoint and print what it is (source, architecture, parameters)."""
-    loaded = _load(weights, device, backbone, dtype)
-    d = loaded.describe()
+    from ..factory import describe
+
+    d = describe(_load(weights, device, backbone, dtype))
     if as_json:
         click.echo(json.dumps(d, indent=2))
         return
@@ -306,7 +323,7 @@ def info(as_json, weights, device, backbone, dtype):
         f"weights:     {d['weights']}",
         f"source:      {d['source']}",
     ]
-    for k in ("file_size", "files", "backbone_file", "note"):
+    for k in ("file_size", "files", "backbone_weights", "backbone_file", "note"):
         if k in d:
             lines.append(f"{k + ':':<12} {d[k]}")
     lines += [
@@ -315,6 +332,8 @@ def info(as_json, weights, device, backbone, dtype):
         f"backbone:    ViT patch {bb['patch_size']}, width {bb['width']}, {bb['layers']} layers; "
         f"text context {bb['text_context_length']}; embed_dim {bb['embed_dim']}",
         f"input size:  {d['input_size']} px",
+        f"threshold:   {d['threshold']:g} (from {d['threshold_source']})",
+        f"tokenizer:   {d['tokenizer']}",
         f"parameters:  {p['total'] / 1e6:.2f} M total, {p['decoder'] / 1e6:.3f} M decoder",
         f"device:      {d['device']}",
     ]
@@ -337,8 +356,7 @@ def info(as_json, weights, device, backbone, dtype):
 @click.option("--timeout", default=60.0, show_default=True, type=float, help="per-request time limit (s).")
 @click.option("--cache-size", default=32, show_default=True, type=click.IntRange(0, 100000),
               help="images whose backbone features are kept (LRU by content hash).")
-@click.option("--tokenizer", default="auto", show_default=True,
-              help="auto (the one the weights carry, else CLIP's), 'clip', or a word-tokenizer vocabulary JSON.")
+@click.option("--tokenizer", default="auto", show_default=True, help=_TOKENIZER_HELP)
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @_threads_option
@@ -355,12 +373,13 @@ def serve(host, port, max_body_mb, max_pixels, max_prompts, workers, max_queue, 
     except ImportError as e:
         raise CLIError(f"the server needs extra packages ({e.name} missing): pip install 'clipseg[server]'") from None
     _set_threads(threads)
-    loaded = _load(weights, device, backbone, dtype, fallback=True)
+    model = _load(weights, device, backbone, dtype)
+    predictor = _predictor(model, tokenizer)  # checks the tokenizer fits before the server starts
     settings = ServerSettings(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
                               max_prompts=max_prompts, workers=workers, max_queue=max_queue,
                               request_timeout_s=timeout, cache_size=cache_size)
-    app = create_app(loaded, settings, tokenizer=_tokenizer(tokenizer, loaded))
-    click.echo(f"clipseg: serving {loaded.weights} on http://{host}:{port}/ (API docs /docs, schema /openapi.json)",
+    app = create_app(model, settings, tokenizer=predictor.tokenizer)
+    click.echo(f"clipseg: serving {model.identity.weights} on http://{host}:{port}/ (API docs /docs, schema /openapi.json)",
                err=True)
     uvicorn.Server(uvicorn_config(app, host, port, log_level=log_level)).run()
 
@@ -400,10 +419,10 @@ def export_onnx_cmd(out_dir, input_size, opset, weights, device, backbone):
         kwargs["input_size"] = parts[0] if len(parts) == 1 else tuple(parts)
     if opset is not None:
         kwargs["opset"] = opset
-    loaded = _load(weights, device, backbone)
-    kwargs.setdefault("input_size", loaded.model.config.input_size)
+    model = _load(weights, device, backbone)
+    kwargs.setdefault("input_size", model.config.input_size)
     try:
-        result = fn(loaded.model, out_dir, tokenizer=loaded.tokenizer, **kwargs)
+        result = fn(model, out_dir, **kwargs)
     except ImportError as e:
         raise CLIError(f"ONNX export needs {e.name}: pip install 'clipseg[onnx]'") from None
     except (ValueError, OSError, RuntimeError) as e:

@@ -1,5 +1,5 @@
-"""`clipseg train` and `clipseg evaluate`: click front ends of `clipseg.training.cli.run_train`
-and `clipseg.evaluation.cli.run_evaluate` (also `python -m clipseg.training` / `.evaluation`)."""
+"""`clipseg train` and `clipseg evaluate`: click front ends of `clipseg.cli.train_run.run_train`
+and `clipseg.cli.evaluate_run.run_evaluate` (also `clipseg train` / `.evaluation`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 import click
 
-# clipseg.evaluation.cli.PROTOCOLS and "tables" (listed here so that --help imports no torch; a test compares)
+# clipseg.cli.evaluate_run.PROTOCOLS and "tables" (listed here so that --help imports no torch; a test compares)
 PROTOCOL_NAMES = ("visual-prompts", "referring", "zero-shot", "one-shot", "one-shot-text", "generalized", "tables")
-_tokenizer = click.option("--tokenizer", default="clip", show_default=True,
-                          help="'clip' or a word-tokenizer vocabulary JSON (models of the generated world).")
+_tokenizer = click.option("--tokenizer", default="auto", show_default=True,
+                          help="auto (the model's own: the one its weights carry, else CLIP's), 'clip', or a "
+                               "word-tokenizer vocabulary JSON.")
 _no_progress = click.option("--no-progress", is_flag=True, help="no progress bars (they only show on a terminal anyway).")
 
 
@@ -32,7 +33,7 @@ _no_progress = click.option("--no-progress", is_flag=True, help="no progress bar
 @_no_progress
 def train(config, data, backbone, visual_backbone, init, tokenizer, out_dir, resume, set_, no_progress):
     """Train a decoder from an experiment file (one `error:` line and exit 2 for bad input)."""
-    from ..training.cli import TrainArgs, run_train
+    from .train_run import TrainArgs, run_train
 
     return run_train(TrainArgs(config, data, backbone, visual_backbone, init, tokenizer, out_dir, resume, set_,
                                no_progress))
@@ -62,18 +63,18 @@ def train(config, data, backbone, visual_backbone, init, tokenizer, out_dir, res
 def evaluate(protocol, files, weights, backbone, data, dataset, split, options, folds, threshold, tokenizer, batch_size,
              num_workers, limit, device, name, out, no_progress):
     """Evaluate weights with one of the paper's protocols (or `tables FILES...`: tabulate results)."""
-    from ..evaluation.cli import EvalArgs, run_evaluate
+    from .evaluate_run import EvalArgs, run_evaluate
 
     return run_evaluate(EvalArgs(protocol, files, weights, backbone, data, dataset, split, options, folds or (0, 1, 2, 3),
                                  threshold, tokenizer, batch_size, num_workers, limit, device, name, out, no_progress))
 
 
 def main_train(argv: Sequence[str] | None = None):
-    """`python -m clipseg.training ...`; returns the TrainResult."""
+    """`clipseg train ...`; returns the TrainResult."""
     return train.main(args=list(argv) if argv is not None else None, prog_name="clipseg train", standalone_mode=False)
 
 
 def main_evaluate(argv: Sequence[str] | None = None) -> list[dict]:
-    """`python -m clipseg.evaluation ...`; returns the result dicts it printed."""
+    """`clipseg evaluate ...`; returns the result dicts it printed."""
     return evaluate.main(args=list(argv) if argv is not None else None, prog_name="clipseg evaluate",
                          standalone_mode=False)

@@ -76,7 +76,8 @@ def run(preset, cache_dir, threads, quiet, force, json_out, ship):
               help="segment this image instead of a generated scene.")
 @click.option("--model", default="clipseg", show_default=True,
               type=click.Choice(["clipseg", "clip-deconv", "clipseg-random"]))
-@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--threshold", default=None, type=click.FloatRange(0, 1),
+              help="mask threshold (default: the model's own; 0.5 for a cached model that names none).")
 def demo(prompt, preset, cache_dir, threads, quiet, out, scene_seed, image, model, threshold):
     """Segment a generated scene by PROMPT: with the shipped models for the full preset, else with the
     preset's models from the cache (trained first if missing)."""
@@ -93,7 +94,7 @@ def demo(prompt, preset, cache_dir, threads, quiet, out, scene_seed, image, mode
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m clipseg.world ...`: the same commands."""
+    """`clipseg world ...`: the same commands."""
     try:
         world.main(args=argv, prog_name="clipseg world", standalone_mode=False)
     except click.exceptions.Exit as e:

@@ -3,7 +3,7 @@
     result = evaluate_referring(model, tokenizer, PhraseCut(root, "test"))
     print(referring_table([{"model": "mine", **result.to_dict()}]))
 
-Command line: `python -m clipseg.evaluation PROTOCOL --weights W --data ROOT` (see cli.py).
+Command line: `clipseg evaluate PROTOCOL --weights W --data ROOT` (see cli.py).
 """
 
 from .generalized import GeneralizedResult, evaluate_generalized

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch.utils.data import Dataset
 
-from ..data.datasets import GENERALIZED_PROMPTS
+from ..datasets import GENERALIZED_PROMPTS
 from ..model.clipseg import CLIPSeg
 from ..tokenizer import Tokenizer
 from .metrics import MetricResult

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
-from ..data.progress import progress_bar
+from ..io.progress import progress_bar
 
-from ..data.sample import collate
-from ..data.transforms import resize_maps
+from ..datasets.sample import collate
+from ..io.transforms import resize_maps
 from ..model.clipseg import CLIPSeg
 from ..prompts import PromptEncoder
 from ..tokenizer import Tokenizer

@@ -25,7 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from ..data.progress import progress_bar
+
+from ..constants import EVAL_TEMPLATE
+from ..io.progress import progress_bar
 
 from ..model.clipseg import CLIPSeg
 from ..prompts import PromptEncoder, VisualPromptConfig, engineer_visual_prompt
@@ -106,7 +108,7 @@ def evaluate_visual_prompts(
     tokenizer: Tokenizer,
     dataset: Dataset,
     class_names: Sequence[str] | None = None,
-    template: str = "a photo of a {}.",
+    template: str = EVAL_TEMPLATE,
     variants: dict[str, VisualPromptConfig] | None = None,
     limit: int | None = None,
     progress: bool = False,
@@ -125,7 +127,7 @@ def evaluate_visual_prompts_folds(
     folds: Sequence[Dataset],
     names: Sequence[str] | None = None,
     class_names: Sequence[str] | None = None,
-    template: str = "a photo of a {}.",
+    template: str = EVAL_TEMPLATE,
     variants: dict[str, VisualPromptConfig] | None = None,
     limit: int | None = None,
     progress: bool = False,

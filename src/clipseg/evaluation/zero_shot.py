@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset
-from ..data.progress import progress_bar
+from ..io.progress import progress_bar
 
-from ..data.datasets import ZeroShotItem
+from ..datasets import ZeroShotItem
 from ..model.clipseg import CLIPSeg
 from ..prompts import PromptEncoder
 from ..tokenizer import Tokenizer

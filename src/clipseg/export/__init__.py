@@ -5,7 +5,7 @@ prompt encoder) and an onnxruntime predictor with the same set_image / predict A
 Exporting needs torch and onnx (``pip install 'clipseg[onnx]'``); both are imported only when used.
 """
 
-from ..lazy import lazy_getattr
+from ..io.lazy import lazy_getattr
 from .format import read_metadata
 
 __getattr__ = lazy_getattr(__name__, {"OnnxPredictor": "onnx_predictor", "export_onnx": "onnx"})

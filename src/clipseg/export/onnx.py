@@ -124,11 +124,11 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names, output_name
 
 def export_onnx(
     model: CLIPSeg, out_dir: str | Path, input_size: int | tuple[int, int] = (352, 352), opset: int = 17,
-    tokenizer=None,
 ) -> dict[str, Path]:
     """Write image_encoder.onnx, text_encoder.onnx, decoder.onnx, visual_prompt_encoder.onnx and
-    clipseg_onnx.json to out_dir; with a word `tokenizer` (the generated world's models carry one)
-    also its vocabulary as tokenizer.json, which `OnnxPredictor` then uses by default.
+    clipseg_onnx.json to out_dir, with the model's identity: its recommended threshold in the
+    JSON and, for a model with a word tokenizer (the generated world's), its vocabulary as
+    tokenizer.json; `OnnxPredictor` uses both by default.
 
     model: a CLIPSeg (any variant; it is exported in float32 on the CPU, the model
         itself is left as it was). input_size: (H, W) or an int for a square, multiples
@@ -207,9 +207,10 @@ def export_onnx(
         "visual_prompt": {"size": cfg.input_size, **_visual_prompt_settings()},
         "model_config": cfg.to_dict(),
     }
-    if tokenizer is not None and hasattr(tokenizer, "to_json"):  # CLIP's BPE needs no file: it ships with clipseg
+    meta["threshold"] = model.threshold
+    if model.identity.tokenizer is not None:  # CLIP's BPE needs no file: it ships with clipseg
         paths["tokenizer"] = out_dir / TOKENIZER_NAME
-        paths["tokenizer"].write_text(tokenizer.to_json() + "\n")
+        paths["tokenizer"].write_text(model.identity.tokenizer.to_json() + "\n")
         meta["tokenizer"] = TOKENIZER_NAME
     paths["metadata"] = out_dir / METADATA_NAME
     paths["metadata"].write_text(json.dumps(meta, indent=2) + "\n")

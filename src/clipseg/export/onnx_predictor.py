@@ -15,11 +15,12 @@ import os
 
 import numpy as np
 
-from ..data.arrays import resize_bilinear, to_input_array
-from ..data.image_io import ImageInput, load_image
+from ..io.arrays import resize_bilinear, to_input_array
+from ..io.image_io import ImageInput, load_image
 from ..inference.masks import DEFAULT_THRESHOLD, label_map
+from ..prompts.conditions import assemble_conditions, prompt_list
 from ..prompts.text import TextEmbeddingCache, tokenize_prompts
-from ..prompts.types import MixedPrompt, PromptError, VisualPrompt
+from ..prompts.types import PromptError, VisualPrompt
 from ..prompts.visual_arrays import visual_prompt_array
 from ..tokenizer import CLIPTokenizer, Tokenizer, load_tokenizer
 from .format import read_metadata
@@ -81,6 +82,11 @@ class OnnxPredictor:
         if missing:
             raise ValueError(f"{self.out_dir}: the export lacks {', '.join(sorted(missing))}")
         self.tokenizer = tokenizer or self._exported_tokenizer() or CLIPTokenizer()
+        threshold = self.meta.get("threshold", DEFAULT_THRESHOLD)  # the model's own, when exported
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise ValueError(f"{self.out_dir}: clipseg_onnx.json has threshold {str(threshold)[:40]!r}, "
+                             "expected a number in [0, 1]")
+        self.threshold = float(threshold)
         self.truncate_prompts = truncate_prompts
         self.text_cache: TextEmbeddingCache[np.ndarray] = TextEmbeddingCache(text_cache_size)
         self.activation_names: list[str] = self.meta["tensors"]["image_encoder"]["outputs"]
@@ -152,42 +158,23 @@ class OnnxPredictor:
 
     def encode(self, prompts: Sequence) -> np.ndarray:
         """Conditional vectors (N, embed_dim) float32, one per prompt, in order."""
-        if len(prompts) == 0:
-            raise PromptError("no prompts given")
         dim = self.meta["embed_dim"]
-        texts = [p if isinstance(p, str) else p.text for p in prompts if isinstance(p, (str, MixedPrompt))]
-        text_emb = iter(self.encode_texts(texts)) if texts else iter(())
-        visuals: dict[int, np.ndarray] = {}  # one pass per visual prompt object
-        out = []
-        for i, p in enumerate(prompts):
-            if isinstance(p, str):
-                out.append(next(text_emb))
-            elif isinstance(p, (VisualPrompt, MixedPrompt)):
-                v = p if isinstance(p, VisualPrompt) else p.visual
-                if id(v) not in visuals:
-                    visuals[id(v)] = self.encode_visual(v)
-                if isinstance(p, VisualPrompt):
-                    out.append(visuals[id(v)])
-                else:
-                    w = np.float32(p.text_weight)
-                    out.append(w * next(text_emb) + (1 - w) * visuals[id(v)])
-            elif hasattr(p, "shape"):  # an embedding: numpy array (or a tensor of another runtime)
-                arr = np.asarray(p.detach().cpu().float() if hasattr(p, "detach") else p, np.float32)
-                if arr.shape != (dim,):
-                    raise PromptError(f"prompt #{i}: an embedding must have shape ({dim},), got {tuple(arr.shape)}")
-                out.append(arr)
-            else:
-                raise PromptError(f"prompt #{i}: unsupported prompt type {type(p).__name__}")
-        return np.stack(out).astype(np.float32, copy=False)
+
+        def embedding(p, i: int) -> np.ndarray:  # a numpy array (or a tensor of another runtime)
+            arr = np.asarray(p.detach().cpu().float() if hasattr(p, "detach") else p, np.float32)
+            if arr.shape != (dim,):
+                raise PromptError(f"prompt #{i}: an embedding must have shape ({dim},), got {tuple(arr.shape)}")
+            return arr
+
+        conds = assemble_conditions(prompts, self.encode_texts, lambda vs: [self.encode_visual(v) for v in vs], embedding)
+        return np.stack(conds).astype(np.float32, copy=False)
 
     # ---------------------------------------------------------------- predict
     def predict_logits(self, prompts) -> np.ndarray:
         """Logits (N, h, w) at the input resolution, one decoder call for all prompts."""
         if self.features is None:
             raise RuntimeError("no image set: call set_image(image) before predict()")
-        prompts = [prompts] if isinstance(prompts, (str, VisualPrompt, MixedPrompt)) or hasattr(prompts, "shape") \
-            else list(prompts)
-        return self.decode(self.features, self.encode(prompts))
+        return self.decode(self.features, self.encode(prompt_list(prompts)))
 
     def predict(self, prompts, original_size: bool = True) -> np.ndarray:
         """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default."""
@@ -201,5 +188,5 @@ class OnnxPredictor:
         probs = self.predict(prompts)
         return probs >= threshold if threshold is not None else probs
 
-    def label_map(self, prompts, none_threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
-        return label_map(self.predict(prompts), none_threshold)
+    def label_map(self, prompts, none_threshold: float | None = None) -> np.ndarray:
+        return label_map(self.predict(prompts), self.threshold if none_threshold is None else none_threshold)

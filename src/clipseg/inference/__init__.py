@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..lazy import lazy_getattr
+from ..io.lazy import lazy_getattr
 from .masks import is_present, label_map
 
 __getattr__ = lazy_getattr(__name__, {"Predictor": "predictor"})

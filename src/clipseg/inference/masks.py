@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# The one default threshold of masks, label maps ("none" below it) and presence, in the
-# library, the command line, the HTTP service and the web page.
-DEFAULT_THRESHOLD = 0.5
-
-# The one definition of "present": at least this share of the image's pixels passes the
-# threshold. The library, the command line, the HTTP service, the web page and the
-# evaluation's "negatives rejected" (an absent thing's map under it) all use it, so the
-# rejection rate in the tables is the rate of the answer users get. One percent of a
-# 352 x 352 input is about five of its 16 px patches, the smallest blob the model resolves.
-PRESENCE_MIN_FRACTION = 0.01
+from ..constants import DEFAULT_THRESHOLD, PRESENCE_MIN_FRACTION  # noqa: F401 (re-exported)
 
 
 def label_map(probs: np.ndarray, none_threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:

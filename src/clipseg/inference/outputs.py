@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data import rle as rle_mod
-from ..data.atomic import atomic_write, write_bytes
+from ..io import rle as rle_mod
+from ..io.atomic import atomic_write, write_bytes
 from .masks import present_by_area
 
 # Distinct colours for prompts 1..N (0 = none / background), reused cyclically.

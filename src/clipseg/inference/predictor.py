@@ -8,20 +8,25 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from ..data.image_io import ImageError, ImageInput, load_image
-from ..data.transforms import InputTransform, resize_maps
+from ..io.image_io import ImageError, ImageInput, load_image
+from ..io.transforms import InputTransform, resize_maps
 from ..model.clipseg import CLIPSeg, ImageFeatures
 from ..prompts import Prompt, PromptEncoder, VisualPromptConfig
-from ..tokenizer import CLIPTokenizer, Tokenizer
-from .masks import DEFAULT_THRESHOLD, is_present, label_map  # noqa: F401 (re-exported)
+from ..prompts.conditions import prompt_list
+from ..tokenizer import Tokenizer
+from .masks import is_present, label_map  # noqa: F401 (re-exported)
 
 
 class Predictor:
     """Segment one image by many prompts.
 
-        predictor = Predictor(load_clipseg("CIDAS/clipseg-rd64-refined"))
+        predictor = Predictor(clipseg.load("CIDAS/clipseg-rd64-refined"))
         predictor.set_image("kitchen.jpg")              # runs the CLIP backbone once
         probs = predictor.predict(["a cup", "a spoon"])  # (2, H, W) float32 in [0, 1]
+        masks = probs >= predictor.threshold             # the model's recommended threshold
+
+The model's own tokenizer and threshold (`model.identity`, from its weights) are used
+unless `tokenizer` / `threshold` are given.
 
     Results are at the original image resolution. `keep_aspect=True` feeds the image
     with its aspect ratio (longer side = input size, a non-square patch grid) instead
@@ -33,6 +38,7 @@ class Predictor:
         model: CLIPSeg,
         tokenizer: Tokenizer | None = None,
         *,
+        threshold: float | None = None,
         keep_aspect: bool = False,
         input_size: int | None = None,
         visual_prompt_config: VisualPromptConfig | None = None,
@@ -46,17 +52,24 @@ class Predictor:
             mean=cfg.mean, std=cfg.std,
         )
         self.prompt_encoder = PromptEncoder(
-            model, tokenizer or CLIPTokenizer(), visual_prompt_config, text_cache_size, truncate_prompts
+            model, tokenizer or model.tokenizer, visual_prompt_config, text_cache_size, truncate_prompts
         )
+        self.threshold = model.threshold if threshold is None else float(threshold)
         self.features: ImageFeatures | None = None
         self.original_size: tuple[int, int] | None = None  # (H, W)
         self.input_size: tuple[int, int] | None = None  # (H, W) fed to the model
 
     @classmethod
-    def from_pretrained(cls, weights: str | Path = "CIDAS/clipseg-rd64-refined", device: str = "cpu", **kwargs) -> "Predictor":
-        from ..weights import load_clipseg
+    def from_pretrained(cls, weights: str | Path | None = None, device: str = "cpu", dtype: str = "float32",
+                        backbone: str | Path | None = None, **kwargs) -> "Predictor":
+        """`Predictor(clipseg.load(weights, ...), **kwargs)`: any spec `clipseg.load` takes."""
+        from ..factory import load
 
-        return cls(load_clipseg(weights, device=device), **kwargs)
+        return cls(load(weights, device=device, dtype=dtype, backbone=backbone), **kwargs)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.prompt_encoder.tokenizer
 
     @property
     def device(self) -> torch.device:
@@ -88,8 +101,7 @@ class Predictor:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        prompts = [prompts] if isinstance(prompts, (str, torch.Tensor)) or not isinstance(prompts, Sequence) else prompts
-        cond = self.prompt_encoder.encode(list(prompts))
+        cond = self.prompt_encoder.encode(prompt_list(prompts))
         prepared = [self.prepare(image) for image in images]
         results: list[np.ndarray | None] = [None] * len(prepared)
         for batch in shape_batches([x.shape for x, _ in prepared], batch_size):
@@ -127,8 +139,7 @@ class Predictor:
     def predict_logits(self, prompts: Sequence[Prompt] | Prompt) -> torch.Tensor:
         """Logits (N, h, w) at the model's input resolution, one decoder pass for all prompts."""
         features = self._require_image()
-        prompts = [prompts] if isinstance(prompts, (str, torch.Tensor)) or not isinstance(prompts, Sequence) else prompts
-        cond = self.prompt_encoder.encode(list(prompts))
+        cond = self.prompt_encoder.encode(prompt_list(prompts))
         return self.model.decode(features, cond)
 
     def predict_iter(self, prompts: Sequence[Prompt] | Prompt) -> Iterator[np.ndarray]:
@@ -142,15 +153,16 @@ class Predictor:
         return probabilities(self.predict_logits(prompts), self.original_size if original_size else None)
 
     def segment(self, image: ImageInput, prompts: Sequence[Prompt] | Prompt, threshold: float | None = None) -> np.ndarray:
-        """One call: set_image + predict. With a threshold, boolean masks instead of probabilities."""
+        """One call: set_image + predict: probabilities (N, H, W), or boolean masks when a
+        threshold is given (`predictor.threshold` is the model's own)."""
         self.set_image(image)
         probs = self.predict(prompts)
         return probs >= threshold if threshold is not None else probs
 
-    def label_map(self, prompts: Sequence[Prompt], none_threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    def label_map(self, prompts: Sequence[Prompt], none_threshold: float | None = None) -> np.ndarray:
         """Multi-prompt semantic segmentation: (H, W) int32, 0 = none of the prompts
-        (max probability below none_threshold), k = prompts[k - 1] (per-pixel argmax)."""
-        return label_map(self.predict(prompts), none_threshold)
+        (max probability below none_threshold, default the predictor's threshold), k = prompts[k - 1]."""
+        return label_map(self.predict(prompts), self.threshold if none_threshold is None else none_threshold)
 
 
 def probabilities(logits: torch.Tensor, size: tuple[int, int] | None) -> np.ndarray:

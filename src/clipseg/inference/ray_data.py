@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data import rle
+from ..io import rle
 from .masks import DEFAULT_THRESHOLD
 
 
@@ -31,14 +31,13 @@ class SegmentBatch:
 
     def __init__(self, weights: str, prompts: Sequence[str], threshold: float = DEFAULT_THRESHOLD, device: str = "auto",
                  batch_size: int = 16, tokenizer=None):
-        from .loading import load_model
+        from ..factory import load
         from .predictor import Predictor
 
         if not prompts:
             raise ValueError("SegmentBatch needs at least one prompt")
         self.prompts, self.threshold, self.batch_size = list(prompts), float(threshold), batch_size
-        loaded = load_model(weights, device)
-        self.predictor = Predictor(loaded.model, tokenizer or loaded.make_tokenizer())
+        self.predictor = Predictor(load(weights, device=device), tokenizer)
         self.cond = self.predictor.prompt_encoder.encode(self.prompts)  # once per actor
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -8,8 +8,12 @@ import torch
 import torch.nn as nn
 
 from .clip import CLIP
+from ..constants import DEFAULT_THRESHOLD
+from ..io.arrays import mix_conditions
+from ..tokenizer import CLIPTokenizer, Tokenizer
 from .config import CLIPSegConfig
 from .decoder import build_decoder
+from .identity import ModelIdentity
 
 
 @dataclass
@@ -31,7 +35,8 @@ class CLIPSeg(nn.Module):
     """Segmentation by a conditional vector from a text or image prompt.
 
     The CLIP backbone is frozen: its parameters do not require grad, it stays in eval
-    mode, and it runs under no_grad. Only `decoder` trains.
+    mode, and it runs under no_grad. Only `decoder` trains. `identity` says which tokenizer
+    and threshold belong to the weights (see `clipseg.load`).
     """
 
     def __init__(self, config: CLIPSegConfig):
@@ -43,6 +48,22 @@ class CLIPSeg(nn.Module):
         if max(config.decoder.extract_layers) >= vis.layers:
             raise ValueError(f"extract_layers {config.decoder.extract_layers} exceed the {vis.layers} visual layers")
         self.decoder = build_decoder(config.decoder, vis.width, config.clip.embed_dim, vis.patch_size)
+        self.identity = ModelIdentity()
+        self._clip_tokenizer: CLIPTokenizer | None = None
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer of this model's prompts: the one its weights carry, else CLIP's."""
+        if self.identity.tokenizer is not None:
+            return self.identity.tokenizer
+        if self._clip_tokenizer is None:  # one per model, so its BPE cache is kept
+            self._clip_tokenizer = CLIPTokenizer()
+        return self._clip_tokenizer
+
+    @property
+    def threshold(self) -> float:
+        """The threshold its masks are cut at unless the user names one."""
+        return self.identity.threshold if self.identity.threshold is not None else DEFAULT_THRESHOLD
 
     def train(self, mode: bool = True) -> "CLIPSeg":
         super().train(mode)
@@ -108,10 +129,7 @@ class CLIPSeg(nn.Module):
             return image
         if image is None:
             return text
-        w = 0.5 if text_weight is None else text_weight
-        if isinstance(w, torch.Tensor) and w.dim() == 1:
-            w = w[:, None]
-        return w * text + (1 - w) * image
+        return mix_conditions(text, image, 0.5 if text_weight is None else text_weight)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.decoder.parameters() if p.requires_grad]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ..data.image_io import load_image, load_mask
-from ..data.transforms import normalize, pil_to_tensor
+from ..io.image_io import load_image, load_mask
+from ..io.transforms import normalize, pil_to_tensor
 from ..model.clipseg import CLIPSeg
 from ..tokenizer import Tokenizer
-from .text import TextEmbeddingCache, tokenize_prompts
-from .types import MixedPrompt, Prompt, PromptError, VisualPrompt
+from .conditions import assemble_conditions
+from .text import TextEmbeddingCache, tokenize_prompts, unknown_words, unknown_words_warning
+from .types import Prompt, PromptError, UnknownWordsWarning, VisualPrompt
 from .visual import VisualPromptConfig, engineer_visual_prompt
 from .visual_geometry import support_size
 
@@ -39,8 +41,8 @@ class PromptEncoder:
         vocab = model.config.clip.text.vocab_size
         if getattr(tokenizer, "vocab_size", 0) > vocab:
             raise ValueError(f"the tokenizer has {tokenizer.vocab_size} token ids but the model's text encoder knows "
-                             f"{vocab}: this model was trained with another tokenizer (models of the generated world "
-                             "carry theirs: clipseg.weights.embedded_tokenizer, or --tokenizer auto)")
+                             f"{vocab}: this model was trained with another tokenizer (leave the tokenizer out to "
+                             "use the model's own, `model.tokenizer`)")
         self.model = model
         self.tokenizer = tokenizer
         self.visual_config = visual_config or VisualPromptConfig(size=model.config.input_size)
@@ -57,9 +59,16 @@ class PromptEncoder:
                                                  self.truncate))
 
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
-        """(N, embed_dim) text embeddings, computing only those not in the cache."""
-        return torch.stack(self.text_cache.lookup(texts, lambda todo: self.model.encode_text(
-            self.tokenize(todo).to(self.device))))
+        """(N, embed_dim) text embeddings, computing only those not in the cache. Words outside
+        the model's vocabulary (word tokenizers only) warn once per prompt (UnknownWordsWarning)."""
+
+        def compute(todo: list[str]) -> torch.Tensor:
+            message = unknown_words_warning(unknown_words(self.tokenizer, todo))
+            if message:
+                warnings.warn(message, UnknownWordsWarning, stacklevel=4)
+            return self.model.encode_text(self.tokenize(todo).to(self.device))
+
+        return torch.stack(self.text_cache.lookup(texts, compute))
 
     def cache_state(self) -> dict:
         """The text cache in LRU order: {"texts": [...], "embeddings": (n, embed_dim)}."""
@@ -107,28 +116,12 @@ class PromptEncoder:
 
     def encode(self, prompts: Sequence[Prompt]) -> torch.Tensor:
         """Conditional vectors (N, embed_dim), one per prompt, in order."""
-        if len(prompts) == 0:
-            raise PromptError("no prompts given")
         dim = self.model.config.clip.embed_dim
-        texts = [p if isinstance(p, str) else p.text for p in prompts if isinstance(p, (str, MixedPrompt))]
-        # one pass per visual prompt object, however many mixed prompts share it
-        visuals = {id(v): v for v in (p if isinstance(p, VisualPrompt) else p.visual for p in prompts
-                                      if isinstance(p, (VisualPrompt, MixedPrompt)))}
-        text_emb = iter(self.encode_texts(texts)) if texts else iter(())
-        vis_emb = dict(zip(visuals, self.encode_visuals(list(visuals.values())))) if visuals else {}
-        out = []
-        for i, p in enumerate(prompts):
-            if isinstance(p, str):
-                out.append(next(text_emb))
-            elif isinstance(p, VisualPrompt):
-                out.append(vis_emb[id(p)])
-            elif isinstance(p, MixedPrompt):
-                w = float(p.text_weight)
-                out.append(w * next(text_emb) + (1 - w) * vis_emb[id(p.visual)])
-            elif isinstance(p, torch.Tensor):
-                if p.shape != (dim,):
-                    raise PromptError(f"prompt #{i}: an embedding must have shape ({dim},), got {tuple(p.shape)}")
-                out.append(p.to(self.device, torch.float32))
-            else:
-                raise PromptError(f"prompt #{i}: unsupported prompt type {type(p).__name__}")
-        return torch.stack(out)
+
+        def embedding(p, i: int) -> torch.Tensor:
+            if not isinstance(p, torch.Tensor) or p.shape != (dim,):
+                raise PromptError(f"prompt #{i}: an embedding must be a tensor of shape ({dim},), got "
+                                  f"{type(p).__name__} {tuple(p.shape)}")
+            return p.to(self.device, torch.float32)
+
+        return torch.stack(assemble_conditions(prompts, self.encode_texts, self.encode_visuals, embedding))

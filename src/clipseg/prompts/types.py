@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
-from ..data.image_io import ImageInput
+from ..io.image_io import ImageInput
 
 if TYPE_CHECKING:
     import torch
@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 
 class PromptError(ValueError):
     """A prompt is unusable (empty, too long, empty mask ...); the message says which and why."""
+
+
+class UnknownWordsWarning(UserWarning):
+    """A text prompt has words outside the model's vocabulary (word tokenizers only): they are
+    read as <unk>, so the prompt means less than it says."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize
+from ..io.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize
 from .visual_geometry import authors_crop_box, square_padding
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.arrays import gaussian_blur, normalize_array, pil_to_array, resize_bilinear, resize_nearest
-from ..data.image_io import ImageInput, load_image, load_mask
+from ..io.arrays import gaussian_blur, normalize_array, pil_to_array, resize_bilinear, resize_nearest
+from ..io.image_io import ImageInput, load_image, load_mask
 from .types import PromptError
 from .visual_geometry import authors_crop_box, square_padding, support_size
 

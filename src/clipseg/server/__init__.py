@@ -1,7 +1,7 @@
 """The HTTP service and web page (FastAPI + uvicorn, the optional `server` extra).
 
     from clipseg.server import create_app, ServerSettings
-    app = create_app(load_model("CIDAS/clipseg-rd64-refined"), ServerSettings(max_queue=8))
+    app = create_app(clipseg.load("CIDAS/clipseg-rd64-refined"), ServerSettings(max_queue=8))
 
 or from the command line: `clipseg serve --port 8000`. FastAPI is imported only when
 `create_app` is called, so the library works without it.

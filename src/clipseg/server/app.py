@@ -36,8 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..data.image_io import ImageError
-from ..inference.masks import DEFAULT_THRESHOLD
+from ..io.image_io import ImageError
 from ..prompts import PromptError
 from ..prompts.assembly import HTTP_FIELDS, count_prompts
 from .body_limit import BodyLimitMiddleware
@@ -65,14 +64,11 @@ def _parse_prompts(prompt: list[str] | None, prompts: str | None) -> list[str]:
     return texts
 
 
-def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -> FastAPI:
-    """The FastAPI app for a loaded model (`clipseg.inference.loading.LoadedModel`, or a bare CLIPSeg)."""
-    if not hasattr(loaded, "describe"):
-        from ..inference.loading import LoadedModel
-
-        loaded = LoadedModel(loaded, "<model object>", "in-process", next(loaded.parameters()).device)
+def create_app(model, settings: ServerSettings | None = None, tokenizer=None) -> FastAPI:
+    """The FastAPI app for a model of `clipseg.load` (its own tokenizer and threshold unless
+    `tokenizer` is given; a request's threshold defaults to the model's)."""
     settings = settings or ServerSettings()
-    service = InferenceService(loaded, settings, tokenizer)
+    service = InferenceService(model, settings, tokenizer)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -169,7 +165,8 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
                                                                          "prompts: condition on text_weight * text + "
                                                                          "(1 - text_weight) * visual, one result per "
                                                                          "text prompt")] = None,
-        threshold: Annotated[float, Form(ge=0.0, le=1.0, description="mask threshold")] = DEFAULT_THRESHOLD,
+        threshold: Annotated[float | None, Form(ge=0.0, le=1.0, description="mask threshold (default: the "
+                                                                           "model's own, see /info)")] = None,
         none_threshold: Annotated[float | None, Form(ge=0.0, le=1.0, description="label maps: 'none' below "
                                                                                  "this (default threshold)")] = None,
         outputs: Annotated[str, Form(description="JSON format: comma-separated of rle, mask_png, prob_png "
@@ -215,7 +212,8 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
         if support_image is not None:
             support = (await support_image.read(), await support_mask.read())
         job = SegmentJob(image=data, image_sha256=image_sha256 or None, prompts=texts, support=support,
-                         text_weight=text_weight, threshold=threshold, none_threshold=none_threshold,
+                         text_weight=text_weight, threshold=model.threshold if threshold is None else threshold,
+                         none_threshold=none_threshold,
                          outputs=wanted or ("rle",), fmt=format, kind=kind, request_id=request_id)
         return await service.submit(job)
 
@@ -223,8 +221,8 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
     async def health():
         return {
             "status": "ok",
-            "model": public_description(loaded)["weights"],
-            "device": str(loaded.device),
+            "model": public_description(model)["weights"],
+            "device": str(next(model.parameters()).device),
             "queue": {"waiting": service.pending - service.running, "running": service.running,
                       "capacity": service.capacity},
             "cache": {"entries": len(service.cache), "capacity": service.cache.capacity},
@@ -237,9 +235,9 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
 
     @app.get("/info", summary="The loaded model and this server's limits")
     async def info():
-        return {"model": public_description(loaded), "limits": settings.to_dict(), "outputs": list(OUTPUT_KINDS)}
+        return {"model": public_description(model), "limits": settings.to_dict(), "outputs": list(OUTPUT_KINDS)}
 
-    examples = example_images(loaded)
+    examples = example_images(model)
 
     @app.get("/examples", summary="Example images and prompts that fit them")
     async def list_examples():
@@ -263,27 +261,29 @@ def create_app(loaded, settings: ServerSettings | None = None, tokenizer=None) -
     return app
 
 
-def public_description(loaded) -> dict:
+def public_description(model) -> dict:
     """What /info and the page show about the model: no absolute paths of the server's disk
     (a weights path is shown by its file name)."""
-    d = loaded.describe()
+    from ..factory import describe
+
+    d = describe(model)
     for key in ("weights", "source"):
         value = str(d.get(key, ""))
         if value.startswith(("/", "~")) or (len(value) > 2 and value[1] == ":"):
             d[key] = Path(value).name
-    for key in ("backbone_file", "files"):
+    for key in ("backbone_file", "files", "backbone_weights"):
         d.pop(key, None)
-    if getattr(loaded, "fallback", None):
+    if model.identity.fallback:
         d["note"] = "no real weights were available: this is the embedded world model (generated shapes only)"
     return d
 
 
-def example_images(loaded) -> dict[str, dict]:
+def example_images(model) -> dict[str, dict]:
     """The example images the page offers: the shipped CC0 photo and the generated world's scene,
     each with prompts that fit it; `suited` marks the one that fits the loaded model."""
-    from ..weights.registry import ASSETS_DIR, WORLD_WEIGHTS
+    from ..weights.registry import ASSETS_DIR, WORLD_MODELS
 
-    world = getattr(loaded, "weights", "") in (WORLD_WEIGHTS, "world-clip-deconv", "world-clipseg-random")
+    world = model.identity.weights in WORLD_MODELS.values()
     out: dict[str, dict] = {}
     photo = ASSETS_DIR / "photos" / "coffee.jpg"
     if photo.is_file():
@@ -297,15 +297,13 @@ def example_images(loaded) -> dict[str, dict]:
         prompts = [p["text"] for p in example["prompts"] if "text" in p]
         out["world-scene.png"] = {"name": "world-scene.png", "url": "/examples/world-scene.png", "path": scene,
                                   "suited": world, "prompts": prompts, "credit": "a scene of clipseg's generated world"}
-        if world and "threshold" in example:
-            out["world-scene.png"]["threshold"] = example["threshold"]  # the world model's own best threshold
     return out
 
 
 def _version() -> str:
     try:
-        from .. import __version__
+        from ..constants import VERSION
 
-        return __version__
+        return VERSION
     except ImportError:
         return "0"

@@ -20,7 +20,7 @@ from typing import Any
 from fastapi.responses import Response
 from PIL import Image
 
-from ..data.image_io import load_image
+from ..io.image_io import load_image
 from ..inference import Predictor
 from ..inference import naming
 from ..inference import outputs as out
@@ -54,19 +54,12 @@ class SegmentJob:
 class InferenceService:
     """Admission control, worker threads (one Predictor each, sharing the model) and the feature cache."""
 
-    def __init__(self, loaded, settings: ServerSettings, tokenizer=None):
-        self.loaded = loaded
-        self.model = loaded.model
+    def __init__(self, model, settings: ServerSettings, tokenizer=None):
+        self.model = model
         self.settings = settings
         self.metrics = Metrics()
         self.cache = FeatureCache(settings.cache_size)
-        if tokenizer is None:  # the one the weights carry, else CLIP's; one, shared by the workers' predictors
-            if hasattr(loaded, "make_tokenizer"):
-                tokenizer = loaded.make_tokenizer()
-            else:
-                from ..tokenizer import CLIPTokenizer
-
-                tokenizer = CLIPTokenizer()
+        tokenizer = tokenizer or model.tokenizer  # one, shared by the workers' predictors
         self.predictors: queue.SimpleQueue[Predictor] = queue.SimpleQueue()
         for _ in range(settings.workers):
             self.predictors.put(Predictor(self.model, tokenizer, keep_aspect=settings.keep_aspect))
@@ -225,7 +218,7 @@ class InferenceService:
             results.append(r)
             del prob, m
         job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
-        unknown = unknown_words(predictor.prompt_encoder.tokenizer, job.prompts)
+        unknown = unknown_words(predictor.tokenizer, job.prompts)
         for r in results:
             if r["prompt"] in unknown:
                 r["unknown_words"] = unknown[r["prompt"]]

@@ -21,7 +21,7 @@ def load_tokenizer(spec: str = "clip") -> "Tokenizer":
     ValueError naming the file when it cannot be read."""
     if spec == "clip":
         return CLIPTokenizer()
-    from ..data.world.tokenizer import WordTokenizer
+    from .word import WordTokenizer
 
     try:
         return WordTokenizer.load(spec)

@@ -3,7 +3,7 @@
     from clipseg.training import TrainConfig, train
     result = train(model, dataset, TrainConfig(iterations=1000, out_dir="runs/x"), tokenizer)
 
-Command line: `python -m clipseg.training --config configs/clipseg-pc-plus.json --data ROOT --backbone ViT-B-16.pt`
+Command line: `clipseg train --config configs/clipseg-pc-plus.json --data ROOT --backbone ViT-B-16.pt`
 (under `torchrun --nproc_per_node N` for several GPUs).
 """
 

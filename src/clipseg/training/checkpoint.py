@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..data.atomic import atomic_write
+from ..io.atomic import atomic_write
 
 from .config import TrainConfig
 

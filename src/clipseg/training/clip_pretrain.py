@@ -193,7 +193,7 @@ def _pretrain(model, dataset, config, tokenizer, progress, callback) -> Pretrain
     amp_dtype = autocast_dtype(config.amp, device)
     bar = None
     if progress:
-        from ..data.progress import progress_bar
+        from ..io.progress import progress_bar
 
         bar = progress_bar(total=config.steps, desc="CLIP pretraining", unit="step", leave=False)
     history: list[dict] = []

@@ -15,9 +15,9 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from ..data import datasets as ds
-from ..data.world.dataset import WorldSegmentationConfig, WorldSegmentationDataset
-from ..data.world.scenes import SceneConfig
+from .. import datasets as ds
+from ..worldgen.dataset import WorldSegmentationConfig, WorldSegmentationDataset
+from ..worldgen.scenes import SceneConfig
 from ..prompts.visual import VisualPromptConfig
 
 Builder = Callable[[str, str, dict[str, Any], int], Dataset]

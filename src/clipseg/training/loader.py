@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.sample import collate
+from ..datasets.sample import collate
 from .sampler import ShardedBatchSampler
 
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
-from ..data.progress import progress_bar
+from ..io.progress import progress_bar
 
 from ..inference.precision import autocast_context
 from ..model.clipseg import CLIPSeg
@@ -99,7 +99,7 @@ def train(
     resume: bool = False,
     on_step: Callable[[StepInfo], None] | None = None,
 ) -> TrainResult:
-    """Train `model.decoder` on `dataset` (items: `clipseg.data.sample.Sample`).
+    """Train `model.decoder` on `dataset` (items: `clipseg.datasets.sample.Sample`).
 
     Run under torchrun for several ranks (env:// rendezvous; NCCL on CUDA, gloo on CPU);
     `config.batch_size` is the global batch. resume=True continues from the checkpoint in

@@ -4,7 +4,7 @@ The registry and the error type load without torch; the loaders on first use."""
 
 from __future__ import annotations
 
-from ..lazy import lazy_getattr
+from ..io.lazy import lazy_getattr
 from .errors import CheckpointError
 from .registry import DEFAULT_WEIGHTS, PRETRAINED
 

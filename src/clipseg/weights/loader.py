@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from ..model.clipseg import CLIPSeg
 from ..model.config import CLIPConfig, CLIPSegConfig, DecoderConfig, VisionConfig
+from ..model.identity import ModelIdentity
 from .convert import to_ours
 from .errors import CheckpointError
 from .fetch import OFFLINE_HINT, fetch, fetch_hub
@@ -25,7 +26,10 @@ from .infer import infer_clip_config, infer_decoder_config, infer_vit_config
 from .reader import read_checkpoint, read_json
 from .registry import DEFAULT_WEIGHTS, OPENAI_VIT_B16, PRETRAINED
 
-TOKENIZER_KEY = "tokenizer"  # safetensors metadata: a word tokenizer's vocabulary (JSON)
+# safetensors metadata of a model's identity (see clipseg.model.identity)
+TOKENIZER_KEY = "tokenizer"  # a word tokenizer's vocabulary (JSON)
+THRESHOLD_KEY = "threshold"  # the recommended mask threshold, e.g. "0.22"
+BACKBONE_KEY = "backbone"  # decoder-only files: the backbone they were trained on (a registry name or path)
 
 NATIVE_FORMAT = "clipseg"
 _HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -103,6 +107,30 @@ def _config_from(text: object, where: str) -> CLIPSegConfig:
         raise CheckpointError(f"{where}: its clipseg_config is not valid JSON ({e.msg} at character {e.pos})") from None
     except ValueError as e:
         raise CheckpointError(f"{where}: its clipseg_config is invalid: {e}") from None
+
+
+def _tokenizer_from(text: str | None, where: str):
+    """The WordTokenizer of a vocabulary stored in metadata, None for none; CheckpointError if invalid."""
+    if text is None:
+        return None
+    from ..tokenizer.word import WordTokenizer
+
+    try:
+        return WordTokenizer.from_json(text)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise CheckpointError(f"{where}: its embedded tokenizer vocabulary is invalid: {str(e)[:200]}") from None
+
+
+def _threshold_from(text: str | None, where: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise CheckpointError(f"{where}: its recommended threshold {text[:40]!r} is not a number in [0, 1]")
+    return value
 
 
 def _shard_names(index_path: Path, folder: Path) -> list[str]:
@@ -259,6 +287,7 @@ def load_clipseg(
     if backbone is None and source is not None and source.backbone:
         backbone = source.backbone  # a registry decoder ships with its own backbone
     native = False
+    metadata: dict[str, str] = {}
     if path.is_dir():
         hf_config = _read_hf_config(path)  # the config is checked before any weights are read
         if "clipseg_config" in hf_config:  # our own folder format
@@ -278,6 +307,7 @@ def load_clipseg(
         where = f"{raw.path} ({raw.format})"
         sd, layout = to_ours(raw.state_dict)
         native = raw.metadata.get("format") == NATIVE_FORMAT
+        metadata = raw.metadata if native else {}
         if native:
             if "clipseg_config" not in raw.metadata:
                 raise CheckpointError(f"{where}: a clipseg file without its clipseg_config metadata (written by "
@@ -299,7 +329,15 @@ def load_clipseg(
             raise CheckpointError(f"{where}: unrecognised checkpoint layout; first keys: {_summarize(list(sd))}")
     if extract_layers is not None:
         config.decoder.extract_layers = tuple(extract_layers)
+    tokenizer = _tokenizer_from(metadata.get(TOKENIZER_KEY), where)  # checked before any backbone is read
+    threshold = _threshold_from(metadata.get(THRESHOLD_KEY), where)
     if layout in _DECODER_LAYOUTS:
+        if backbone is None and metadata.get(BACKBONE_KEY):
+            backbone = metadata[BACKBONE_KEY]  # the file names the backbone it was trained on
+            if not Path(backbone).expanduser().exists() and backbone not in PRETRAINED:
+                raise CheckpointError(f"{where} is decoder-only and was trained on the backbone '{backbone[:200]}', "
+                                      "which is neither a file here nor a known pretrained name: pass backbone= "
+                                      "(--backbone) with that backbone's weights")
         if native:  # the file says what model it is: check it before reading the backbone
             check_fits(model_shapes(config, where), sd, where, prefix="decoder.")
         backbone_sd, backbone_where = read_backbone(backbone, cache)
@@ -311,6 +349,8 @@ def load_clipseg(
         model = _uninitialized(config)  # the two prefixes cover every tensor of a CLIPSeg
         assign_weights(model, backbone_sd, backbone_where, prefix="clip.")
         assign_weights(model, sd, where, prefix="decoder.")
+        if tokenizer is None:  # a decoder trained on a backbone with its own vocabulary (the world CLIP)
+            tokenizer = embedded_tokenizer(backbone, cache) if backbone is not None else None
     else:
         shapes = model_shapes(config, where)
         if "clip.logit_scale" in shapes:
@@ -319,24 +359,36 @@ def load_clipseg(
         check_fits(shapes, sd, where)
         model = _uninitialized(config)
         assign_weights(model, sd, where)
+    model.identity = ModelIdentity(weights=str(weights), source=str(path.resolve()), tokenizer=tokenizer,
+                                   threshold=threshold, backbone=str(backbone) if backbone is not None else None)
     return model.to(device).eval()
 
 
-def save_clipseg(model: CLIPSeg, path: str | Path, decoder_only: bool = False, tokenizer: str | None = None) -> Path:
-    """Save in the native format: one safetensors file with the config in its metadata.
+def save_clipseg(model: CLIPSeg, path: str | Path, decoder_only: bool = False, *, threshold: float | None = None,
+                 backbone: str | None = None) -> Path:
+    """Save in the native format: one safetensors file with the config and the model's identity
+    (its word tokenizer, recommended threshold and, for decoder-only files, its backbone) in
+    the metadata, so that `clipseg.load(path)` gives the same model back.
 
-    decoder_only=True writes only the ~1 M decoder parameters (load with backbone=...).
-    tokenizer: a word-tokenizer vocabulary (`WordTokenizer.to_json()`) that travels with the
-    weights (see `embedded_tokenizer`); None for models that use CLIP's BPE tokenizer.
+    decoder_only=True writes only the ~1 M decoder parameters; they load with the backbone the
+    file names (`model.identity.backbone`, or `backbone` here) or one passed at load time.
+    threshold / backbone: override the model's identity for this file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = model.state_dict()
     if decoder_only:
         sd = {k: v for k, v in sd.items() if k.startswith("decoder.")}
+    identity = model.identity
     metadata = {"format": NATIVE_FORMAT, "clipseg_config": json.dumps(model.config.to_dict())}
-    if tokenizer is not None:
-        metadata[TOKENIZER_KEY] = tokenizer
+    if identity.tokenizer is not None:
+        metadata[TOKENIZER_KEY] = identity.tokenizer.to_json()
+    threshold = identity.threshold if threshold is None else threshold
+    if threshold is not None:
+        metadata[THRESHOLD_KEY] = repr(float(threshold))
+    backbone = identity.backbone if backbone is None else backbone
+    if decoder_only and backbone:
+        metadata[BACKBONE_KEY] = str(backbone)
     return write_safetensors(sd, path, metadata)
 
 
@@ -345,8 +397,6 @@ def embedded_tokenizer(weights: str | Path, cache_dir: str | Path | None = None)
     when the weights carry none (they then use CLIP's BPE tokenizer). Reads only the file's
     header; hub models and folders are never fetched for this (they carry none).
     CheckpointError when the stored vocabulary is invalid."""
-    from ..data.world.tokenizer import WordTokenizer
-
     path = Path(weights).expanduser()
     if not path.exists():
         source = PRETRAINED.get(str(weights))
@@ -362,12 +412,7 @@ def embedded_tokenizer(weights: str | Path, cache_dir: str | Path | None = None)
             text = (f.metadata() or {}).get(TOKENIZER_KEY)
     except Exception:  # not a safetensors file: other formats carry no tokenizer
         return None
-    if text is None:
-        return None
-    try:
-        return WordTokenizer.from_json(text)
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path}: its embedded tokenizer vocabulary is invalid: {str(e)[:200]}") from None
+    return _tokenizer_from(text, str(path))
 
 
 __all__ = ["load_clipseg", "save_clipseg", "embedded_tokenizer", "read_backbone", "read_vit_backbone", "assign_weights", "check_fits",

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..data.atomic import atomic_write
+from ..io.atomic import atomic_write
 from ..model.clip import CLIP
 from ..model.config import CLIPConfig, config_from_dict
 from .errors import CheckpointError

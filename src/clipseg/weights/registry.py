@@ -77,6 +77,8 @@ PRETRAINED: dict[str, PretrainedSource] = {
 
 # The embedded model of the generated world: what runs when no real weights are available.
 WORLD_WEIGHTS = "world"
+# The world pipeline's model names -> the registry names of their shipped files.
+WORLD_MODELS = {"clipseg": WORLD_WEIGHTS, "clip-deconv": "world-clip-deconv", "clipseg-random": "world-clipseg-random"}
 
 DEFAULT_WEIGHTS = "CIDAS/clipseg-rd64-refined"
 

@@ -5,7 +5,7 @@
     print(result.table)
     segment_demo("a photo of a red star.", "star.png", scene_seed=3)
 
-Command line: `python -m clipseg.world [run|demo PROMPT]` (see __main__.py).
+Command line: `clipseg world [run|demo PROMPT]` (see __main__.py).
 """
 
 from .pipeline import (

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.world import COLOUR_NAMES, SHAPE_CLASSES, generate_scene
-from ..data.world.dataset import WorldCaptionDataset, scene_tensor
-from ..data.world.tokenizer import WordTokenizer
+from ..worldgen import COLOUR_NAMES, SHAPE_CLASSES, generate_scene
+from ..worldgen.dataset import WorldCaptionDataset, scene_tensor
+from ..tokenizer.word import WordTokenizer
 from ..model.clip import CLIP
 from ..training.clip_pretrain import pretrain_clip, torch_threads, zero_shot_predictions
 from ..weights.native import load_clip, save_clip
@@ -28,7 +28,7 @@ def _single_object_set(config: WorldPipelineConfig,
     """`per_class` one-object scenes of every class (fixed seeds, disjoint from all others), the
     same objects as close-ups (a centred crop of 1.6 x the object's size at the close-up side of
     pretraining), the class and the colour indices."""
-    from ..data.world.dataset import crop_resize
+    from ..worldgen.dataset import crop_resize
 
     scene_config = dataclasses.replace(config.scene, min_objects=1, max_objects=1)
     side = config.pretrain_crop_size or config.image_size

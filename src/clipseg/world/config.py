@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data.world import SceneConfig, WorldSplit, fold_split
-from ..data.world.dataset import EVAL_MODES
-from ..data.world.tokenizer import WordTokenizer
+from ..worldgen import WORLD_WORDS, SceneConfig, WorldSplit, fold_split
+from ..worldgen.dataset import EVAL_MODES
+from ..tokenizer.word import WordTokenizer
 from ..model.config import CLIPConfig, CLIPSegConfig, DecoderConfig, TextConfig, VisionConfig
 from ..training.clip_pretrain import PretrainConfig
 
@@ -165,7 +165,7 @@ class WorldPipelineConfig:
         return SceneConfig(image_size=self.image_size)
 
     def tokenizer(self) -> WordTokenizer:
-        return WordTokenizer(context_length=self.context_length)
+        return WordTokenizer(WORLD_WORDS, context_length=self.context_length)
 
     def clip_config(self) -> CLIPConfig:
         return CLIPConfig(

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.world.dataset import WorldSegmentationConfig, WorldSegmentationDataset
-from ..data.world.tokenizer import WordTokenizer
+from ..worldgen.dataset import WorldSegmentationConfig, WorldSegmentationDataset
+from ..tokenizer.word import WordTokenizer
 from ..model.clip import CLIP
 from ..model.clipseg import CLIPSeg
 from ..training.clip_pretrain import torch_threads
@@ -52,9 +52,12 @@ def trained_model(name: str, config: WorldPipelineConfig, clip: CLIP | None, tok
     path = cache / f"{name}-{key}.safetensors"
     info_path = path.with_suffix(".json")
     if path.exists() and info_path.exists() and not force:
-        return load_clipseg(path), {**json.loads(info_path.read_text()), "loaded": True, "path": str(path)}
+        model = load_clipseg(path)
+        model.identity.tokenizer = tokenizer  # cached files written before the tokenizer travelled with them
+        return model, {**json.loads(info_path.read_text()), "loaded": True, "path": str(path)}
     with torch_threads(config.train_threads):
         model = build_world_model(name, config, clip)
+        model.identity.tokenizer = tokenizer  # saved with the model
         train_config = TrainConfig(
             iterations=config.train_iterations, batch_size=config.train_batch, lr=config.train_lr,
             lr_min=config.train_lr_min, amp="off", checkpoint_every=max(1, config.train_iterations // 4),

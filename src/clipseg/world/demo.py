@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.world import generate_scene
+from ..worldgen import generate_scene
 from ..training.clip_pretrain import torch_threads
 from .config import DEFAULT_PRESET, PRESETS, WorldPipelineConfig
 from .decoder_stage import load_world_models
@@ -29,13 +29,14 @@ class DemoResult:
 
 def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: WorldPipelineConfig | None = None,
                  cache_dir: str | Path | None = None, progress: bool = True, model: str = "clipseg",
-                 threshold: float = 0.5, image: Any = None, scale: int = 4,
+                 threshold: float | None = None, image: Any = None, scale: int = 4,
                  on_log: Callable[[str], None] | None = None, shipped: bool = False) -> DemoResult:
     """Segment a generated scene (or `image`) by a text prompt with a world model; write an overlay PNG.
 
     With `shipped`, the models shipped with the package; otherwise those of `config` from the
     cache, trained and cached first when missing. The PNG is `clipseg demo`'s figure for one
-    prompt: the scene, the part above `threshold` tinted and outlined, and a legend line.
+    prompt: the scene, the part at or above `threshold` (default: the model's own) tinted and
+    outlined, and a legend line.
     """
     from PIL import Image
 
@@ -44,10 +45,11 @@ def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: 
 
     config = config or PRESETS[DEFAULT_PRESET]
     if shipped:  # the models shipped with the package (the full preset's fold 0): nothing is trained
-        from ..weights import embedded_tokenizer, load_clipseg
+        from ..factory import load
+        from ..weights.registry import WORLD_MODELS
 
-        name = {"clipseg": "world", "clip-deconv": "world-clip-deconv", "clipseg-random": "world-clipseg-random"}[model]
-        models, tokenizer = {model: load_clipseg(name)}, embedded_tokenizer(name)
+        models = {model: load(WORLD_MODELS[model])}
+        tokenizer = models[model].tokenizer
     else:
         models, tokenizer, _ = load_world_models(config, (model,), cache_dir, progress)
     objects: list[str] = []
@@ -56,12 +58,13 @@ def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: 
         pixels = scene.image
         objects = [f"{o.size} {o.texture} {o.colour} {o.shape}" for o in scene.objects]
     else:
-        from ..data.image_io import load_image
+        from ..io.image_io import load_image
 
         pixels = np.asarray(load_image(image).convert("RGB").resize((config.image_size, config.image_size)))
         scene_seed = None
     with torch_threads(config.threads):
-        predictor = Predictor(models[model], tokenizer, truncate_prompts=True)
+        predictor = Predictor(models[model], tokenizer, truncate_prompts=True, threshold=threshold)
+        threshold = predictor.threshold
         predictor.set_image(pixels)
         probs = predictor.predict([prompt])[0]
     out_png = Path(out_png)
@@ -69,4 +72,4 @@ def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: 
     result_figure(Image.fromarray(pixels), probs[None], [prompt], threshold,
                   tile=scale * max(pixels.shape[:2])).save(out_png)
     return DemoResult(out_png, prompt, scene_seed, probs, threshold, tokenizer.unknown_words(prompt), objects,
-                      float((probs > threshold).mean()))
+                      float((probs >= threshold).mean()))

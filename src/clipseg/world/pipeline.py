@@ -5,7 +5,7 @@ Stages (each cached on disk under a key hashed from the settings it depends on, 
 1. `clip_stage`: a small CLIP (same code as ViT-B/16, smaller config) pretrained
    contrastively on captioned scenes of ALL shape classes, with the world's word tokenizer.
 2. `decoder_stage`: three decoders trained on a PhraseCut+-style set of the SEEN classes
-   only (`clipseg.data.world.dataset`, negatives p=0.2, visual supports, templates, text /
+   only (`clipseg.worldgen.dataset`, negatives p=0.2, visual supports, templates, text /
    visual interpolation by the project's trainer):
    - "clipseg":        CLIPSeg decoder on the pretrained, frozen CLIP;
    - "clip-deconv":    the paper's CLIP-Deconv baseline on the same CLIP;

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import time
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import torch
+from ..io.machine import cpu_model, machine  # noqa: F401 (re-exported)
 
 
 class Timer:
@@ -30,20 +27,3 @@ class Timer:
 def log(progress: bool, message: str) -> None:
     if progress:
         print(message, flush=True)
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
-
-
-def machine() -> str:
-    """'Intel Xeon ... , 2 cores, torch 2.13.0' from /proc/cpuinfo and os."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu_model()}, {cores} cores, torch {torch.__version__}"

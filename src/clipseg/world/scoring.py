@@ -8,11 +8,11 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..data.sample import Sample
-from ..data.world import COLOUR_NAMES, SHAPE_CLASSES
-from ..data.world import generate_scene
-from ..data.world.dataset import SEED_OFFSETS, scene_tensor, world_evaluation_sets
-from ..data.world.tokenizer import WordTokenizer
+from ..datasets.sample import Sample
+from ..worldgen import COLOUR_NAMES, SHAPE_CLASSES
+from ..worldgen import generate_scene
+from ..worldgen.dataset import SEED_OFFSETS, scene_tensor, world_evaluation_sets
+from ..tokenizer.word import WordTokenizer
 from ..evaluation.bootstrap import SampleCounts, paired_difference
 from ..model.clipseg import CLIPSeg
 from .config import TASK_LABELS, WorldPipelineConfig
@@ -40,7 +40,7 @@ def sample_counts(model: CLIPSeg, tokenizer: WordTokenizer, dataset: Dataset, pr
                   batch_size: int = 64, per_sample_keys: bool = False) -> SampleCounts:
     """Per-sample threshold counts of `model` on `dataset` (keys: class names, or each sample's
     own id with `per_sample_keys`, for the per-sample mIoU of referring expressions)."""
-    from ..data.sample import collate
+    from ..datasets.sample import collate
     from ..evaluation.predict import predict_probs
     from ..prompts import PromptEncoder
 

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..data.world import SHAPE_CLASSES, SHAPE_GROUPS, generate_scene
+from ..worldgen import SHAPE_CLASSES, SHAPE_GROUPS, generate_scene
+from ..model.identity import ModelIdentity
 from ..weights.native import save_clip
 from .config import MODEL_LABELS, WorldPipelineConfig
 from .runlog import machine
@@ -80,9 +81,9 @@ def example_prompts(config: WorldPipelineConfig) -> dict[str, Any]:
     }
 
 
-def write_example(config: WorldPipelineConfig, out: Path, threshold: float = 0.5) -> dict[str, Any]:
-    """The demo's files; `threshold`: the one the demo draws masks at (CLIPSeg's best referring t)."""
-    example = {**example_prompts(config), "threshold": threshold}
+def write_example(config: WorldPipelineConfig, out: Path) -> dict[str, Any]:
+    """The demo's files (the demo draws masks at the shipped model's own threshold)."""
+    example = example_prompts(config)
     scene = generate_scene(example["scene_seed"], config.scene)
     Image.fromarray(scene.image).save(out / "example-scene.png")
     cls = example["prompts"][1]["text"].split()[-1].rstrip(".")
@@ -112,11 +113,12 @@ def ship(result, config: WorldPipelineConfig, out_dir: str | Path, cache_dir: st
             **{k: clip_info[k] for k in ("seconds", "accuracy", "machine") if k in clip_info}}
     save_clip(clip, out / CLIP_SHIPPED, meta, tokenizer=vocab)
     infos = {}
+    best_t = {r["model"]: r["referring"]["t"] for r in result.rows}  # each model's best referring threshold
     for name, file in SHIPPED.items():
         model, infos[name] = trained_model(name, fold_config, clip, tokenizer, cache_dir, progress)
-        save_clipseg(model, out / file, decoder_only=name != "clipseg-random", tokenizer=vocab)
-    t = next(r for r in result.rows if r["model"] == "clipseg")["referring"]["t"]
-    example = write_example(fold_config, out, t)
+        model.identity = ModelIdentity(tokenizer=tokenizer, threshold=best_t[name], backbone="world-clip")
+        save_clipseg(model, out / file, decoder_only=name != "clipseg-random")
+    example = write_example(fold_config, out)
     files = [out / CLIP_SHIPPED, *(out / f for f in SHIPPED.values())]
     card = model_card(result, config, clip_info, infos, files, example)
     (out / "MODEL_CARD.md").write_text(card)
@@ -143,7 +145,7 @@ def model_card(result, config: WorldPipelineConfig, clip_info: dict, infos: dict
     lines = [
         "# The generated world's models (shipped with clipseg)",
         "",
-        "Trained by this project's own code on its generated scene world (`clipseg.data.world`), offline, on CPU,",
+        "Trained by this project's own code on its generated scene world (`clipseg.worldgen`), offline, on CPU,",
         "by one command: `clipseg world run --preset full --ship src/clipseg/assets/world`.",
         "They know only that world (44 shape classes, 11 colours, 4 textures; see docs/world.md), nothing of",
         "real photographs. Load with `load_clipseg(\"world\")` (the tokenizer travels in the files).",

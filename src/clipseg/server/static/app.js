@@ -54,7 +54,9 @@ async function loadInfo() {
     const r = await fetch("/info");
     const j = await r.json();
     const m = j.model;
-    $("model-info").textContent = `${m.weights} · ${m.input_size}px input · ${m.device}`;
+    $("model-info").textContent = `${m.weights} · ${m.input_size}px input · ${m.device} · threshold ${(+m.threshold).toFixed(2)} (the model's own)`;
+    $("threshold").value = m.threshold;  // the model's recommended threshold until the user moves the slider
+    $("threshold-value").textContent = (+m.threshold).toFixed(2);
     if (m.note) { $("model-note").textContent = m.note; $("model-note").hidden = false; }
   } catch (e) {
     $("model-info").textContent = "model info unavailable (is the server running?)";
@@ -135,10 +137,6 @@ async function loadExamples() {
     b.addEventListener("click", async () => {
       const blob = await (await fetch(ex.url)).blob();
       await setImage(blob, ex.name);
-      if (ex.threshold !== undefined) {  // the threshold that suits the model this example is for
-        $("threshold").value = ex.threshold;
-        $("threshold-value").textContent = (+ex.threshold).toFixed(2);
-      }
       const current = $("prompts").value.trim();
       if (!current || current === state.examplePrompts) {
         state.examplePrompts = ex.prompts.join("\n");

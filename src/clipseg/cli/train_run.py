@@ -1,0 +1,179 @@
+"""`clipseg train --config configs/x.json --data ROOT [--backbone CLIP_WEIGHTS]`.
+
+Under `torchrun --nproc_per_node N -m clipseg train ...` it trains on N ranks.
+`--init WEIGHTS` fine-tunes a trained model (anything `load_clipseg` reads) instead of
+starting the decoder from random weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import torch
+
+from ..model import CLIPSeg, build_clipseg
+from ..model.config import VisionConfig
+from ..tokenizer import Tokenizer
+from ..training.checkpoint import CheckpointMismatchError
+from ..training.config import Experiment, ModelSpec, TrainConfig
+from ..training.data import DATASETS, build_dataset, json_tuples
+from ..training.trainer import TrainResult, train
+
+
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> NoReturn:
+    """End a command with one clear line on stderr and exit code 2 (bad input), no traceback."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def command_tokenizer(spec: str, model: CLIPSeg) -> Tokenizer:
+    """`clipseg.factory.prompt_tokenizer` ('auto': the model's own), a bad vocabulary ending the
+    command with one line."""
+    from ..factory import prompt_tokenizer
+
+    try:
+        return prompt_tokenizer(model, spec)
+    except ValueError as e:
+        fail(str(e))
+
+
+def load_weights(weights: str, backbone: str | None, device: str = "cpu") -> CLIPSeg:
+    """`clipseg.load`, with a bad or missing file ending the command with one clear line."""
+    from ..factory import load
+    from ..weights import CheckpointError
+
+    try:
+        return load(weights, backbone=backbone, device=device)
+    except CheckpointError as e:
+        fail(f"cannot load weights '{weights}': {e}")
+    except ValueError as e:  # the device
+        fail(str(e))
+
+
+def build_model(spec: ModelSpec, backbone: str | None, seed: int = 0, visual: str | None = None) -> CLIPSeg:
+    """The model of an experiment; its CLIP backbone from `backbone` (CLIP weights: OpenAI
+    .pt, open_clip, HF CLIPModel folder, or a CLIPSeg file whose `clip.*` part is used).
+    spec.backbone "random": nothing is read; "clip-text" (ViTSeg): the visual tower is the
+    ImageNet ViT `visual` (default spec.visual), or random without one. Random parts are
+    drawn from `seed`, so that every rank and a resumed run get the same ones."""
+    torch.manual_seed(seed)
+    model = build_clipseg(spec.variant, **json_tuples(spec.decoder))
+    if spec.backbone == "random":
+        return model
+    if backbone is None:
+        fail("this experiment needs CLIP weights: pass --backbone (e.g. OpenAI's ViT-B-16.pt)")
+    from ..weights import CheckpointError, embedded_tokenizer, read_backbone
+    from ..weights.infer import infer_clip_config
+    from ..weights.loader import assign_weights, check_fits, model_shapes
+
+    try:
+        sd, where = read_backbone(backbone)
+        model.config.clip = infer_clip_config(sd)
+        check_fits(model_shapes(model.config, where), sd, where, prefix="clip.")  # before the model is built
+    except CheckpointError as e:
+        fail(f"cannot load the backbone '{backbone}': {e}")
+    if spec.backbone == "clip-text":
+        return _vitseg(model.config, sd, where, visual or spec.visual, seed)
+    model = CLIPSeg(model.config)  # rebuilt with the backbone's dimensions
+    assign_weights(model, sd, where, prefix="clip.")
+    model.identity.backbone = str(backbone)  # a decoder-only export names it, and loads with it
+    model.identity.tokenizer = embedded_tokenizer(backbone)  # a backbone's own vocabulary (the world CLIP's)
+    return model
+
+
+def _vitseg(config, clip_sd: dict, clip_where: str, visual: str | None, seed: int) -> CLIPSeg:
+    """ViTSeg: CLIP's text tower from clip_sd, an ImageNet ViT (or a random one) as the visual tower."""
+    from ..weights import CheckpointError, read_vit_backbone
+    from ..weights.loader import assign_weights
+
+    text = {k: v for k, v in clip_sd.items() if k.startswith("clip.text.")}
+    vit_sd = None
+    if visual is None:
+        print("warning: ViTSeg without --visual-backbone: the visual tower is randomly initialised, so this is not "
+              "the paper's baseline (pass timm vit_base_patch16_224 weights or google/vit-base-patch16-224)",
+              file=sys.stderr)
+        config.clip.vision = VisionConfig(**{**vars(config.clip.vision), "patch_bias": True, "pre_norm": False,
+                                             "activation": "gelu", "norm_eps": 1e-6})
+    else:
+        try:
+            vit_sd, config.clip.vision, _ = read_vit_backbone(visual)
+        except CheckpointError as e:
+            fail(f"cannot load the visual backbone '{visual}': {e}")
+    torch.manual_seed(seed)  # the random parts (ViT proj, or the whole tower) as on every rank
+    model = CLIPSeg(config)
+    assign_weights(model, text, clip_where, prefix="clip.text.")
+    if vit_sd is not None:
+        with torch.no_grad():
+            own = model.state_dict()
+            for k, v in vit_sd.items():
+                own[k].copy_(v)
+    return model
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict:
+    """["iterations=100", "amp=off"] -> {"iterations": 100, "amp": "off"} (values parsed as JSON if they can be)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            fail(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@dataclass
+class TrainArgs:
+    """What `clipseg train` takes (see `clipseg.cli.train` for each option's meaning)."""
+
+    config: str
+    data: str = ""
+    backbone: str | None = None
+    visual_backbone: str | None = None
+    init: str | None = None
+    tokenizer: str = "auto"
+    out_dir: str | None = None
+    resume: bool = False
+    set: Sequence[str] = ()
+    no_progress: bool = False
+
+
+def run_train(args: TrainArgs) -> TrainResult:
+    """Run an experiment file; returns the TrainResult (see `train`). A bad file or setting ends
+    the command with one `error:` line and exit status 2."""
+    try:
+        exp = Experiment.load(args.config)
+    except (ValueError, OSError) as e:
+        fail(str(e))
+    overrides = parse_overrides(list(args.set))
+    if args.out_dir:
+        overrides["out_dir"] = args.out_dir
+    exp.train = TrainConfig.from_dict({**exp.train.to_dict(), **overrides})
+    if exp.data.dataset not in DATASETS:
+        fail(f"unknown data set '{exp.data.dataset}' in {args.config}; known: {', '.join(DATASETS)}")
+    if args.init:
+        model = load_weights(args.init, args.backbone)
+    else:
+        model = build_model(exp.model, args.backbone, exp.train.seed, args.visual_backbone)
+    dataset = build_dataset(exp.data.dataset, args.data, exp.data.split, exp.data.options, model.config.input_size)
+    out_dir = Path(exp.train.out_dir)
+    record = out_dir / "experiment.json"
+    if int(os.environ.get("RANK", "0")) == 0 and not (args.resume and record.exists()):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        exp.save(record)  # a resumed run keeps the record of the run it continues
+    try:
+        return train(model, dataset, exp.train, command_tokenizer(args.tokenizer, model), progress=not args.no_progress,
+                     resume=args.resume)
+    except CheckpointMismatchError as e:
+        fail(f"cannot resume: {e}")

@@ -1,0 +1,1 @@
+"""The lowest layer: image reading and writing, atomic files, RLE, progress bars, array ops."""

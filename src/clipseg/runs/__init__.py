@@ -1,0 +1,1 @@
+"""Folder, stdin and sharded runs of many images through one model (the engine behind `clipseg segment`)."""
