@@ -56,7 +56,7 @@ def load(spec: str | Path | None = None, *, device: str | torch.device | None = 
         if named or not fallback_to_world:
             raise
         model = load_clipseg(WORLD_WEIGHTS, cache_dir=cache_dir)
-        model.identity.fallback = f"'{spec}' cannot be loaded: {str(e)[:160]}"
+        model.identity.fallback = str(e).split(". ")[0][:200]  # the error's first sentence, for the notice
         spec = WORLD_WEIGHTS
     _describe_source(model, spec, backbone)
     return model.to(dev, dt).eval()
