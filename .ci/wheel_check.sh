@@ -39,10 +39,10 @@ if "$WORK/ort/bin/python" -c "import torch" 2>/dev/null; then echo "torch was in
 "$WORK/ort/bin/clipseg" --help > /dev/null
 $DEV - "$WORK/export" "$WORK/ref.npy" <<'PY'
 import sys, numpy as np
+import clipseg
 from clipseg import Predictor
 from clipseg.export import export_onnx
-from clipseg.inference.loading import load_model
-model = load_model("tiny:random").model
+model = clipseg.load("tiny:random")
 export_onnx(model, sys.argv[1], input_size=model.config.input_size)
 img = (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)
 p = Predictor(model); p.set_image(img)
@@ -71,5 +71,5 @@ test -f "$WORK/out/x.png.a_cat-"*".mask.png" || { echo "tiny segment wrote no ma
 # the embedded world model, by registry name, offline, from the installed package
 (cd "$WORK" && HF_HUB_OFFLINE=1 "$WORK/torch/bin/clipseg" segment x.png -p "a photo of a star." --weights world --no-progress -o world-out)
 ls "$WORK/world-out/" | grep -q "x.png.*mask.png" || { echo "the world model wrote no mask"; exit 1; }
-"$WORK/torch/bin/python" -c "from clipseg import load_clipseg; m = load_clipseg('world'); print('load_clipseg(\"world\"):', m.config.input_size, 'px input')"
+"$WORK/torch/bin/python" -c "import clipseg; m = clipseg.load('world'); print('clipseg.load(\"world\"):', m.config.input_size, 'px input, threshold', m.threshold)"
 echo "wheel check passed"
