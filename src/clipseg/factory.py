@@ -24,7 +24,7 @@ import torch
 from .model import CLIPSeg, build_clipseg
 from .tokenizer import Tokenizer, load_tokenizer
 from .weights import CheckpointError, load_clipseg
-from .weights.registry import DEFAULT_WEIGHTS, ENV_WEIGHTS, PRETRAINED, RANDOM_PREFIX, WORLD_WEIGHTS, default_weights
+from .weights.registry import DEFAULT_WEIGHTS, ENV_WEIGHTS, RANDOM_PREFIX, WORLD_WEIGHTS, default_weights
 
 REAL_WEIGHTS_HINT = ("`huggingface-cli download CIDAS/clipseg-rd64-refined --local-dir clipseg-rd64-refined` on a "
                      "machine with network, then --weights clipseg-rd64-refined (or set $CLIPSEG_WEIGHTS)")
@@ -57,8 +57,6 @@ def load(spec: str | Path | None = None, *, device: str | torch.device | None = 
             raise
         model = load_clipseg(WORLD_WEIGHTS, cache_dir=cache_dir)
         model.identity.fallback = str(e).split(". ")[0][:200]  # the error's first sentence, for the notice
-        spec = WORLD_WEIGHTS
-    _describe_source(model, spec, backbone)
     return model.to(dev, dt).eval()
 
 
@@ -73,31 +71,10 @@ def _random_model(spec: str) -> CLIPSeg:
         model = build_clipseg("tiny")
     finally:
         torch.random.set_rng_state(state)
-    model.identity.source = "random"
+    model.identity.weights, model.identity.source = spec, "random"
     model.identity.details = {"note": "randomly initialised tiny model (for tests; outputs are meaningless)",
                               "seed": seed}
     return model
-
-
-def _describe_source(model: CLIPSeg, spec: str, backbone: str | Path | None) -> None:
-    """Fill identity.weights / source / details with what the user asked for and what was read."""
-    identity = model.identity
-    identity.weights = spec
-    if identity.source == "random":
-        return
-    path = Path(spec).expanduser()
-    if path.exists():
-        identity.source = str(path.resolve())
-        if path.is_file():
-            identity.details["file_size"] = path.stat().st_size
-        else:
-            identity.details["files"] = sorted(p.name for p in path.iterdir() if p.is_file())[:20]
-    elif spec in PRETRAINED and PRETRAINED[spec].kind == "package":
-        identity.source = f"'{spec}' (shipped with clipseg)"
-    else:
-        identity.source = f"pretrained '{spec}' (hub / cache)"
-    if backbone is not None and Path(backbone).expanduser().exists():
-        identity.details["backbone_file"] = str(Path(backbone).expanduser().resolve())
 
 
 def prompt_tokenizer(model: CLIPSeg, spec: str | None = None) -> Tokenizer:

@@ -374,11 +374,13 @@ def serve(host, port, max_body_mb, max_pixels, max_prompts, workers, max_queue, 
         raise CLIError(f"the server needs extra packages ({e.name} missing): pip install 'clipseg[server]'") from None
     _set_threads(threads)
     model = _load(weights, device, backbone, dtype)
-    predictor = _predictor(model, tokenizer)  # checks the tokenizer fits before the server starts
     settings = ServerSettings(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
                               max_prompts=max_prompts, workers=workers, max_queue=max_queue,
                               request_timeout_s=timeout, cache_size=cache_size)
-    app = create_app(model, settings, tokenizer=predictor.tokenizer)
+    try:  # the service's predictors check that the tokenizer fits the model
+        app = create_app(model, settings, tokenizer=_tokenizer(tokenizer))
+    except ValueError as e:
+        raise CLIError(str(e)) from None
     click.echo(f"clipseg: serving {model.identity.weights} on http://{host}:{port}/ (API docs /docs, schema /openapi.json)",
                err=True)
     uvicorn.Server(uvicorn_config(app, host, port, log_level=log_level)).run()

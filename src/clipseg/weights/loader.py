@@ -359,9 +359,32 @@ def load_clipseg(
         check_fits(shapes, sd, where)
         model = _uninitialized(config)
         assign_weights(model, sd, where)
-    model.identity = ModelIdentity(weights=str(weights), source=str(path.resolve()), tokenizer=tokenizer,
-                                   threshold=threshold, backbone=str(backbone) if backbone is not None else None)
+    model.identity = ModelIdentity(weights=str(weights), source=_source_name(weights, path, source),
+                                   tokenizer=tokenizer, threshold=threshold,
+                                   backbone=str(backbone) if backbone is not None else None,
+                                   details=_source_details(path, backbone))
     return model.to(device).eval()
+
+
+def _source_name(weights: str | Path, path: Path, registry_entry) -> str:
+    """What was read, for people: a local path, a file shipped with clipseg, or a hub / cache copy."""
+    if Path(weights).expanduser().exists():
+        return str(path.resolve())
+    if registry_entry is not None and registry_entry.kind == "package":
+        return f"'{weights}' (shipped with clipseg)"
+    return f"pretrained '{weights}' (hub / cache)"
+
+
+def _source_details(path: Path, backbone: str | Path | None) -> dict:
+    """The file's size (or a folder's files) and the backbone file's path, for `clipseg info`."""
+    details: dict = {}
+    if path.is_file():
+        details["file_size"] = path.stat().st_size
+    else:
+        details["files"] = sorted(p.name for p in path.iterdir() if p.is_file())[:20]
+    if backbone is not None and Path(backbone).expanduser().exists():
+        details["backbone_file"] = str(Path(backbone).expanduser().resolve())
+    return details
 
 
 def save_clipseg(model: CLIPSeg, path: str | Path, decoder_only: bool = False, *, threshold: float | None = None,
