@@ -200,6 +200,17 @@ def test_unknown_words_warn_in_the_library(image):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnknownWordsWarning)
         predictor.predict(["a photo of a zebra.", "a photo of a star."])  # said once per prompt
+        quiet = Predictor(clipseg.load("world"), warn_unknown_words=False)  # front ends that say it their own way
+        quiet.set_image(image)
+        quiet.predict(["a photo of a zebra."])
+
+
+def test_the_warning_points_at_the_users_line(image):
+    predictor = Predictor(clipseg.load("world"))
+    predictor.set_image(image)
+    with pytest.warns(UnknownWordsWarning) as record:
+        predictor.predict(["a photo of a gnu."])
+    assert record[0].filename == __file__
 
 
 def test_fallback_to_world_is_an_option_not_error_parsing(monkeypatch):

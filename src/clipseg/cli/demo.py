@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from pathlib import Path
 
 import click
@@ -61,7 +60,6 @@ def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: 
     from PIL import Image
 
     from ..io.image_io import load_image
-    from ..prompts import UnknownWordsWarning
     from ..inference import Predictor, is_present
     from ..inference.figure import result_figure
     from ..factory import fallback_notice, load
@@ -88,15 +86,13 @@ def demo(prompts: tuple[str, ...], image: str | None, weights: str | None, out: 
         if not prompt_list:
             raise click.UsageError("give --prompt with --image for the world model")
         names = list(prompt_list)
-    predictor = Predictor(model, truncate_prompts=True, threshold=threshold)
+    predictor = Predictor(model, truncate_prompts=True, threshold=threshold, warn_unknown_words=False)  # said below
     threshold = predictor.threshold
     warning = unknown_words_warning(unknown_words(predictor.tokenizer, [p for p in prompt_list if isinstance(p, str)]))
     if warning:
         click.echo(f"warning: {warning}", err=True)
     predictor.set_image(picture)
-    with warnings.catch_warnings():  # said above, in the command's words
-        warnings.simplefilter("ignore", UnknownWordsWarning)
-        probs = predictor.predict(prompt_list)
+    probs = predictor.predict(prompt_list)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result_figure(picture, probs, names, threshold, notes=notes).save(out_path)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import click
@@ -211,7 +210,7 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     each get a folder of their own in OUT.
     """
     from ..io.image_io import ImageError
-    from ..prompts import PromptError, UnknownWordsWarning, VisualPrompt
+    from ..prompts import PromptError, VisualPrompt
     from ..prompts.assembly import CLI_FIELDS, assemble
     from ..runs.folder import Segmenter, SegmentOptions, SettingsConflict, gather_summaries
     from ..runs.loader import shard_from_env
@@ -259,7 +258,7 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         on_cuda = False
     else:
         model = _load(weights, device, backbone, dtype, announce=shard.rank == 0)
-        predictor = _predictor(model, tokenizer, keep_aspect=keep_aspect)
+        predictor = _predictor(model, tokenizer, keep_aspect=keep_aspect, warn_unknown_words=False)  # said below
         model_name = f"{model.identity.source} ({dtype})"
         on_cuda = next(model.parameters()).device.type == "cuda" and dtype == "float32"
     if threshold is None:
@@ -285,9 +284,7 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     except ValueError as e:  # two prompts with one file-name key
         raise CLIError(str(e)) from None
     try:
-        with warnings.catch_warnings():  # unknown words were said above, once, in the command's words
-            warnings.simplefilter("ignore", UnknownWordsWarning)
-            summary = segmenter.run(inputs, shard)
+        summary = segmenter.run(inputs, shard)
     except SettingsConflict as e:
         raise CLIError(str(e)) from None
     except OSError as e:  # e.g. the output folder cannot be written
@@ -323,9 +320,11 @@ def info(as_json, weights, device, backbone, dtype):
         f"weights:     {d['weights']}",
         f"source:      {d['source']}",
     ]
-    for k in ("file_size", "files", "backbone_weights", "backbone_file", "note"):
+    for k in ("file_size", "files", "backbone_file", "note"):
         if k in d:
             lines.append(f"{k + ':':<12} {d[k]}")
+    if "backbone_weights" in d:
+        lines.append(f"trained on:  {d['backbone_weights']} (the backbone this decoder loads with)")
     lines += [
         f"decoder:     {dec['kind']}, reduce_dim={dec['reduce_dim']}, extract_layers={tuple(dec['extract_layers'])}, "
         f"refined={dec['refined']}",

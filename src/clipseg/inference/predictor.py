@@ -44,6 +44,7 @@ unless `tokenizer` / `threshold` are given.
         visual_prompt_config: VisualPromptConfig | None = None,
         text_cache_size: int = 1024,
         truncate_prompts: bool = False,
+        warn_unknown_words: bool = True,
     ):
         self.model = model.eval()
         cfg = model.config
@@ -52,7 +53,8 @@ unless `tokenizer` / `threshold` are given.
             mean=cfg.mean, std=cfg.std,
         )
         self.prompt_encoder = PromptEncoder(
-            model, tokenizer or model.tokenizer, visual_prompt_config, text_cache_size, truncate_prompts
+            model, tokenizer or model.tokenizer, visual_prompt_config, text_cache_size, truncate_prompts,
+            warn_unknown_words,
         )
         self.threshold = model.threshold if threshold is None else float(threshold)
         self.features: ImageFeatures | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections import OrderedDict
 from typing import Sequence
@@ -18,6 +19,15 @@ from .text import TextEmbeddingCache, tokenize_prompts, unknown_words, unknown_w
 from .types import Prompt, PromptError, UnknownWordsWarning, VisualPrompt
 from .visual import VisualPromptConfig, engineer_visual_prompt
 from .visual_geometry import support_size
+
+
+def _stacklevel_of_caller() -> int:
+    """The `stacklevel` that makes a warning point at the first frame outside clipseg and
+    torch's decorators (the user's call), whichever library path led to it."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("clipseg.", "torch.")):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class PromptEncoder:
@@ -37,6 +47,7 @@ class PromptEncoder:
         visual_config: VisualPromptConfig | None = None,
         cache_size: int = 1024,
         truncate: bool = False,
+        warn_unknown_words: bool = True,
     ):
         vocab = model.config.clip.text.vocab_size
         if getattr(tokenizer, "vocab_size", 0) > vocab:
@@ -47,6 +58,7 @@ class PromptEncoder:
         self.tokenizer = tokenizer
         self.visual_config = visual_config or VisualPromptConfig(size=model.config.input_size)
         self.truncate = truncate
+        self.warn_unknown_words = warn_unknown_words  # off where the caller reports them its own way
         self.text_cache: TextEmbeddingCache[torch.Tensor] = TextEmbeddingCache(cache_size)
 
     @property
@@ -63,9 +75,9 @@ class PromptEncoder:
         the model's vocabulary (word tokenizers only) warn once per prompt (UnknownWordsWarning)."""
 
         def compute(todo: list[str]) -> torch.Tensor:
-            message = unknown_words_warning(unknown_words(self.tokenizer, todo))
+            message = self.warn_unknown_words and unknown_words_warning(unknown_words(self.tokenizer, todo))
             if message:
-                warnings.warn(message, UnknownWordsWarning, stacklevel=4)
+                warnings.warn(message, UnknownWordsWarning, stacklevel=_stacklevel_of_caller())
             return self.model.encode_text(self.tokenize(todo).to(self.device))
 
         return torch.stack(self.text_cache.lookup(texts, compute))

@@ -62,7 +62,8 @@ class InferenceService:
         tokenizer = tokenizer or model.tokenizer  # one, shared by the workers' predictors
         self.predictors: queue.SimpleQueue[Predictor] = queue.SimpleQueue()
         for _ in range(settings.workers):
-            self.predictors.put(Predictor(self.model, tokenizer, keep_aspect=settings.keep_aspect))
+            self.predictors.put(Predictor(self.model, tokenizer, keep_aspect=settings.keep_aspect,
+                                          warn_unknown_words=False))  # answered in the JSON's "unknown_words"
         self.executor = concurrent.futures.ThreadPoolExecutor(settings.workers, thread_name_prefix="clipseg-infer")
         self._lock = threading.Lock()
         self.pending = 0  # admitted and not finished: waiting + running

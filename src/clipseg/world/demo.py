@@ -63,7 +63,8 @@ def segment_demo(prompt: str, out_png: str | Path, scene_seed: int = 0, config: 
         pixels = np.asarray(load_image(image).convert("RGB").resize((config.image_size, config.image_size)))
         scene_seed = None
     with torch_threads(config.threads):
-        predictor = Predictor(models[model], tokenizer, truncate_prompts=True, threshold=threshold)
+        predictor = Predictor(models[model], tokenizer, truncate_prompts=True, threshold=threshold,
+                              warn_unknown_words=False)  # DemoResult.unknown_words says them
         threshold = predictor.threshold
         predictor.set_image(pixels)
         probs = predictor.predict([prompt])[0]
