@@ -1,10 +1,11 @@
-"""The decoders' CPU upsampling (transposed convolutions as matmuls) equals the conv kernels."""
+"""The decoders' CPU upsampling (transposed convolutions as matmuls, `optimize_for_cpu`) equals the conv kernels."""
 
 import pytest
 import torch
 
 from clipseg.model.config import DecoderConfig
-from clipseg.model.decoder import build_decoder, upsample
+from clipseg.model.decoder import build_decoder
+from clipseg.model.fast_cpu import optimize_for_cpu
 
 
 @pytest.mark.parametrize("config", [
@@ -18,7 +19,8 @@ def test_upsampling_as_matmuls_equals_the_transposed_convolutions(config):
     x = torch.randn(2, 16, 3, 5)
     expected = decoder.trans_conv(x)
     assert expected.shape == (2, 1, 48, 80)
-    assert torch.allclose(upsample(decoder.trans_conv, x), expected, atol=1e-5)
+    assert torch.allclose(decoder.upsample(x), expected)  # the reference
+    assert torch.allclose(optimize_for_cpu(decoder).upsample(x), expected, atol=1e-5)
 
 
 def test_a_film_step_outside_the_decoder_is_rejected_not_built_prompt_blind():

@@ -1,18 +1,23 @@
 """The CPU fast paths of the transformer blocks (chunked MLPs, the SiLU form of QuickGELU,
-written-out attention for short sequences) equal the plain forms, outputs and gradients."""
+written-out attention for short sequences), swapped in by `optimize_for_cpu`, equal the
+plain reference forms, outputs and gradients; `reference_forward` gives the plain form back."""
+
+import copy
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from clipseg.model.transformer import (
+from clipseg import build_clipseg
+from clipseg.model.fast_cpu import (
     SHORT_SEQUENCE,
-    PostNormEncoderLayer,
-    ResidualAttentionBlock,
     attention,
     chunked_mlp,
     dropout,
+    optimize_for_cpu,
+    reference_forward,
 )
+from clipseg.model.transformer import PostNormEncoderLayer, ResidualAttentionBlock
 
 
 def _reference_block(block: ResidualAttentionBlock, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
@@ -28,11 +33,10 @@ def _reference_block(block: ResidualAttentionBlock, x: torch.Tensor, causal: boo
 
 def _plain_and_fast(block: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     block.eval()
-    with torch.enable_grad():  # autograd on: the plain module path
-        plain = block(x.requires_grad_(True)).detach()
+    fast_block = optimize_for_cpu(copy.deepcopy(block))
+    assert type(fast_block) is not type(block)
     with torch.inference_mode():
-        fast = block(x.detach())
-    return plain, fast
+        return block(x), fast_block(x)
 
 
 @pytest.mark.parametrize("tokens", [7, 600, 1100])  # one chunk, two, three (MLP_CHUNK_ROWS = 512)
@@ -48,7 +52,7 @@ def test_quick_gelu_block_fast_path_equals_plain(tokens):
 @pytest.mark.parametrize("tokens", [9, SHORT_SEQUENCE + 40])  # written-out attention, fused kernel
 def test_block_in_training_equals_the_plain_form_with_gradients(tokens, causal):
     torch.manual_seed(0)
-    block = ResidualAttentionBlock(32, 4).train()
+    block = optimize_for_cpu(ResidualAttentionBlock(32, 4).train())
     x = torch.randn(3, tokens, 32) * 2
     out = block(x, causal=causal)
     ref = _reference_block(block, x, causal)
@@ -63,7 +67,7 @@ def test_block_in_training_equals_the_plain_form_with_gradients(tokens, causal):
 @pytest.mark.parametrize("causal", [False, True])
 def test_block_inference_equals_the_plain_form(causal):
     torch.manual_seed(0)
-    block = ResidualAttentionBlock(32, 4).eval()
+    block = optimize_for_cpu(ResidualAttentionBlock(32, 4).eval())
     x = torch.randn(2, 20, 32)
     with torch.inference_mode():
         out, ref = block(x, causal=causal), _reference_block(block, x, causal)
@@ -79,7 +83,7 @@ def test_post_norm_layer_fast_path_equals_plain():
 
 def test_quick_gelu_block_with_dynamic_int8_linears_runs_the_plain_form():
     torch.manual_seed(0)
-    block = ResidualAttentionBlock(32, 4).eval()
+    block = optimize_for_cpu(ResidualAttentionBlock(32, 4).eval())
     x = torch.randn(1, 20, 32)
     quantized = torch.ao.quantization.quantize_dynamic(block, {torch.nn.Linear}, dtype=torch.qint8)
     with torch.inference_mode():
@@ -127,3 +131,23 @@ def test_written_out_attention_of_short_sequences_equals_sdpa(causal):
     g = torch.randn_like(out)
     for got, want in zip(torch.autograd.grad(out, (q, k, v), g), torch.autograd.grad(exact, (q, k, v), g)):
         assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_optimize_for_cpu_keeps_the_state_dict_and_reference_forward_restores_the_plain_blocks():
+    torch.manual_seed(0)
+    model = build_clipseg("tiny").eval()
+    plain_types = [type(m) for m in model.modules()]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    pixels, ids = torch.randn(2, 3, 64, 64), torch.randint(1, 400, (2, 16))
+    with torch.inference_mode():
+        want = model(pixels, text_ids=ids)
+        optimize_for_cpu(model)
+        assert [type(m) for m in model.modules()] != plain_types
+        got = model(pixels, text_ids=ids)
+        with reference_forward(model):
+            assert [type(m) for m in model.modules()] == plain_types
+            again = model(pixels, text_ids=ids)
+    assert [type(m) for m in optimize_for_cpu(model).modules()] != plain_types  # restored, idempotent
+    assert model.state_dict().keys() == state.keys()
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert torch.allclose(got, want, atol=1e-5) and torch.equal(again, want)

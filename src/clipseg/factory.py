@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .model import CLIPSeg, build_clipseg
+from .model.fast_cpu import optimize_for_cpu
 from .tokenizer import Tokenizer, load_tokenizer
 from .weights import CheckpointError, load_clipseg
 from .weights.registry import DEFAULT_WEIGHTS, ENV_WEIGHTS, RANDOM_PREFIX, WORLD_WEIGHTS, default_weights
@@ -68,7 +69,7 @@ def _random_model(spec: str) -> CLIPSeg:
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        model = build_clipseg("tiny")
+        model = optimize_for_cpu(build_clipseg("tiny"))  # as load_clipseg's models: the CPU speed paths
     finally:
         torch.random.set_rng_state(state)
     model.identity.weights, model.identity.source = spec, "random"

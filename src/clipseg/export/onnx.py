@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from ..model.fast_cpu import reference_forward
 from ..model.clipseg import CLIPSeg
 
 from .format import FILES, FORMAT, FORMAT_VERSION, METADATA_NAME, TOKENIZER_NAME, read_metadata  # noqa: F401
@@ -153,7 +154,7 @@ def export_onnx(
     acts = activation_names(model)
     paths = {k: out_dir / v for k, v in FILES.items()}
     try:
-        with torch.no_grad():
+        with torch.no_grad(), reference_forward(model):  # the plain graph, whatever blocks the model runs
             pixels = torch.zeros(1, 3, h, w)
             _export(
                 ImageEncoderGraph(model), (pixels,), paths["image_encoder"], ["pixels"], acts,

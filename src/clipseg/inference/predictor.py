@@ -11,6 +11,7 @@ import torch
 from ..io.image_io import ImageError, ImageInput, load_image
 from ..io.transforms import InputTransform, resize_maps
 from ..model.clipseg import CLIPSeg, ImageFeatures
+from ..model.fast_cpu import optimize_for_cpu
 from ..prompts import Prompt, PromptEncoder, VisualPromptConfig
 from ..prompts.conditions import prompt_list
 from ..tokenizer import Tokenizer
@@ -46,7 +47,7 @@ unless `tokenizer` / `threshold` are given.
         truncate_prompts: bool = False,
         warn_unknown_words: bool = True,
     ):
-        self.model = model.eval()
+        self.model = optimize_for_cpu(model).eval()  # the CPU speed paths (same math; a no-op elsewhere)
         cfg = model.config
         self.transform = InputTransform(
             size=input_size or cfg.input_size, keep_aspect=keep_aspect, multiple=cfg.clip.vision.patch_size,

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import VisionConfig
-from .transformer import Transformer, tracing
+from .transformer import Transformer
 
 
 class VisionTransformer(nn.Module):
@@ -33,24 +33,15 @@ class VisionTransformer(nn.Module):
         """(1 + gh*gw, width): CLS position kept, grid part resized bicubically (align_corners=False).
 
         The resize runs in float32 whatever the parameter dtype (a bfloat16 model gets
-        the float32 result rounded once). Without autograd the result is cached per grid
-        until the parameter changes.
+        the float32 result rounded once).
         """
         g = self.config.grid
         pos = self.positional_embedding
         if (gh, gw) == (g, g):
             return pos
-        cacheable = not torch.is_grad_enabled() and not tracing()
-        key = (gh, gw, pos.dtype, pos.device, pos.data_ptr(), pos._version)
-        cached = getattr(self, "_pos_cache", None)
-        if cacheable and cached is not None and cached[0] == key:
-            return cached[1]
         grid = pos[1:].float().reshape(1, g, g, -1).permute(0, 3, 1, 2)  # (1, W, g, g)
         grid = F.interpolate(grid, size=(gh, gw), mode="bicubic", align_corners=False).to(pos.dtype)
-        out = torch.cat([pos[:1], grid.permute(0, 2, 3, 1).reshape(gh * gw, -1)], dim=0)
-        if cacheable:
-            self._pos_cache = (key, out)
-        return out
+        return torch.cat([pos[:1], grid.permute(0, 2, 3, 1).reshape(gh * gw, -1)], dim=0)
 
     def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """(B, 3, H, W) -> tokens (B, 1 + gh*gw, width) after ln_pre, and the grid (gh, gw)."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -23,69 +21,17 @@ def tokens_to_map(x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     return x[:, 1:].transpose(1, 2).reshape(n, d, grid[0], grid[1])
 
 
-def _is_patch_deconv(m: nn.Module) -> bool:
-    """A ConvTranspose2d whose kernel equals its stride (no overlap): a per-pixel linear map."""
-    return (
-        type(m) is nn.ConvTranspose2d and m.kernel_size == m.stride and m.padding == (0, 0)
-        and m.output_padding == (0, 0) and m.dilation == (1, 1) and m.groups == 1
-    )
+class MapDecoder(nn.Module):
+    """What the decoders share: the final transposed convolution(s) from the token map to logits."""
+
+    trans_conv: nn.Module
+
+    def upsample(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, D, gh, gw) token map -> (N, 1, gh * patch, gw * patch) logits."""
+        return self.trans_conv(x)
 
 
-def _patch_deconv(x: torch.Tensor, m: nn.ConvTranspose2d) -> torch.Tensor:
-    """(..., Cin) channels-last pixels -> (..., kh, kw, Cout): `m` applied as one matmul."""
-    cin, cout, kh, kw = m.weight.shape
-    w = m.weight.permute(0, 2, 3, 1).reshape(cin, kh * kw * cout)
-    b = m.bias.repeat(kh * kw) if m.bias is not None else None
-    return F.linear(x, w.t(), b).unflatten(-1, (kh, kw, cout))
-
-
-def upsample_as_matmuls(x: torch.Tensor, layers: list[nn.Module]) -> torch.Tensor:
-    """Non-overlapping transposed convolutions (kernel = stride) and ReLUs on an (N, C, H, W)
-    map, computed as channels-last matmuls with one final re-arrangement -> (N, Cout, H', W').
-
-    Same math as running `layers` (ConvTranspose2d with k = s turns every input pixel into a
-    k x k block), without the slow CPU transposed-convolution kernels.
-    """
-    n, _, h, w = x.shape
-    y = x.permute(0, 2, 3, 1)  # (N, H, W, C)
-    kernels = []
-    for m in layers:
-        if isinstance(m, nn.ReLU):
-            y = torch.relu_(y) if not torch.is_grad_enabled() else torch.relu(y)
-        else:
-            y = _patch_deconv(y, m)  # (N, H, W, *blocks, kh, kw, Cout)
-            kernels.append(m.kernel_size)
-    # y: (N, H, W, kh1, kw1, kh2, kw2, ..., C) -> (N, C, H, kh1, kh2, ..., W, kw1, kw2, ...)
-    k = len(kernels)
-    rows = [3 + 2 * i for i in range(k)]
-    cols = [4 + 2 * i for i in range(k)]
-    y = y.permute(0, y.dim() - 1, 1, *rows, 2, *cols)
-    sh = h * math.prod(kk[0] for kk in kernels)
-    sw = w * math.prod(kk[1] for kk in kernels)
-    return y.reshape(n, y.shape[1], sh, sw)
-
-
-def upsample(trans_conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """trans_conv (a layer or an nn.Sequential) on an (N, D, gh, gw) map. On CPU its trailing
-    non-overlapping transposed convolutions run as matmuls (`upsample_as_matmuls`: same math,
-    several times faster than the CPU kernels)."""
-    layers = list(trans_conv) if isinstance(trans_conv, nn.Sequential) else [trans_conv]
-    if x.device.type != "cpu":
-        return trans_conv(x)
-    head = 0  # leading layers that are not patch deconvolutions (the refined 3x3 conv)
-    while head < len(layers) and not (_is_patch_deconv(layers[head]) or isinstance(layers[head], nn.ReLU)):
-        head += 1
-    while head < len(layers) and isinstance(layers[head], nn.ReLU):  # its ReLU stays with it
-        head += 1
-    tail = layers[head:]
-    if not tail or not all(_is_patch_deconv(m) or isinstance(m, nn.ReLU) for m in tail):
-        return trans_conv(x)
-    for m in layers[:head]:
-        x = m(x)
-    return upsample_as_matmuls(x, tail)
-
-
-class CLIPSegDecoder(nn.Module):
+class CLIPSegDecoder(MapDecoder):
     """Transformer decoder with FiLM conditioning and U-Net-like skips from CLIP layers.
 
     Parameter names match the authors' rd64-uni / rd64-uni-refined / rd16-uni files.
@@ -128,10 +74,10 @@ class CLIPSegDecoder(nn.Module):
             if i == self.config.cond_layer:
                 a = film(cond, a, self.film_mul, self.film_add)
             a = block(a)
-        return upsample(self.trans_conv, tokens_to_map(a, grid))[:, 0]
+        return self.upsample(tokens_to_map(a, grid))[:, 0]
 
 
-class DeconvDecoder(nn.Module):
+class DeconvDecoder(MapDecoder):
     """The paper's CLIP-Deconv baseline: one CLIP layer, FiLM, an MLP, one transposed conv.
 
     Names follow the authors' CLIPDenseBaseline (reduce, film_mul/add, reduce2, trans_conv).
@@ -151,7 +97,7 @@ class DeconvDecoder(nn.Module):
     def forward(self, activations: list[torch.Tensor], cond: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         a = film(cond, self.reduce(activations[-1]), self.film_mul, self.film_add)  # (N, T, D)
         a = self.reduce2(a)
-        return upsample(self.trans_conv, tokens_to_map(a, grid))[:, 0]
+        return self.upsample(tokens_to_map(a, grid))[:, 0]
 
 
 DECODERS = {"clipseg": CLIPSegDecoder, "deconv": DeconvDecoder}

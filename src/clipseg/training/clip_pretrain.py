@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from ..model.fast_cpu import optimize_for_cpu
 from ..model.clip import CLIP
 from ..tokenizer import Tokenizer
 from .config import AMP_MODES
@@ -186,7 +187,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
 def _pretrain(model, dataset, config, tokenizer, progress, callback) -> PretrainResult:
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    model.to(device).train()
+    optimize_for_cpu(model).to(device).train()  # the CPU speed paths (a no-op on other devices)
     model.requires_grad_(True)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
     context = model.config.text.context_length

@@ -28,6 +28,7 @@ from ..io.progress import progress_bar
 
 from ..inference.precision import autocast_context
 from ..model.clipseg import CLIPSeg
+from ..model.fast_cpu import optimize_for_cpu
 from ..prompts import PromptEncoder
 from ..tokenizer import Tokenizer
 from . import distributed as D
@@ -128,7 +129,7 @@ def _train(
 ) -> TrainResult:
     out_dir = Path(config.out_dir)
     ckpt_path = checkpoint_path(out_dir)
-    model.to(device).train()
+    optimize_for_cpu(model).to(device).train()  # the CPU speed paths (a no-op on other devices)
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.iterations, eta_min=config.lr_min)
     amp_dtype = autocast_dtype(config.amp, device)

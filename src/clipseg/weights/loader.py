@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from ..model.clipseg import CLIPSeg
 from ..model.config import CLIPConfig, CLIPSegConfig, DecoderConfig, VisionConfig
+from ..model.fast_cpu import optimize_for_cpu
 from ..model.identity import ModelIdentity
 from .convert import to_ours
 from .errors import CheckpointError
@@ -363,7 +364,7 @@ def load_clipseg(
                                    tokenizer=tokenizer, threshold=threshold,
                                    backbone=str(backbone) if backbone is not None else None,
                                    details=_source_details(path, backbone))
-    return model.to(device).eval()
+    return optimize_for_cpu(model).to(device).eval()  # the CPU speed paths (same math; no-op elsewhere)
 
 
 def _source_name(weights: str | Path, path: Path, registry_entry) -> str:
