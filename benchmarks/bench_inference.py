@@ -72,28 +72,21 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # hf_reference: the HF model the parity tests compare against
 
 import common  # noqa: E402  (benchmarks/common.py)
 from clipseg import CLIPTokenizer, Predictor  # noqa: E402
 from clipseg.io.transforms import InputTransform  # noqa: E402
 from clipseg.worldgen import SceneConfig, generate_scene, referring_phrases  # noqa: E402
 from clipseg.model import build_clipseg  # noqa: E402
+from clipseg.model.fast_cpu import optimize_for_cpu  # noqa: E402
 from clipseg.weights.convert import to_ours  # noqa: E402
+from hf_reference import make_hf_clipseg  # noqa: E402
 from clipseg.weights.hf_config import clipseg_config_from_hf  # noqa: E402
 
 PARITY_TOL = 1e-4
 IOU_KEEP = 0.98
 
-# HF configs: the released CIDAS/clipseg-rd64-refined layout, and a tiny one for smoke runs.
-FULL_HF = dict(vision_config=dict(patch_size=16))
-TINY_HF = dict(
-    text_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                     max_position_embeddings=16),
-    vision_config=dict(hidden_size=64, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
-                       image_size=64, patch_size=8),
-    projection_dim=64, extract_layers=[1, 2, 3], reduce_dim=16, decoder_intermediate_size=64,
-    decoder_num_attention_heads=4,
-)
 
 PROMPTS = [
     "a red circle", "the blue square on the left", "a photo of a star", "something round",
@@ -106,18 +99,9 @@ PROMPTS = [
 
 # ----------------------------------------------------------------------------- models
 def make_hf(tiny: bool, seed: int = 0, scale_last: bool = True):
-    """Random HF CLIPSegForImageSegmentation, rd64-refined layout."""
-    from transformers import CLIPSegConfig, CLIPSegForImageSegmentation
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    torch.manual_seed(seed)
-    cfg = CLIPSegConfig(use_complex_transposed_convolution=True, **(TINY_HF if tiny else FULL_HF))
-    model = CLIPSegForImageSegmentation(cfg).eval()
-    if scale_last:  # HF's random init gives logits in the thousands; a trained model's are a few units
-        with torch.no_grad():
-            model.decoder.transposed_convolution[-1].weight.mul_(1e-3)
-    return model
+    """Random HF CLIPSegForImageSegmentation, rd64-refined layout (the tests' reference model:
+    the released CIDAS/clipseg-rd64-refined layout, or a tiny one for smoke runs)."""
+    return make_hf_clipseg(refined=True, size="tiny" if tiny else "full", seed=seed, scale_last=scale_last)
 
 
 def ours_config(hf):
@@ -132,7 +116,7 @@ def make_ours(hf):
     assert layout == "hf-clipseg", layout
     model = build_clipseg(ours_config(hf)).eval()
     model.load_state_dict(sd, strict=True)
-    return model
+    return optimize_for_cpu(model)  # as clipseg.load gives it
 
 
 # ---------------------------------------------------------------------------- timing
@@ -299,7 +283,7 @@ import bench_inference as bi
 from common import proc_status_mib, reset_peak_rss
 which, batch, tiny = {which!r}, {batch}, {tiny}
 hf = bi.make_hf(tiny, scale_last=False)  # memory does not depend on the weights' values
-model = hf if which == "hf" else bi.build_clipseg(bi.ours_config(hf)).eval()
+model = hf if which == "hf" else bi.optimize_for_cpu(bi.build_clipseg(bi.ours_config(hf)).eval())
 if which != "hf":
     del hf
 import gc; gc.collect()

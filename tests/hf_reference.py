@@ -19,21 +19,24 @@ TINY_HF = dict(
 FULL_HF = dict(vision_config=dict(patch_size=16))  # CIDAS/clipseg-rd64(-refined): ViT-B/16
 
 
-def make_hf_clipseg(refined: bool, size: str = "tiny", seed: int = 0, **overrides):
-    """Random HF CLIPSeg. The last upsampling layer is scaled so logits have the few-unit
-    magnitude of a trained model (HF's random init gives logits in the thousands, where
-    float32 rounding alone exceeds any fixed absolute tolerance). `overrides`: more CLIPSegConfig
-    fields (e.g. conditional_layer)."""
+def make_hf_clipseg(refined: bool, size: str = "tiny", seed: int = 0, scale_last: bool = True, **overrides):
+    """Random HF CLIPSeg (also the benchmarks' reference). With scale_last, the last upsampling
+    layer is scaled so logits have the few-unit magnitude of a trained model (HF's random init
+    gives logits in the thousands, where float32 rounding alone exceeds any fixed absolute
+    tolerance). `overrides`: more CLIPSegConfig fields (e.g. conditional_layer)."""
     from transformers import CLIPSegConfig, CLIPSegForImageSegmentation
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()
     torch.manual_seed(seed)
     cfg = CLIPSegConfig(use_complex_transposed_convolution=refined, **{**(TINY_HF if size == "tiny" else FULL_HF),
                                                                        **overrides})
     model = CLIPSegForImageSegmentation(cfg).eval()
     last = model.decoder.transposed_convolution
     last = last[-1] if refined else last
-    with torch.no_grad():
-        last.weight.mul_(1e-3 if refined else 1e-1)
+    if scale_last:
+        with torch.no_grad():
+            last.weight.mul_(1e-3 if refined else 1e-1)
     return model
 
 

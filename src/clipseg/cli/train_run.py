@@ -71,22 +71,19 @@ def build_model(spec: ModelSpec, backbone: str | None, seed: int = 0, visual: st
         return model
     if backbone is None:
         fail("this experiment needs CLIP weights: pass --backbone (e.g. OpenAI's ViT-B-16.pt)")
-    from ..weights import CheckpointError, embedded_tokenizer, read_backbone
-    from ..weights.infer import infer_clip_config
-    from ..weights.loader import assign_weights, check_fits, model_shapes
+    from ..weights import CheckpointError
+    from ..weights.loader import assign_weights, read_backbone_for
 
     try:
-        sd, where = read_backbone(backbone)
-        model.config.clip = infer_clip_config(sd)
-        check_fits(model_shapes(model.config, where), sd, where, prefix="clip.")  # before the model is built
+        clip = read_backbone_for(model.config, backbone)  # checked before the model is built
     except CheckpointError as e:
         fail(f"cannot load the backbone '{backbone}': {e}")
     if spec.backbone == "clip-text":
-        return _vitseg(model.config, sd, where, visual or spec.visual, seed)
+        return _vitseg(model.config, clip.state_dict, clip.where, visual or spec.visual, seed)
     model = CLIPSeg(model.config)  # rebuilt with the backbone's dimensions
-    assign_weights(model, sd, where, prefix="clip.")
+    assign_weights(model, clip.state_dict, clip.where, prefix="clip.")
     model.identity.backbone = str(backbone)  # a decoder-only export names it, and loads with it
-    model.identity.tokenizer = embedded_tokenizer(backbone)  # a backbone's own vocabulary (the world CLIP's)
+    model.identity.tokenizer = clip.tokenizer  # a backbone's own vocabulary (the world CLIP's)
     return model
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..io.arrays import mask_outline
 from .masks import DEFAULT_THRESHOLD, is_present
 from .outputs import colour
 
@@ -19,9 +20,7 @@ def _tint(image: Image.Image, prob: np.ndarray, rgb: tuple[int, int, int], thres
     mask = prob >= threshold
     out = base * 0.45
     out[mask] = base[mask] * 0.5 + np.asarray(rgb, np.float32) * 0.5
-    p = np.pad(mask, 1, mode="edge")
-    edge = mask & ~(p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:])
-    out[edge] = rgb
+    out[mask_outline(mask)] = rgb
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
 
 

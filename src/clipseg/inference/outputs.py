@@ -17,7 +17,8 @@ from PIL import Image
 
 from ..io import rle as rle_mod
 from ..io.atomic import atomic_write, write_bytes
-from .masks import present_by_area
+from ..io.arrays import mask_outline
+from .masks import labels_of_best, present_by_area
 
 # Distinct colours for prompts 1..N (0 = none / background), reused cyclically.
 PALETTE: list[tuple[int, int, int]] = [
@@ -82,9 +83,7 @@ class RunningBest:
 
     def labels(self, none_threshold: float) -> np.ndarray:
         """Label map: 0 = none (max probability below none_threshold), k = prompt k - 1."""
-        out = self.index + 1
-        out[self.prob < none_threshold] = 0
-        return out
+        return labels_of_best(self.index, self.prob, none_threshold)
 
 
 def overlay_image(image: Image.Image, probs: np.ndarray | RunningBest, alpha: float = 0.6,
@@ -107,9 +106,7 @@ def overlay_image(image: Image.Image, probs: np.ndarray | RunningBest, alpha: fl
         weight = np.where(p >= threshold, weight, 0.0)
     out = base * (1.0 - weight[..., None]) + tint * weight[..., None]
     if threshold is not None:
-        m = p >= threshold
-        edge = m & ~(np.pad(m, 1, mode="edge")[:-2, 1:-1] & np.pad(m, 1, mode="edge")[2:, 1:-1]
-                     & np.pad(m, 1, mode="edge")[1:-1, :-2] & np.pad(m, 1, mode="edge")[1:-1, 2:])
+        edge = mask_outline(p >= threshold)
         out[edge] = tint[edge]
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
 

@@ -81,3 +81,11 @@ def mix_conditions(text, visual, text_weight):
     torch tensors alike (a (N,) tensor of weights mixes row-wise)."""
     w = text_weight[:, None] if getattr(text_weight, "ndim", 0) == 1 else text_weight
     return w * text + (1 - w) * visual
+
+
+def mask_outline(mask: np.ndarray, image_border: bool = False) -> np.ndarray:
+    """(H, W) bool: the pixels of `mask` with a 4-neighbour outside it. image_border: pixels
+    on the image's border count as outline too (else only edges inside the image do)."""
+    padded = np.pad(mask, 1, constant_values=False) if image_border else np.pad(mask, 1, mode="edge")
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~inner

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
+from ..io.records import check_fields
 
 
 @dataclass
@@ -112,10 +113,8 @@ def config_from_dict(cls, d: Any, where: str):
     """A config dataclass from a JSON dict, every field checked (see from_dict)."""
     if not isinstance(d, dict):
         raise ValueError(f"{where}: expected an object, got {type(d).__name__}")
+    check_fields(cls, d, where)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - set(fields))
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {', '.join(map(str, unknown))[:200]}")
     values: dict[str, Any] = {}
     hints = {f.name: f.type for f in fields.values()}
     for name, value in d.items():

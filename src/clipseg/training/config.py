@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..io.records import check_fields
+
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 EXPORT_MODES = ("decoder", "full", "none")
 BACKBONES = ("clip", "clip-text", "random")
@@ -23,10 +25,7 @@ BACKBONES = ("clip", "clip-text", "random")
 
 def _from_dict(cls, d: dict[str, Any], where: str):
     """Build dataclass `cls` from d, naming unknown keys in the error."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    check_fields(cls, d, where)
     return cls(**d)
 
 

@@ -19,6 +19,7 @@ from .. import datasets as ds
 from ..worldgen.dataset import WorldSegmentationConfig, WorldSegmentationDataset
 from ..worldgen.scenes import SceneConfig
 from ..prompts.visual import VisualPromptConfig
+from ..io.records import check_fields
 
 Builder = Callable[[str, str, dict[str, Any], int], Dataset]
 
@@ -30,10 +31,8 @@ def json_tuples(options: dict[str, Any]) -> dict[str, Any]:
 
 def reader_config(cls, options: dict[str, Any], image_size: int):
     """Instantiate a reader config dataclass from JSON-style options."""
+    check_fields(cls, options, f"options of {cls.__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - names)
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(unknown)} for {cls.__name__}; known: {', '.join(sorted(names))}")
     values = json_tuples(options)
     if isinstance(values.get("visual_prompt"), dict):
         values["visual_prompt"] = VisualPromptConfig(**{"size": image_size, **values["visual_prompt"]})

@@ -12,6 +12,7 @@ import functools
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from ..model.clipseg import CLIPSeg
@@ -218,6 +219,25 @@ def read_backbone(backbone: str | Path | None, cache_dir: Path | None = None) ->
     return sd, where
 
 
+class Backbone(NamedTuple):
+    state_dict: dict[str, torch.Tensor]  # the `clip.*` weights
+    where: str  # the file and its format, for errors
+    tokenizer: object | None  # the word tokenizer the backbone file carries (the world CLIP's), else None
+
+
+def read_backbone_for(config: CLIPSegConfig, backbone: str | Path | None, cache_dir: Path | None = None,
+                      infer_clip: bool = True) -> Backbone:
+    """The CLIP weights of `backbone` (see read_backbone), checked against `config` before any
+    model exists. infer_clip: first set `config.clip` from the weights (head counts by OpenAI's
+    rule, width // 64), for configs that do not say what backbone they have."""
+    sd, where = read_backbone(backbone, cache_dir)
+    if infer_clip:
+        config.clip = infer_clip_config(sd)
+    check_fits(model_shapes(config, where), sd, where, prefix="clip.")
+    tokenizer = embedded_tokenizer(backbone, cache_dir) if backbone is not None else None
+    return Backbone(sd, where, tokenizer)
+
+
 _VIT_LAYOUTS = ("timm-vit", "hf-vit")
 
 
@@ -341,17 +361,12 @@ def load_clipseg(
                                       "(--backbone) with that backbone's weights")
         if native:  # the file says what model it is: check it before reading the backbone
             check_fits(model_shapes(config, where), sd, where, prefix="decoder.")
-        backbone_sd, backbone_where = read_backbone(backbone, cache)
-        if not native:  # head counts are not in the shapes: OpenAI's rule, width // 64
-            config.clip = infer_clip_config(backbone_sd)
-        shapes = model_shapes(config, where)  # both files checked before the model exists
-        check_fits(shapes, backbone_sd, backbone_where, prefix="clip.")
-        check_fits(shapes, sd, where, prefix="decoder.")
+        clip = read_backbone_for(config, backbone, cache, infer_clip=not native)
+        check_fits(model_shapes(config, where), sd, where, prefix="decoder.")  # both checked before the model exists
         model = _uninitialized(config)  # the two prefixes cover every tensor of a CLIPSeg
-        assign_weights(model, backbone_sd, backbone_where, prefix="clip.")
+        assign_weights(model, clip.state_dict, clip.where, prefix="clip.")
         assign_weights(model, sd, where, prefix="decoder.")
-        if tokenizer is None:  # a decoder trained on a backbone with its own vocabulary (the world CLIP)
-            tokenizer = embedded_tokenizer(backbone, cache) if backbone is not None else None
+        tokenizer = tokenizer or clip.tokenizer  # a decoder trained on a backbone with its own vocabulary
     else:
         shapes = model_shapes(config, where)
         if "clip.logit_scale" in shapes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io.records import check_fields
 from ..worldgen import WORLD_WORDS, SceneConfig, WorldSplit, fold_split
 from ..worldgen.dataset import EVAL_MODES
 from ..tokenizer.word import WordTokenizer
@@ -201,10 +202,7 @@ class WorldPipelineConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "WorldPipelineConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown world pipeline setting(s): {', '.join(unknown)}")
+        check_fields(cls, d, "world pipeline settings")
         return cls(**d)
 
     # -- cache keys: each stage hashes the fields marked with it (`stage` metadata) ----------

@@ -7,14 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from ..io.arrays import mask_outline
 from .scenes import Scene
-
-
-def mask_outline(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool: pixels of `mask` with a 4-neighbour outside it (or on the border)."""
-    padded = np.pad(mask, 1, constant_values=False)
-    inner = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
-    return mask & ~inner
 
 
 def contact_sheet(scenes: Sequence[Scene], columns: int = 4, scale: int = 3,
@@ -29,7 +23,7 @@ def contact_sheet(scenes: Sequence[Scene], columns: int = 4, scale: int = 3,
         if outlines:
             for obj in scene.objects:
                 big = np.repeat(np.repeat(obj.mask, scale, 0), scale, 1)
-                tile[mask_outline(big)] = (255, 255, 255)
+                tile[mask_outline(big, image_border=True)] = (255, 255, 255)
         r, c = divmod(k, columns)
         y, x = gap + r * (sh + gap), gap + c * (sw + gap)
         sheet[y:y + sh, x:x + sw] = tile
