@@ -59,8 +59,8 @@ def test_outputs_at_original_resolution_and_label_map(model):
 def test_keep_aspect_uses_a_non_square_grid(model):
     predictor = Predictor(model, keep_aspect=True)
     predictor.set_image(random_image(60, 150))
-    assert predictor.input_size == (24, 64)
-    assert predictor.features.grid == (3, 8)
+    assert predictor.image_state.input_size == (24, 64)
+    assert predictor.image_state.features.grid == (3, 8)
     assert predictor.predict(["x"]).shape == (1, 60, 150)
 
 
@@ -77,7 +77,7 @@ def test_visual_and_mixed_prompts(model):
     t = predictor.prompt_encoder.encode(["a cat"])
     v = predictor.prompt_encoder.encode([vp])
     with torch.inference_mode():
-        expected = model.decode(predictor.features, 0.3 * t + 0.7 * v)
+        expected = model.decode(predictor.image_state.features, 0.3 * t + 0.7 * v)
     assert torch.allclose(mixed, expected, atol=1e-5)
     assert not torch.allclose(text, vis)
 
@@ -138,18 +138,19 @@ def test_text_embedding_cache_is_lru_and_serves_batches_larger_than_itself():
     assert calls[-1] == ["b"] and list(cache.entries) == ["cccc", "b"]
 
 
-def test_predict_iter_streams_the_maps_of_predict(model):
+def test_streamed_maps_equal_predict(model):
     """One full-size map at a time (the CLI and the server use it for large images), equal to predict()."""
+    from clipseg.inference.predictor import full_resolution_maps, probabilities
+
     p = Predictor(model)
     p.set_image(random_image(37, 81))
     prompts = ["a cat", "a dog", "grass"]
     whole = p.predict(prompts)
-    streamed = list(p.predict_iter(prompts))
+    streamed = list(full_resolution_maps(p.predict_logits(prompts), p.original_size))
     assert len(streamed) == 3 and all(m.shape == (37, 81) and m.dtype == np.float32 for m in streamed)
     # Two decoder passes: BLAS may round them differently (its kernels depend on buffer
     # alignment; CI's machine did), so the maps agree to float32 rounding, not bit for bit.
     assert np.abs(np.stack(streamed) - whole).max() < 1e-6
-    from clipseg.inference.predictor import full_resolution_maps, probabilities
 
     logits = p.predict_logits(prompts)
     before = logits.clone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -16,6 +17,15 @@ from ..prompts import Prompt, PromptEncoder, VisualPromptConfig
 from ..prompts.conditions import prompt_list
 from ..tokenizer import Tokenizer
 from .masks import is_present, label_map  # noqa: F401 (re-exported)
+
+
+@dataclass(frozen=True)
+class ImageState:
+    """What `set_image` computes once per image; `set_image(state)` restores it (a feature cache)."""
+
+    features: ImageFeatures  # backbone activations of a batch of 1
+    original_size: tuple[int, int]  # (H, W) of the image
+    input_size: tuple[int, int]  # (H, W) fed to the model
 
 
 class Predictor:
@@ -58,9 +68,7 @@ unless `tokenizer` / `threshold` are given.
             warn_unknown_words,
         )
         self.threshold = model.threshold if threshold is None else float(threshold)
-        self.features: ImageFeatures | None = None
-        self.original_size: tuple[int, int] | None = None  # (H, W)
-        self.input_size: tuple[int, int] | None = None  # (H, W) fed to the model
+        self.image_state: ImageState | None = None  # the image set last
 
     @classmethod
     def from_pretrained(cls, weights: str | Path | None = None, device: str = "cpu", dtype: str = "float32",
@@ -78,20 +86,23 @@ unless `tokenizer` / `threshold` are given.
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def prepare(self, image: ImageInput | torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """The model input (3, h, w) of an image and its original (H, W); no model work, so
-        it can run in DataLoader workers. Torch tensors: (3, H, W) floats in [0, 1] or
-        (H, W, 3) uint8, read as the image they hold (floats are rounded to 8 bits)."""
-        pil = load_image(tensor_to_array(image) if isinstance(image, torch.Tensor) else image)
-        return self.transform(pil), (pil.height, pil.width)
+    @property
+    def original_size(self) -> tuple[int, int] | None:
+        """(H, W) of the image set last (None when none is)."""
+        return None if self.image_state is None else self.image_state.original_size
 
     @torch.inference_mode()
-    def set_image(self, image: ImageInput | torch.Tensor) -> None:
-        """Read the image (path, bytes, PIL, HxW[xC] array, tensor) and compute its backbone features."""
-        x, size = self.prepare(image)
-        self.features = self.model.encode_image(x[None].to(self.device))
-        self.original_size = size
-        self.input_size = tuple(x.shape[1:])
+    def set_image(self, image: ImageInput | torch.Tensor | ImageState) -> None:
+        """Read the image (path, bytes, PIL, HxW[xC] array, tensor) and compute its backbone
+        features; or restore an `image_state` saved earlier (a cache of images: no backbone pass)."""
+        if isinstance(image, ImageState):
+            self.image_state = image
+            return
+        x, size = prepare_image(self.transform, image)
+        self.image_state = ImageState(self.model.encode_image(x[None].to(self.device)), size, tuple(x.shape[1:]))
+
+    def reset_image(self) -> None:
+        self.image_state = None
 
     @torch.inference_mode()
     def predict_batch(self, images: Sequence[ImageInput | torch.Tensor], prompts: Sequence[Prompt] | Prompt,
@@ -105,50 +116,22 @@ unless `tokenizer` / `threshold` are given.
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         cond = self.prompt_encoder.encode(prompt_list(prompts))
-        prepared = [self.prepare(image) for image in images]
+        prepared = [prepare_image(self.transform, image) for image in images]
         results: list[np.ndarray | None] = [None] * len(prepared)
         for batch in shape_batches([x.shape for x, _ in prepared], batch_size):
-            logits = self.batch_logits([prepared[i][0] for i in batch], cond)
+            logits = batch_logits(self.model, [prepared[i][0] for i in batch], cond)
             for i, lg in zip(batch, logits):
                 results[i] = probabilities(lg, prepared[i][1])
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def batch_logits(self, pixels: Sequence[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
-        """Logits (N, h, w) per image for inputs (3, h, w) of one shape: one backbone pass for
-        the batch, one decoder pass per image for all N conditional vectors."""
-        features = self.model.encode_image(torch.stack(list(pixels)).to(self.device))
-        cond = cond.to(self.device)
-        return [self.model.decode(features.select(j), cond) for j in range(len(pixels))]
-
-    def set_features(self, features: ImageFeatures, original_size: tuple[int, int]) -> None:
-        """Use features computed elsewhere (a cache, a batch): batch of 1, original (H, W)."""
-        self.features = features
-        self.original_size = tuple(original_size)
-
-    def reset_image(self) -> None:
-        self.features = self.original_size = self.input_size = None
-
-    @property
-    def is_image_set(self) -> bool:
-        return self.features is not None
-
-    def _require_image(self) -> ImageFeatures:
-        if self.features is None:
-            raise RuntimeError("no image set: call set_image(image) before predict()")
-        return self.features
-
-    @torch.inference_mode()
     def predict_logits(self, prompts: Sequence[Prompt] | Prompt) -> torch.Tensor:
-        """Logits (N, h, w) at the model's input resolution, one decoder pass for all prompts."""
-        features = self._require_image()
+        """Logits (N, h, w) at the model's input resolution, one decoder pass for all prompts
+        (the tensor twin of `predict`; `full_resolution_maps` streams them one map at a time)."""
+        if self.image_state is None:
+            raise RuntimeError("no image set: call set_image(image) before predict()")
         cond = self.prompt_encoder.encode(prompt_list(prompts))
-        return self.model.decode(features, cond)
-
-    def predict_iter(self, prompts: Sequence[Prompt] | Prompt) -> Iterator[np.ndarray]:
-        """Each prompt's probability map (H, W) at the original size, one at a time: the
-        decoder runs once for all prompts, but only one full-resolution map is in memory."""
-        return full_resolution_maps(self.predict_logits(prompts), self.original_size)
+        return self.model.decode(self.image_state.features, cond)
 
     @torch.inference_mode()
     def predict(self, prompts: Sequence[Prompt] | Prompt, original_size: bool = True) -> np.ndarray:
@@ -166,6 +149,24 @@ unless `tokenizer` / `threshold` are given.
         """Multi-prompt semantic segmentation: (H, W) int32, 0 = none of the prompts
         (max probability below none_threshold, default the predictor's threshold), k = prompts[k - 1]."""
         return label_map(self.predict(prompts), self.threshold if none_threshold is None else none_threshold)
+
+
+def prepare_image(transform: InputTransform, image: ImageInput | torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The model input (3, h, w) of an image and its original (H, W); no model work, so it can
+    run in DataLoader workers. Torch tensors: (3, H, W) floats in [0, 1] or (H, W, 3) uint8,
+    read as the image they hold (floats are rounded to 8 bits)."""
+    pil = load_image(tensor_to_array(image) if isinstance(image, torch.Tensor) else image)
+    return transform(pil), (pil.height, pil.width)
+
+
+@torch.inference_mode()
+def batch_logits(model: CLIPSeg, pixels: Sequence[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
+    """Logits (N, h, w) per image for inputs (3, h, w) of one shape: one backbone pass for the
+    batch, one decoder pass per image for all N conditional vectors."""
+    device = next(model.parameters()).device
+    features = model.encode_image(torch.stack(list(pixels)).to(device))
+    cond = cond.to(device)
+    return [model.decode(features.select(j), cond) for j in range(len(pixels))]
 
 
 def probabilities(logits: torch.Tensor, size: tuple[int, int] | None) -> np.ndarray:

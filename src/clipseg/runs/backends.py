@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from ..inference.precision import autocast_context
+from ..inference.predictor import batch_logits
 
 
 class TorchBackend:
@@ -27,7 +28,7 @@ class TorchBackend:
     def batch_logits(self, pixels: list[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
         """Logits (N, h, w) on the CPU per image: one backbone pass, one decoder pass per image."""
         with autocast_context(self.autocast, self.predictor.device):
-            return [lg.float().cpu() for lg in self.predictor.batch_logits(pixels, cond)]
+            return [lg.float().cpu() for lg in batch_logits(self.predictor.model, pixels, cond)]
 
 
 class OnnxBackend:

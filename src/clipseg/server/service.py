@@ -22,6 +22,7 @@ from PIL import Image
 
 from ..io.image_io import load_image
 from ..inference import Predictor
+from ..inference.predictor import full_resolution_maps
 from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import VisualPrompt, describe
@@ -160,7 +161,7 @@ class InferenceService:
             sha = job.image_sha256.lower()
         cached = self.cache.get(sha)
         if cached is not None:
-            predictor.set_features(*cached)
+            predictor.set_image(cached)  # an ImageState: no backbone pass
             self.metrics.inc("clipseg_image_cache_hits_total", "Requests whose image features came from the cache.")
         else:
             if job.image is None:
@@ -171,7 +172,7 @@ class InferenceService:
             pil = load_image(job.image, max_pixels=self.settings.max_pixels)
             predictor.set_image(pil)
             self.metrics.inc("clipseg_backbone_runs_total", "Backbone (image encoder) passes.")
-            self.cache.put(sha, (predictor.features, predictor.original_size))
+            self.cache.put(sha, predictor.image_state)
         job.timing["image_ms"] = (time.perf_counter() - t0) * 1000
         return sha, cached is not None
 
@@ -189,7 +190,7 @@ class InferenceService:
         h, w = predictor.original_size
         self._check_output_size(len(prompts), h, w, job)
         t0 = time.perf_counter()
-        maps = predictor.predict_iter(prompts)  # one (H, W) map at a time: memory stays one map
+        maps = full_resolution_maps(predictor.predict_logits(prompts), (h, w))  # one (H, W) map at a time
         headers = {"X-Image-SHA256": sha, "X-Cache": "hit" if was_cached else "miss"}
         if job.request_id:
             headers["X-Request-Id"] = job.request_id
