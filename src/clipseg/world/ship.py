@@ -28,12 +28,13 @@ from PIL import Image
 from ..worldgen import SHAPE_CLASSES, SHAPE_GROUPS, generate_scene
 from ..model.identity import ModelIdentity
 from ..weights.native import save_clip
+from ..weights.registry import PRETRAINED, WORLD_MODELS
 from .config import MODEL_LABELS, WorldPipelineConfig
 from .runlog import machine
 
-SHIPPED = {"clipseg": "clipseg.safetensors", "clip-deconv": "clip-deconv.safetensors",
-           "clipseg-random": "clipseg-random.safetensors"}
-CLIP_SHIPPED = "clip.safetensors"
+# model name -> file name in assets/world, as the registry lists them
+SHIPPED = {name: Path(PRETRAINED[entry].location).name for name, entry in WORLD_MODELS.items()}
+CLIP_SHIPPED = Path(PRETRAINED["world-clip"].location).name
 EXAMPLE_SEED_RANGE = (95_000_000, 95_001_000)  # disjoint from every training and evaluation seed
 
 
