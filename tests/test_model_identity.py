@@ -118,11 +118,15 @@ def test_cli_segment_and_info_use_the_models_own_tokenizer_and_threshold(specs, 
     assert d["tokenizer"].startswith("word") == s["word"]
 
 
-@pytest.mark.parametrize("kind", ["world", "native-word", "hf-folder"])
-def test_http_segment_answers_at_the_models_threshold(specs, reference, kind):
+@pytest.mark.parametrize("kind", KINDS)
+def test_http_segment_gives_the_same_maps_at_the_models_threshold(specs, reference, image, kind):
     pytest.importorskip("fastapi")
+    import base64
+    import io
+
     from fastapi.testclient import TestClient
 
+    from clipseg import is_present
     from clipseg.server import ServerSettings, create_app
 
     s = specs[kind]
@@ -130,22 +134,40 @@ def test_http_segment_answers_at_the_models_threshold(specs, reference, kind):
     with TestClient(create_app(model, ServerSettings(cache_size=2))) as client:
         info = client.get("/info").json()["model"]
         assert info["threshold"] == pytest.approx(s["threshold"])
-        img = (ASSETS_DIR / "world" / "example-scene.png").read_bytes()
-        r = client.post("/segment", files={"image": ("scene.png", img, "image/png")},
-                        data={"prompts": json.dumps(PROMPTS), "outputs": "rle"})
+        with open(image, "rb") as f:
+            r = client.post("/segment", files={"image": ("scene.png", f.read(), "image/png")},
+                            data={"prompts": json.dumps(PROMPTS), "outputs": "prob_png"})
         assert r.status_code == 200, r.text
-        assert r.json()["threshold"] == pytest.approx(s["threshold"])
+        answer = r.json()
+    assert answer["threshold"] == pytest.approx(s["threshold"])
+    for k, res in enumerate(answer["results"]):
+        p16 = np.asarray(Image.open(io.BytesIO(base64.b64decode(res["prob_png"]))), dtype=np.float64) / 65535
+        assert np.abs(p16 - reference[kind][k]).max() < 2e-4  # 16-bit PNG rounding
+        assert res["present"] is is_present(reference[kind][k], s["threshold"])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["world", "native-word", "tiny:random:0"])
-def test_onnx_export_carries_tokenizer_and_threshold(specs, reference, image, tmp_path, kind):
-    pytest.importorskip("onnxruntime")
-    from clipseg.export import OnnxPredictor, export_onnx
+@pytest.mark.parametrize("kind", KINDS)
+def test_evaluate_runs_with_the_models_own_tokenizer(specs, kind):
+    from clipseg.cli.train import main_evaluate
 
     s = specs[kind]
-    model = clipseg.load(s["spec"], backbone=s["backbone"])
-    export_onnx(model, tmp_path, input_size=model.config.input_size)
+    argv = ["referring", "--weights", s["spec"], "--dataset", "world", "--split", "referring", "--options",
+            '{"size": 4}', "--batch-size", "2", "--device", "cpu", "--no-progress"]
+    (row,) = main_evaluate(argv + (["--backbone", s["backbone"]] if s["backbone"] else []))
+    assert row["samples"] == 4 and 0 <= row["at_threshold"]["iou_fg"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "world-clip-deconv"])  # ONNX: the CLIPSeg decoder
+def test_onnx_export_carries_tokenizer_and_threshold(specs, reference, image, tmp_path, kind):
+    pytest.importorskip("onnxruntime")
+    from clipseg.export import OnnxPredictor
+
+    s = specs[kind]
+    flags = ["--weights", s["spec"], "--device", "cpu"] + (["--backbone", s["backbone"]] if s["backbone"] else [])
+    res = CliRunner().invoke(cli, ["export-onnx", str(tmp_path), *flags])  # `clipseg export-onnx`
+    assert res.exit_code == 0, res.output
     onnx = OnnxPredictor(tmp_path)
     assert onnx.threshold == pytest.approx(s["threshold"])
     assert isinstance(onnx.tokenizer, WordTokenizer) == s["word"]
