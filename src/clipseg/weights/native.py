@@ -17,6 +17,7 @@ import torch
 
 from ..io.atomic import atomic_write
 from ..model.clip import CLIP
+from ..model.fast_cpu import optimize_for_cpu
 from ..model.config import CLIPConfig, config_from_dict
 from .errors import CheckpointError
 
@@ -64,4 +65,4 @@ def load_clip(path: str | Path) -> tuple[CLIP, dict[str, Any]]:
     check_fits(shapes, raw.state_dict, where)
     model = CLIP(config)
     model.load_state_dict(raw.state_dict)
-    return model.eval(), meta
+    return optimize_for_cpu(model).eval(), meta  # as load_clipseg's models: the CPU speed paths
