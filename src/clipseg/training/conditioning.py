@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 
 import torch
 
+from ..io.arrays import mix_conditions
 from ..model.clipseg import CLIPSeg
 from ..prompts import PromptEncoder
 from .sampler import derive_seed
@@ -50,13 +51,12 @@ def conditionals(
     tower under `autocast()`.
     """
     device = support.device
-    w = weights.to(device)[:, None]  # (B, 1)
-    cond = torch.zeros(len(phrases), model.config.clip.embed_dim, device=device)
+    text = torch.zeros(len(phrases), model.config.clip.embed_dim, device=device)  # (B, E): 0 without a phrase
+    visual = torch.zeros_like(text)  # (B, E): 0 without a support
     text_rows = [i for i, p in enumerate(phrases) if p]
     if text_rows:
-        cond[text_rows] = prompts.encode_texts([phrases[i] for i in text_rows]).float() * w[text_rows]
+        text[text_rows] = prompts.encode_texts([phrases[i] for i in text_rows]).float()
     if has_support.any():
         with autocast():
-            visual = model.encode_visual_prompt(support[has_support]).float()  # (n, E)
-        cond[has_support] += visual * (1 - w[has_support])
-    return cond
+            visual[has_support] = model.encode_visual_prompt(support[has_support]).float()
+    return mix_conditions(text, visual, weights.to(device))  # the paper's mix, row by row

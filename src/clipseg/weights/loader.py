@@ -377,9 +377,18 @@ def load_clipseg(
         assign_weights(model, sd, where)
     model.identity = ModelIdentity(weights=str(weights), source=_source_name(weights, path, source),
                                    tokenizer=tokenizer, threshold=threshold,
-                                   backbone=str(backbone) if backbone is not None else None,
+                                   backbone=_backbone_name(weights, path, backbone, layout in _DECODER_LAYOUTS),
                                    details=_source_details(path, backbone))
     return optimize_for_cpu(model).to(device).eval()  # the CPU speed paths (same math; no-op elsewhere)
+
+
+def _backbone_name(weights: str | Path, path: Path, backbone: str | Path | None, decoder_only: bool) -> str | None:
+    """The backbone a decoder-only export of this model names: the backbone it was loaded with,
+    or, for a full model, the model itself (its `clip.*` part is a backbone): a registry / hub
+    name as given, a local path made absolute."""
+    if decoder_only:
+        return None if backbone is None else str(backbone)
+    return str(path.resolve()) if Path(weights).expanduser().exists() else str(weights)
 
 
 def _source_name(weights: str | Path, path: Path, registry_entry) -> str:
