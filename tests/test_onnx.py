@@ -243,3 +243,21 @@ def test_world_model_export_carries_its_tokenizer(tmp_path):
     ref.set_image(img)
     prompts = ["a photo of a star.", "something round"]
     assert np.abs(onnx.predict(prompts) - ref.predict(prompts)).max() < 1e-4
+
+
+def test_onnx_predictor_prompt_algebra_and_masks_for_editing(model, export_dir):
+    """Expressions, negative prompts and the editing options are the library's, on onnxruntime too."""
+    onnx = OnnxPredictor(export_dir)
+    torch_p = Predictor(model)
+    image = random_image(90, 70, seed=4)
+    onnx.set_image(image)
+    torch_p.set_image(image)
+    a, b = onnx.predict(["a cat", "a dog"])
+    u, i, d = onnx.predict(["a cat | a dog", "a cat & a dog", "a cat - a dog"])
+    assert np.abs(u - np.maximum(a, b)).max() <= 1e-6 and np.abs(i - np.minimum(a, b)).max() <= 1e-6
+    assert np.abs(d - np.minimum(a, 1 - b)).max() <= 1e-6
+    assert np.abs(onnx.predict(["a cat"], negative=["a dog"])[0] - d).max() <= 1e-6
+    assert np.abs(onnx.predict(["a cat | a dog"]) - torch_p.predict(["a cat | a dog"])).max() <= TOL
+    t = float(np.median(a))
+    (eo,), (et,) = onnx.edit(["a cat"], t, grow=4, feather=3), torch_p.edit(["a cat"], t, grow=4, feather=3)
+    assert eo.alpha.shape == (90, 70) and np.mean(eo.mask != et.mask) < 0.01

@@ -282,3 +282,59 @@ def test_docs_work_offline_and_favicon(server, browser):
     info = page.request.get(url + "/info").json()
     assert not str(info["model"]["source"]).startswith("/")
     page.close()
+
+
+def test_mask_editing_controls_expressions_and_cutout(server, browser, tmp_path):
+    """The editing controls reach POST /segment's fields; the cut-out shows over a checkerboard
+    and downloads under the CLI's name; an unbalanced expression is one plain error line."""
+    url, _ = server
+    image = _scene(tmp_path / "scene.png")
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+    page.set_input_files("#image-input", str(image))
+    page.wait_for_selector("#image-preview:not([hidden])")
+    page.fill("#prompts", "a red circle | a blue square")
+    page.fill("#negative", "a yellow triangle")
+    page.fill("#grow", "6")
+    page.fill("#feather", "4")
+    page.check("#invert")
+    page.check("#want-cutout")
+    page.click("#segment-btn")
+    _segmented(page, 1)
+    answer = page.evaluate("state.view.answer")  # what the server answered: the fields arrived
+    assert answer["editing"] == {"grow": 6.0, "feather": 4.0, "invert": True}
+    assert answer["negative"] == ["a yellow triangle"]
+    card = page.locator("#results .result").nth(0)
+    assert card.locator(".prompt").inner_text() == "(a red circle | a blue square) - a yellow triangle"
+    assert re.search(r"\d+ regions?", card.locator(".stats").inner_text())
+    cut = card.locator("img.cutout")
+    cut.wait_for()
+    assert "linear-gradient" in cut.evaluate("e => getComputedStyle(e).backgroundImage")  # the checkerboard
+    assert cut.evaluate("e => [e.naturalWidth, e.naturalHeight]") == [240, 160]
+    with page.expect_download() as dl:
+        card.locator("a.download-cutout").click()
+    saved = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(saved)
+    assert saved.name.startswith("scene.png.") and saved.name.endswith(".cutout.png")
+    rgba = np.asarray(Image.open(saved))
+    assert rgba.shape == (160, 240, 4)
+    # the alpha is the (feathered, inverted) mask the server sent: soft at the feather
+    import base64, io
+
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["results"][0]["mask_png"]))))
+    assert np.array_equal(rgba[..., 3], mask) and ((mask > 0) & (mask < 255)).any()
+
+    # changing a control segments again from the cached features
+    page.uncheck("#invert")
+    page.wait_for_function("document.querySelector('#results .result img.cutout') !== null")
+    page.wait_for_function("document.getElementById('status').textContent.includes('from the cache')")
+
+    # an unbalanced expression: the server's one line, no results
+    page.fill("#prompts", "(a red circle | a blue square")
+    page.click("#segment-btn")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "bad_prompt: unbalanced '('" in page.inner_text("#error")
+    assert errors == []
+    page.close()

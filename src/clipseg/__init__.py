@@ -6,6 +6,7 @@
     predictor.set_image("photo.jpg")
     probs = predictor.predict(["a cat", "something to sit on"])   # (2, H, W)
     masks = probs >= predictor.threshold
+    edited = predictor.edit(["a cat | a dog"], grow=16, feather=8)  # masks for editing (clipseg.editing)
 
 Names are imported on first use, so that `import clipseg` (the command line's start, the
 torch-free ONNX runtime) does not load torch.
@@ -20,6 +21,8 @@ __version__ = VERSION
 
 _LAZY = {
     "ImageError": "io.image_io", "load_image": "io.image_io",
+    "MaskOptions": "editing.options", "EditedMask": "editing.mask", "edit_map": "editing.mask",
+    "cutout": "editing.cutout", "find_regions": "editing.regions",
     "load": "factory", "describe": "factory",
     "Predictor": "inference.predictor", "is_present": "inference.masks", "label_map": "inference.masks",
     "CLIPSeg": "model", "CLIPSegConfig": "model", "build_clipseg": "model",

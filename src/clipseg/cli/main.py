@@ -172,6 +172,25 @@ def cli():
 @click.option("--overlay", is_flag=True, help="colour overlay of all prompts on the image.")
 @click.option("--labels", is_flag=True, help="label map PNG (palette; pixel value k = prompt k, 0 = none).")
 @click.option("--rle", is_flag=True, help="COCO RLE JSON of the masks.")
+@click.option("--cutout", is_flag=True, help="RGBA cut-out per prompt (FILE.KEY.cutout.png): alpha = the (feathered) mask.")
+@click.option("--regions", is_flag=True, help="the mask's connected regions per prompt (FILE.KEY.regions.json): "
+                                              "boxes, areas and crop boxes with --region-padding of context.")
+@click.option("--negative", "negatives", multiple=True, metavar="PROMPT",
+              help="subtracted from every prompt: (prompt) - (neg1 | neg2 ...) (repeatable). A prompt may itself be "
+                   "an expression: 'a cat | a dog', 'a person - a hat', 'a & b', parentheses; operators need a space "
+                   "on each side, a term in double quotes is literal.")
+@click.option("--grow", default=0.0, type=float, metavar="PX",
+              help="grow the masks by a disk of PX pixels of the image (negative: shrink).")
+@click.option("--feather", default=0.0, type=float, metavar="PX", help="soft mask edge of PX pixels (8-bit mask PNGs, cut-out alpha).")
+@click.option("--smooth", default=0.0, type=float, metavar="PX",
+              help="Gaussian blur (standard deviation PX pixels) of the probability map before the threshold.")
+@click.option("--invert", is_flag=True, help="invert the masks (everything but the object).")
+@click.option("--fill-holes", is_flag=True, help="fill the holes of the masks.")
+@click.option("--min-area", default=0, type=int, metavar="PX", help="drop mask regions of fewer than PX pixels.")
+@click.option("--region-padding", default=16, show_default=True, type=int, metavar="PX",
+              help="--regions: context around each region's crop box.")
+@click.option("--region-order", default="area", show_default=True, type=click.Choice(["area", "left-to-right"]),
+              help="--regions: largest first, or left to right.")
 @click.option("--threshold", "-t", default=None, type=click.FloatRange(0.0, 1.0), help=_THRESHOLD_HELP)
 @click.option("--none-threshold", default=None, type=click.FloatRange(0.0, 1.0),
               help="label maps: below this max probability a pixel is 0 (default: --threshold).")
@@ -195,7 +214,8 @@ def cli():
 @_weights_option
 @_dtype_option
 def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
-            overlay, labels, rle, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
+            overlay, labels, rle, cutout, regions, negatives, grow, feather, smooth, invert, fill_holes, min_area,
+            region_padding, region_order, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
             progress, as_json, batch_size, workers, backend, amp, threads, weights, device, backbone, dtype):
     """Segment images (files, folders, or '-' for one image on standard input) by text and/or visual prompts.
 
@@ -203,15 +223,17 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     every N-th image of the sorted list on its own device (cuda:LOCAL_RANK with --device auto);
     the union of the outputs is the single-process run's.
 
-    Outputs per image in OUT (default: masks): FILE.KEY.mask.png, FILE.KEY.prob.png|npy per prompt
-    and FILE.SET.overlay.png, FILE.SET.labels.png, FILE.SET.rle.json for all prompts together, where
+    Outputs per image in OUT (default: masks): FILE.KEY.mask.png, FILE.KEY.prob.png|npy,
+    FILE.KEY.cutout.png, FILE.KEY.regions.json per prompt and FILE.SET.overlay.png, FILE.SET.labels.png, FILE.SET.rle.json for all prompts together, where
     FILE is the image's file name, KEY the prompt (plain words) or its readable form plus a hash, and
     SET a hash of the prompt list; OUT/prompts.json says what each KEY and SET is. Several inputs
     each get a folder of their own in OUT.
     """
+    from ..editing import MaskOptions, MaskOptionsError
     from ..io.image_io import ImageError
     from ..prompts import PromptError, VisualPrompt
     from ..prompts.assembly import CLI_FIELDS, assemble
+    from ..prompts.expression import plan_prompts, text_terms
     from ..runs.folder import Segmenter, SegmentOptions, SettingsConflict, gather_summaries
     from ..runs.loader import shard_from_env
 
@@ -231,18 +253,27 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     visuals = [VisualPrompt(str(img), str(mask)) for img, mask in zip(supports, support_masks)]
     try:
         all_prompts, names = assemble(texts, visuals, text_weight, CLI_FIELDS)
+        plan_prompts(all_prompts, names, negatives)  # expressions read before the model loads
     except PromptError as e:
         raise CLIError(str(e)) from None
     if labels and len(names) > 255:
         raise CLIError(f"--labels holds at most 255 prompts, got {len(names)}")
+    try:
+        editing = MaskOptions(smooth=smooth, fill_holes=fill_holes, min_area=min_area, grow=grow, invert=invert,
+                              feather=feather)
+    except MaskOptionsError as e:
+        raise CLIError(f"--{str(e).replace('_', '-')}") from None
+    if region_padding < 0:
+        raise CLIError(f"--region-padding must be 0 or more pixels, got {region_padding}")
     kinds = []
     if prob_format:
         kinds.append("prob")
-    if want_mask or (want_mask is None and not (prob_format or overlay or labels or rle)):
+    if want_mask or (want_mask is None and not (prob_format or overlay or labels or rle or cutout or regions)):
         kinds.append("mask")
-    kinds += [k for k, on in (("overlay", overlay), ("labels", labels), ("rle", rle)) if on]
+    kinds += [k for k, on in (("overlay", overlay), ("labels", labels), ("rle", rle), ("cutout", cutout),
+                              ("regions", regions)) if on]
     if not kinds:
-        raise CLIError("no output chosen: use --mask, --prob png|npy, --overlay, --labels or --rle")
+        raise CLIError("no output chosen: use --mask, --prob png|npy, --overlay, --labels, --rle, --cutout or --regions")
 
     _set_threads(threads)
     try:
@@ -269,10 +300,12 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
                              threshold=threshold, none_threshold=none_threshold, overwrite=overwrite,
                              recursive=recursive, progress=progress, max_pixels=max_pixels,
                              model=model_name, keep_aspect=keep_aspect, batch_size=batch_size,
-                             workers=2 if workers is None else workers, autocast=_float16() if amp and on_cuda else None)
+                             workers=2 if workers is None else workers, autocast=_float16() if amp and on_cuda else None,
+                             editing=editing, negative=tuple(negatives), region_padding=region_padding,
+                             region_order=region_order)
     from ..prompts.text import unknown_words, unknown_words_warning
 
-    warning = unknown_words_warning(unknown_words(predictor.tokenizer, texts))
+    warning = unknown_words_warning(unknown_words(predictor.tokenizer, text_terms([*texts, *negatives])))
     if warning and shard.rank == 0:
         click.echo(f"warning: {warning}", err=True)
     try:

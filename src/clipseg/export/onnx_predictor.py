@@ -17,8 +17,10 @@ import numpy as np
 
 from ..io.arrays import resize_bilinear, to_input_array
 from ..io.image_io import ImageInput, load_image
+from ..editing import EditedMask, MaskOptions, edit_map
 from ..inference.masks import DEFAULT_THRESHOLD, label_map
 from ..prompts.conditions import assemble_conditions, prompt_list
+from ..prompts.expression import MapAlgebra, PromptPlan, plan_prompts
 from ..prompts.text import TextEmbeddingCache, tokenize_prompts
 from ..prompts.types import PromptError, VisualPrompt
 from ..prompts.visual_arrays import visual_prompt_array
@@ -27,7 +29,10 @@ from .format import read_metadata
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(np.float32)
+    """float32 sigmoid without overflow for logits of any size: exp of -|x| only."""
+    x = np.asarray(x, dtype=np.float32)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
 
 
 class OnnxPredictor:
@@ -170,23 +175,53 @@ class OnnxPredictor:
         return np.stack(conds).astype(np.float32, copy=False)
 
     # ---------------------------------------------------------------- predict
-    def predict_logits(self, prompts) -> np.ndarray:
-        """Logits (N, h, w) at the input resolution, one decoder call for all prompts."""
+    def plan(self, prompts, negative: Sequence[str] = ()) -> PromptPlan:
+        """The prompts' plan (expressions parsed, negative prompts subtracted; see `Predictor.plan`)."""
+        if isinstance(prompts, PromptPlan):
+            return prompts
+        return plan_prompts(prompt_list(prompts), negative=negative)
+
+    def term_logits(self, plan: PromptPlan) -> np.ndarray:
+        """Logits (T, h, w) of the plan's terms at the input resolution, one decoder call."""
         if self.features is None:
             raise RuntimeError("no image set: call set_image(image) before predict()")
-        return self.decode(self.features, self.encode(prompt_list(prompts)))
+        return self.decode(self.features, self.encode(plan.terms))
 
-    def predict(self, prompts, original_size: bool = True) -> np.ndarray:
-        """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default."""
-        logits = self.predict_logits(prompts)
-        if original_size:
-            logits = resize_bilinear(logits, self.original_size)
-        return _sigmoid(logits)
+    def predict_logits(self, prompts, negative: Sequence[str] = ()) -> np.ndarray:
+        """Logits (N, h, w) at the input resolution (expressions combined on logits)."""
+        plan = self.plan(prompts, negative)
+        logits = self.term_logits(plan)
+        return np.stack(list(plan.maps(lambda i: logits[i].copy(), NUMPY_LOGITS)))
 
-    def segment(self, image: ImageInput, prompts, threshold: float | None = None) -> np.ndarray:
+    def probability_maps(self, plan: PromptPlan, original_size: bool = True):
+        """One probability map (H, W) per output of the plan, made one at a time."""
+        logits = self.term_logits(plan)
+        size = self.original_size if original_size else logits.shape[-2:]
+        return plan.maps(lambda i: _sigmoid(resize_bilinear(logits[i : i + 1], size))[0])
+
+    def predict(self, prompts, original_size: bool = True, negative: Sequence[str] = ()) -> np.ndarray:
+        """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default
+        (expressions and `negative` as `Predictor.predict`)."""
+        return np.stack(list(self.probability_maps(self.plan(prompts, negative), original_size)))
+
+    def edit(self, prompts, threshold: float | None = None, *, negative: Sequence[str] = (),
+             options: MaskOptions | None = None, **option_values) -> list[EditedMask]:
+        """Masks for editing, one per prompt (`Predictor.edit`)."""
+        options = options or MaskOptions(**option_values)
+        t = self.threshold if threshold is None else threshold
+        return [edit_map(prob, t, options) for prob in self.probability_maps(self.plan(prompts, negative))]
+
+    def segment(self, image: ImageInput, prompts, threshold: float | None = None,
+                negative: Sequence[str] = ()) -> np.ndarray:
         self.set_image(image)
-        probs = self.predict(prompts)
+        probs = self.predict(prompts, negative=negative)
         return probs >= threshold if threshold is not None else probs
 
-    def label_map(self, prompts, none_threshold: float | None = None) -> np.ndarray:
-        return label_map(self.predict(prompts), self.threshold if none_threshold is None else none_threshold)
+    def label_map(self, prompts, none_threshold: float | None = None, negative: Sequence[str] = ()) -> np.ndarray:
+        return label_map(self.predict(prompts, negative=negative),
+                         self.threshold if none_threshold is None else none_threshold)
+
+
+NUMPY_LOGITS = MapAlgebra(complement=lambda b: np.negative(b, out=b),
+                          maximum=lambda a, b: np.maximum(a, b, out=a),
+                          minimum=lambda a, b: np.minimum(a, b, out=a))

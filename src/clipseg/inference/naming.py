@@ -45,6 +45,8 @@ KIND_SUFFIXES = {
     "overlay": ".overlay.png",
     "labels": ".labels.png",
     "rle": ".rle.json",
+    "cutout": ".cutout.png",
+    "regions": ".regions.json",
 }
 OUTPUT_EXTENSIONS = (".png", ".npy", ".json")
 LEGEND_NAME = "prompts.json"
@@ -72,7 +74,10 @@ def prompt_identity(prompt) -> str:
     sha256 of the support files' bytes (the same for a file given to the command line and
     uploaded to the service)."""
     from ..prompts import MixedPrompt, VisualPrompt
+    from ..prompts.expression import Expression, render
 
+    if isinstance(prompt, Expression):  # the whole expression, its terms by their own identities
+        return "expr:" + render(prompt, prompt_identity)
     if isinstance(prompt, str):
         return f"text:{prompt}"
     if isinstance(prompt, VisualPrompt):

@@ -9,12 +9,14 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from ..editing import EditedMask, MaskOptions, edit_map
 from ..io.image_io import ImageError, ImageInput, load_image
 from ..io.transforms import InputTransform, resize_maps
 from ..model.clipseg import CLIPSeg, ImageFeatures
 from ..model.fast_cpu import optimize_for_cpu
 from ..prompts import Prompt, PromptEncoder, VisualPromptConfig
 from ..prompts.conditions import prompt_list
+from ..prompts.expression import MapAlgebra, PromptPlan, plan_prompts
 from ..tokenizer import Tokenizer
 from .masks import is_present, label_map  # noqa: F401 (re-exported)
 
@@ -106,8 +108,8 @@ unless `tokenizer` / `threshold` are given.
 
     @torch.inference_mode()
     def predict_batch(self, images: Sequence[ImageInput | torch.Tensor], prompts: Sequence[Prompt] | Prompt,
-                      batch_size: int = 8) -> list[np.ndarray]:
-        """Every prompt on every image: one (N, H_i, W_i) array per image, at its own size.
+                      batch_size: int = 8, negative: Sequence[str] = ()) -> list[np.ndarray]:
+        """Every prompt (or expression) on every image: one (N, H_i, W_i) array per image, at its own size.
 
         The prompts are encoded once; the backbone runs on batches of up to `batch_size`
         images of equal input shape (all of them without keep_aspect; grouped by aspect with
@@ -115,40 +117,80 @@ unless `tokenizer` / `threshold` are given.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        cond = self.prompt_encoder.encode(prompt_list(prompts))
+        plan = self.plan(prompts, negative)
+        cond = self.prompt_encoder.encode(plan.terms)
         prepared = [prepare_image(self.transform, image) for image in images]
         results: list[np.ndarray | None] = [None] * len(prepared)
         for batch in shape_batches([x.shape for x, _ in prepared], batch_size):
             logits = batch_logits(self.model, [prepared[i][0] for i in batch], cond)
             for i, lg in zip(batch, logits):
-                results[i] = probabilities(lg, prepared[i][1])
+                results[i] = np.stack(list(full_resolution_maps(lg, prepared[i][1], plan)))
         return results  # type: ignore[return-value]
 
+    def plan(self, prompts: Sequence[Prompt] | Prompt | PromptPlan, negative: Sequence[str] = ()) -> PromptPlan:
+        """The prompts' plan: expressions parsed, negative prompts subtracted, terms listed once
+        (`clipseg.prompts.expression`); a plan is returned as it is."""
+        if isinstance(prompts, PromptPlan):
+            return prompts
+        return plan_prompts(prompt_list(prompts), negative=negative)
+
     @torch.inference_mode()
-    def predict_logits(self, prompts: Sequence[Prompt] | Prompt) -> torch.Tensor:
-        """Logits (N, h, w) at the model's input resolution, one decoder pass for all prompts
-        (the tensor twin of `predict`; `full_resolution_maps` streams them one map at a time)."""
+    def term_logits(self, plan: PromptPlan) -> torch.Tensor:
+        """Logits (T, h, w) of the plan's terms at the model's input resolution: one decoder pass."""
         if self.image_state is None:
             raise RuntimeError("no image set: call set_image(image) before predict()")
-        cond = self.prompt_encoder.encode(prompt_list(prompts))
-        return self.model.decode(self.image_state.features, cond)
+        return self.model.decode(self.image_state.features, self.prompt_encoder.encode(plan.terms))
 
     @torch.inference_mode()
-    def predict(self, prompts: Sequence[Prompt] | Prompt, original_size: bool = True) -> np.ndarray:
-        """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default."""
-        return probabilities(self.predict_logits(prompts), self.original_size if original_size else None)
+    def predict_logits(self, prompts: Sequence[Prompt] | Prompt | PromptPlan, negative: Sequence[str] = ()) -> torch.Tensor:
+        """Logits (N, h, w) at the model's input resolution, one decoder pass for all prompts (the
+        tensor twin of `predict`; expressions are combined on logits: max, min, min(a, -b))."""
+        plan = self.plan(prompts, negative)
+        logits = self.term_logits(plan)
+        if not plan.has_expressions and len(plan.terms) == len(plan.outputs):
+            return logits
+        return torch.stack(list(plan.maps(lambda i: logits[i].clone(), TORCH_LOGITS)))
 
-    def segment(self, image: ImageInput, prompts: Sequence[Prompt] | Prompt, threshold: float | None = None) -> np.ndarray:
+    @torch.inference_mode()
+    def predict(self, prompts: Sequence[Prompt] | Prompt | PromptPlan, original_size: bool = True,
+                negative: Sequence[str] = ()) -> np.ndarray:
+        """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default.
+
+        A text prompt may be an expression ("a cat | a dog", "a person - a hat", see
+        `clipseg.prompts.expression`); `negative` prompts are subtracted from every prompt.
+        Expressions combine the terms' maps at the size returned."""
+        plan = self.plan(prompts, negative)
+        logits = self.term_logits(plan)
+        return np.stack(list(full_resolution_maps(logits, self.original_size if original_size else None, plan)))
+
+    def edit(self, prompts: Sequence[Prompt] | Prompt, threshold: float | None = None, *,
+             negative: Sequence[str] = (), options: MaskOptions | None = None, **option_values) -> list[EditedMask]:
+        """Masks for editing, one per prompt, at the image's size: `predict`, then `edit_map`
+        with `options` or the same as keywords (grow, feather, smooth, invert, fill_holes,
+        min_area; see `clipseg.editing.MaskOptions`). threshold: default the predictor's."""
+        options = options or MaskOptions(**option_values)
+        plan = self.plan(prompts, negative)
+        logits = self.term_logits(plan)
+        t = self.threshold if threshold is None else threshold
+        return [edit_map(prob, t, options) for prob in full_resolution_maps(logits, self.original_size, plan)]
+
+    def segment(self, image: ImageInput, prompts: Sequence[Prompt] | Prompt, threshold: float | None = None,
+                negative: Sequence[str] = ()) -> np.ndarray:
         """One call: set_image + predict: probabilities (N, H, W), or boolean masks when a
         threshold is given (`predictor.threshold` is the model's own)."""
         self.set_image(image)
-        probs = self.predict(prompts)
+        probs = self.predict(prompts, negative=negative)
         return probs >= threshold if threshold is not None else probs
 
-    def label_map(self, prompts: Sequence[Prompt], none_threshold: float | None = None) -> np.ndarray:
+    def label_map(self, prompts: Sequence[Prompt], none_threshold: float | None = None,
+                  negative: Sequence[str] = ()) -> np.ndarray:
         """Multi-prompt semantic segmentation: (H, W) int32, 0 = none of the prompts
         (max probability below none_threshold, default the predictor's threshold), k = prompts[k - 1]."""
-        return label_map(self.predict(prompts), self.threshold if none_threshold is None else none_threshold)
+        return label_map(self.predict(prompts, negative=negative),
+                         self.threshold if none_threshold is None else none_threshold)
+
+
+TORCH_LOGITS = MapAlgebra(complement=torch.neg, maximum=torch.maximum, minimum=torch.minimum)
 
 
 def prepare_image(transform: InputTransform, image: ImageInput | torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -195,15 +237,26 @@ def tensor_to_array(image: torch.Tensor) -> np.ndarray:
     return t.numpy()
 
 
-def full_resolution_maps(logits: torch.Tensor, size: tuple[int, int]) -> Iterator[np.ndarray]:
-    """(N, h, w) logits -> N probability maps (H, W) float32, made one at a time (equal to
-    `predict`'s rows), so that memory holds one map of a large image, not N."""
+def full_resolution_map(logits: torch.Tensor, k: int, size: tuple[int, int] | None) -> np.ndarray:
+    """Row k of (N, h, w) logits -> a new (H, W) float32 probability map at size = (H, W)
+    (at (h, w) when size is None)."""
     with torch.inference_mode():
+        row = logits[k : k + 1].float()
+        maps = resize_maps(row, size) if size is not None else row  # (1, H, W), a new tensor unless no resize
+        shared = maps.untyped_storage().data_ptr() == logits.untyped_storage().data_ptr()
+        maps = maps.sigmoid() if shared else maps.sigmoid_()
+        return maps.cpu().numpy()[0]
+
+
+def full_resolution_maps(logits: torch.Tensor, size: tuple[int, int] | None,
+                         plan: PromptPlan | None = None) -> Iterator[np.ndarray]:
+    """(T, h, w) logits -> probability maps (H, W) float32, made one at a time so that memory
+    holds a few maps of a large image, not N: one per row, or one per output of `plan` (whose
+    terms the rows are; expressions combine the terms' full-size maps)."""
+    if plan is None:
         for k in range(logits.shape[0]):
-            maps = resize_maps(logits[k : k + 1].float(), size)  # (1, H, W), a new tensor unless no resize
-            shared = maps.untyped_storage().data_ptr() == logits.untyped_storage().data_ptr()
-            maps = maps.sigmoid() if shared else maps.sigmoid_()
-            yield maps.cpu().numpy()[0]
-            del maps  # before the next map is made: one full-size map at a time
+            yield full_resolution_map(logits, k, size)
+        return
+    yield from plan.maps(lambda i: full_resolution_map(logits, i, size))
 
 

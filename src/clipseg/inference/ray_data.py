@@ -12,7 +12,8 @@
 Each actor loads the model once and encodes the prompts once; every batch of images goes
 through `Predictor.predict_batch`. A row gets, per prompt, the COCO RLE of its mask at
 `threshold` (JSON), its area and its highest probability; `path` is kept when the source
-has it. Needs the `ray` extra (`pip install 'clipseg[ray]'`).
+has it. Prompts may be expressions, `negative` prompts are subtracted from each, and
+`editing` (a `clipseg.editing.MaskOptions` or its fields as a dict) shapes the masks. Needs the `ray` extra (`pip install 'clipseg[ray]'`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..editing import MaskOptions, edit_map
 from ..io import rle
 from .masks import DEFAULT_THRESHOLD
 
@@ -30,22 +32,24 @@ class SegmentBatch:
     """Callable class for `Dataset.map_batches` (numpy batch format, an "image" column)."""
 
     def __init__(self, weights: str, prompts: Sequence[str], threshold: float = DEFAULT_THRESHOLD, device: str = "auto",
-                 batch_size: int = 16, tokenizer=None):
+                 batch_size: int = 16, tokenizer=None, negative: Sequence[str] = (),
+                 editing: MaskOptions | dict | None = None):
         from ..factory import load
         from .predictor import Predictor
 
         if not prompts:
             raise ValueError("SegmentBatch needs at least one prompt")
         self.prompts, self.threshold, self.batch_size = list(prompts), float(threshold), batch_size
+        self.editing = editing if isinstance(editing, MaskOptions) else MaskOptions(**(editing or {}))
         self.predictor = Predictor(load(weights, device=device), tokenizer)
-        self.cond = self.predictor.prompt_encoder.encode(self.prompts)  # once per actor
+        self.plan = self.predictor.plan(self.prompts, negative)  # expressions read once per actor
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         images = [np.asarray(img, dtype=np.uint8) for img in batch["image"]]  # (H, W, 3), sizes may differ
-        maps = self.predictor.predict_batch(images, list(self.cond), batch_size=self.batch_size)
+        maps = self.predictor.predict_batch(images, self.plan, batch_size=self.batch_size)
         out = {k: v for k, v in batch.items() if k != "image"}
-        masks = [m >= self.threshold for m in maps]  # (N, H, W) bool per image
-        out["prompts"] = np.array([json.dumps(self.prompts)] * len(images), dtype=object)
+        masks = [[edit_map(p, self.threshold, self.editing).mask for p in image_maps] for image_maps in maps]
+        out["prompts"] = np.array([json.dumps(self.plan.names)] * len(images), dtype=object)
         out["rle"] = np.array([json.dumps([rle.encode(m) for m in image_masks]) for image_masks in masks], dtype=object)
         out["area"] = np.array([json.dumps([int(m.sum()) for m in image_masks]) for image_masks in masks], dtype=object)
         out["score"] = np.array([json.dumps([float(p.max()) for p in image_maps]) for image_maps in maps], dtype=object)

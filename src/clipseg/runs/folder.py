@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..editing import MaskOptions, cutout, edit_map, find_regions, regions_record
 from ..inference.masks import DEFAULT_THRESHOLD
 from ..inference.predictor import full_resolution_maps
 from ..io.atomic import remove_stale_temporaries
@@ -28,11 +29,14 @@ from ..io.progress import progress_bar
 from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import MixedPrompt
+from ..prompts.expression import plan_prompts
 from .backends import backend_for
 from .loader import BoundedWriter, ImageJobs, LoadedImage, Shard, describe_failure, load_images, shape_runs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
-OUTPUT_KINDS = ("prob", "mask", "overlay", "labels", "rle")
+OUTPUT_KINDS = ("prob", "mask", "overlay", "labels", "rle", "cutout", "regions")
+PER_PROMPT_EDITED = ("mask", "rle", "cutout", "regions")  # the outputs that editing options change
+DEFAULT_REGION_PADDING = 16
 
 
 @dataclass
@@ -52,6 +56,19 @@ class SegmentOptions:
     workers: int = 0  # DataLoader processes decoding images (0 = in the main thread)
     write_threads: int = 1  # threads turning logits into files
     autocast: torch.dtype | None = None  # e.g. torch.float16 on CUDA
+    editing: MaskOptions = field(default_factory=MaskOptions)  # masks, RLE, cut-outs and regions
+    negative: tuple[str, ...] = ()  # subtracted from every prompt: (prompt) - (n1 | n2 ...)
+    region_padding: int = DEFAULT_REGION_PADDING  # context around each region's crop box (px)
+    region_order: str = "area"  # regions largest first, or "left-to-right"
+
+    def editing_record(self) -> dict:
+        """The editing settings that differ from the defaults (recorded in `made_with`)."""
+        rec = self.editing.record()
+        if self.region_padding != DEFAULT_REGION_PADDING:
+            rec["region_padding"] = self.region_padding
+        if self.region_order != "area":
+            rec["region_order"] = self.region_order
+        return rec
 
 
 class SettingsConflict(ValueError):
@@ -175,16 +192,18 @@ LEGEND_VERSION = 2
 
 
 def output_targets(job: Job, prompt_keys: Sequence[str], set_key: str, options: SegmentOptions) -> dict[str, Path]:
-    """The output files of one image: 'prob:K' / 'mask:K' per prompt K, and 'overlay',
-    'labels', 'rle' for the prompt set, as far as `options.outputs` asks for them."""
+    """The output files of one image: 'prob:K' / 'mask:K' / 'cutout:K' / 'regions:K' per
+    prompt K, and 'overlay', 'labels', 'rle' for the prompt set, as far as `options.outputs`
+    asks for them."""
     folder = Path(options.out_dir).joinpath(*job.folders)
     f = job.file_name
     t: dict[str, Path] = {}
     for k, key in enumerate(prompt_keys):
         if "prob" in options.outputs:
             t[f"prob:{k}"] = folder / naming.output_name(f, f"prob-{options.prob_format}", prompt=key)
-        if "mask" in options.outputs:
-            t[f"mask:{k}"] = folder / naming.output_name(f, "mask", prompt=key)
+        for kind in ("mask", "cutout", "regions"):
+            if kind in options.outputs:
+                t[f"{kind}:{k}"] = folder / naming.output_name(f, kind, prompt=key)
     for kind in ("overlay", "labels", "rle"):
         if kind in options.outputs:
             t[kind] = folder / naming.output_name(f, kind, combined=set_key)
@@ -199,11 +218,12 @@ class Segmenter:
         if not prompts:
             raise ValueError("no prompts")
         self.predictor = predictor
-        self.prompts = list(prompts)
-        self.names = list(names)
+        self.plan = plan_prompts(list(prompts), list(names), options.negative)  # ExpressionError here
+        self.prompts = self.plan.outputs  # prompts and expressions, one per output
+        self.names = self.plan.names
         self.options = options
         self.backend = backend_for(predictor, options.autocast)
-        self.cond = self.backend.encode_prompts(self.prompts)  # (N, E); PromptError here, before any image
+        self.cond = self.backend.encode_prompts(self.plan.terms)  # (T, E); PromptError here, before any image
         self.sources = [naming.prompt_identity(p) for p in self.prompts]
         self.keys = [naming.prompt_key(n, src) for n, src in zip(self.names, self.sources)]
         owner: dict[str, str] = {}
@@ -226,11 +246,13 @@ class Segmenter:
         made with (merged over runs), and the settings behind all of them."""
         o = self.options
         made_with = {key: getattr(o, key) for key in RUN_SETTINGS}  # each entry: the settings its files have
+        if o.editing_record():  # absent with the defaults: folders of earlier versions resume
+            made_with["editing"] = o.editing_record()
         return {
             "format": "clipseg-segment-legend",
             "version": LEGEND_VERSION,
-            "naming": "IMAGE_FILE.PROMPT_KEY.(mask.png|prob.png|prob.npy) and IMAGE_FILE.SET_KEY."
-                      "(overlay.png|labels.png|rle.json); see clipseg.inference.naming",
+            "naming": "IMAGE_FILE.PROMPT_KEY.(mask.png|prob.png|prob.npy|cutout.png|regions.json) and "
+                      "IMAGE_FILE.SET_KEY.(overlay.png|labels.png|rle.json); see clipseg.inference.naming",
             "threshold": o.threshold,
             "prob_format": o.prob_format,
             "model": o.model,
@@ -304,25 +326,38 @@ class Segmenter:
 
     def write_outputs(self, job: Job, targets: dict[str, Path], logits: torch.Tensor, size: tuple[int, int],
                       rgb: np.ndarray | None) -> None:
-        """Every output file of one image from its logits (N, h, w): the maps are made at the
-        original size one at a time, so memory is one full-size map, however many prompts."""
+        """Every output file of one image from its terms' logits (T, h, w): the maps are made at
+        the original size one at a time, so memory is a few full-size maps, however many prompts."""
         o = self.options
+        o.editing.check_size(*size)  # MaskOptionsError (this image fails) before any file is written
         best = out.RunningBest(size) if {"overlay", "labels"} & set(targets) else None
         annotations = []
-        maps = full_resolution_maps(logits, size)
-        for k in range(len(self.cond)):
+        maps = full_resolution_maps(logits, size, self.plan)
+        for k in range(len(self.prompts)):
             prob = next(maps)  # not enumerate(maps): its reused tuple would keep the previous map alive
             if f"prob:{k}" in targets:
                 if o.prob_format == "npy":
                     out.write_npy(targets[f"prob:{k}"], prob)
                 else:
                     out.write_png(targets[f"prob:{k}"], out.prob_image16(prob))
-            if f"mask:{k}" in targets:
-                out.write_png(targets[f"mask:{k}"], out.mask_image(prob >= o.threshold))
+            if any(f"{kind}:{k}" in targets for kind in PER_PROMPT_EDITED) or "rle" in targets:
+                edited = edit_map(prob, o.threshold, o.editing)
+                if f"mask:{k}" in targets:
+                    out.write_png(targets[f"mask:{k}"], Image.fromarray(edited.matte8(), "L"))
+                if f"cutout:{k}" in targets:
+                    out.write_png(targets[f"cutout:{k}"], cutout(rgb, edited))
+                if f"regions:{k}" in targets:
+                    found = find_regions(edited.mask, o.region_padding, o.region_order)
+                    out.write_json(targets[f"regions:{k}"], {
+                        "image": job.display, "prompt": self.names[k], "key": self.keys[k], "threshold": o.threshold,
+                        "editing": o.editing.record(),
+                        **regions_record(found, size[0], size[1], o.region_padding, o.region_order)})
+                if "rle" in targets:
+                    annotations.append({**out.mask_annotation(k, prob, self.names[k], edited.mask),
+                                        "present": edited.present})
+                del edited
             if best is not None:
                 best.add(prob)
-            if "rle" in targets:
-                annotations.append(out.rle_annotation(k, prob, self.names[k], o.threshold))
             del prob
         if "overlay" in targets:
             out.write_png(targets["overlay"], out.overlay_image(Image.fromarray(rgb), best, threshold=o.threshold))
@@ -371,7 +406,7 @@ class Segmenter:
             bar.set_postfix(failed=len(summary.failed), refresh=False)
 
         dataset = ImageJobs([job.source for job, _ in todo], self.backend.prepare, o.max_pixels,
-                            keep_rgb="overlay" in o.outputs)
+                            keep_rgb=bool({"overlay", "cutout"} & set(o.outputs)))
         writer = BoundedWriter(o.write_threads, max_pending=2 * o.batch_size, on_done=finished)
         try:
             for batch in shape_runs(load_images(dataset, o.workers), o.batch_size):

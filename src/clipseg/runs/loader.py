@@ -18,12 +18,13 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from ..editing import MaskOptionsError
 from ..io.image_io import ImageError, load_image
 
 
 def describe_failure(error: BaseException) -> str:
     """What the run's report says about one image that failed."""
-    if isinstance(error, ImageError):
+    if isinstance(error, (ImageError, MaskOptionsError)):
         return str(error)
     if isinstance(error, MemoryError):
         return "out of memory"

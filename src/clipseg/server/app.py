@@ -1,8 +1,10 @@
 """The HTTP service: FastAPI app around a Predictor, with limits, a queue, a cache and metrics.
 
-    POST /segment       multipart: image (or image_sha256 of an image sent before), prompt (repeatable),
+    POST /segment       multipart: image (or image_sha256 of an image sent before), prompt (repeatable;
+                        expressions as 'a | b', 'a & b', 'a - b'), negative (repeatable),
                         support_image + support_mask (visual prompt), text_weight (mix the visual prompt
-                        into each text prompt), threshold, outputs, format, kind
+                        into each text prompt), threshold, mask editing (grow, feather, smooth, invert,
+                        fill_holes, min_area), region_padding, region_order, outputs, format, kind
     GET  /health        liveness + queue and cache state
     GET  /metrics       Prometheus text format
     GET  /info          the loaded model and the limits
@@ -36,6 +38,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..editing import MaskOptions, MaskOptionsError
 from ..io.image_io import ImageError
 from ..prompts import PromptError
 from ..prompts.assembly import HTTP_FIELDS, count_prompts
@@ -119,6 +122,10 @@ def create_app(model, settings: ServerSettings | None = None, tokenizer=None) ->
     async def _prompt_error(request: Request, exc: PromptError):
         return _error(422, "bad_prompt", str(exc))
 
+    @app.exception_handler(MaskOptionsError)
+    async def _option_error(request: Request, exc: MaskOptionsError):
+        return _error(422, "bad_option", str(exc))
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         errs = exc.errors()
@@ -169,11 +176,25 @@ def create_app(model, settings: ServerSettings | None = None, tokenizer=None) ->
                                                                            "model's own, see /info)")] = None,
         none_threshold: Annotated[float | None, Form(ge=0.0, le=1.0, description="label maps: 'none' below "
                                                                                  "this (default threshold)")] = None,
-        outputs: Annotated[str, Form(description="JSON format: comma-separated of rle, mask_png, prob_png "
-                                                 "(base64 PNGs; prob_png is 16-bit)")] = "rle",
+        negative: Annotated[list[str] | None, Form(description="subtracted from every prompt: (prompt) - (n1 | n2 "
+                                                               "...); repeat the field for several")] = None,
+        grow: Annotated[float, Form(description="grow the masks by a disk of this many pixels of the image "
+                                                "(negative: shrink)")] = 0.0,
+        feather: Annotated[float, Form(description="soft mask edge of this many pixels (mask_png, cutout_png)")] = 0.0,
+        smooth: Annotated[float, Form(description="Gaussian blur (standard deviation, px) of the probability map "
+                                                  "before the threshold")] = 0.0,
+        invert: Annotated[bool, Form(description="invert the masks")] = False,
+        fill_holes: Annotated[bool, Form(description="fill the masks' holes")] = False,
+        min_area: Annotated[int, Form(description="drop mask regions of fewer pixels")] = 0,
+        region_padding: Annotated[int, Form(ge=0, description="outputs=regions: context around each crop box (px)")] = 16,
+        region_order: Annotated[Literal["area", "left-to-right"], Form(description="outputs=regions: largest "
+                                                                                   "first or left to right")] = "area",
+        outputs: Annotated[str, Form(description="JSON format: comma-separated of rle, mask_png, prob_png, "
+                                                 "cutout_png, regions (base64 PNGs; prob_png is 16-bit, cutout_png "
+                                                 "RGBA; regions: boxes of the mask's parts)")] = "rle",
         format: Annotated[Literal["json", "png"], Form(description="json: all prompts; png: one image")] = "json",
-        kind: Annotated[Literal["mask", "prob", "labels"], Form(description="format=png: mask or prob (one "
-                                                                             "prompt) or labels (palette PNG)")] = "mask",
+        kind: Annotated[Literal["mask", "prob", "labels", "cutout"], Form(
+            description="format=png: mask, prob or cutout (one prompt) or labels (palette PNG)")] = "mask",
         request_id: Annotated[str | None, Form(description="echoed back in the body and the X-Request-Id "
                                                                      "header: 1-128 of A-Z a-z 0-9 . _ : -")] = None,
     ):
@@ -198,7 +219,10 @@ def create_app(model, settings: ServerSettings | None = None, tokenizer=None) ->
         unknown = [o for o in wanted if o not in OUTPUT_KINDS]
         if unknown:
             raise ApiError(422, "invalid_request", f"unknown outputs {unknown}; choose from {', '.join(OUTPUT_KINDS)}")
-        if format == "png" and kind in ("mask", "prob") and n != 1:
+        negatives = tuple(negative or ())
+        editing = MaskOptions(smooth=smooth, fill_holes=fill_holes, min_area=min_area, grow=grow, invert=invert,
+                              feather=feather)  # MaskOptionsError -> 422 bad_option
+        if format == "png" and kind in ("mask", "prob", "cutout") and n != 1:
             raise ApiError(422, "invalid_request", f"format=png with kind={kind} returns one prompt's map, got {n} "
                                                    "prompts (use kind=labels or format=json)")
         if image is None and not image_sha256:
@@ -214,7 +238,8 @@ def create_app(model, settings: ServerSettings | None = None, tokenizer=None) ->
         job = SegmentJob(image=data, image_sha256=image_sha256 or None, prompts=texts, support=support,
                          text_weight=text_weight, threshold=model.threshold if threshold is None else threshold,
                          none_threshold=none_threshold,
-                         outputs=wanted or ("rle",), fmt=format, kind=kind, request_id=request_id)
+                         outputs=wanted or ("rle",), fmt=format, kind=kind, request_id=request_id,
+                         negative=negatives, editing=editing, region_padding=region_padding, region_order=region_order)
         return await service.submit(job)
 
     @app.get("/health", summary="Liveness and queue/cache state")

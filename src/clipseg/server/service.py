@@ -20,6 +20,7 @@ from typing import Any
 from fastapi.responses import Response
 from PIL import Image
 
+from ..editing import MaskOptions, cutout, edit_map, find_regions, regions_record
 from ..io.image_io import load_image
 from ..inference import Predictor
 from ..inference.predictor import full_resolution_maps
@@ -27,13 +28,15 @@ from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import VisualPrompt, describe
 from ..prompts.assembly import HTTP_FIELDS, assemble
+from ..prompts.expression import Expression, leaves as _leaves, plan_prompts, text_terms
 from ..prompts.text import unknown_words, unknown_words_warning
 from .cache import FeatureCache
 from .errors import ApiError
 from .metrics import Metrics
 from .settings import ServerSettings
 
-OUTPUT_KINDS = ("rle", "mask_png", "prob_png")
+OUTPUT_KINDS = ("rle", "mask_png", "prob_png", "cutout_png", "regions")
+IMAGE_OUTPUTS = ("mask_png", "prob_png", "cutout_png")  # base64 PNGs of the image's size, per prompt
 
 
 @dataclass
@@ -49,6 +52,10 @@ class SegmentJob:
     fmt: str
     kind: str
     request_id: str | None
+    negative: tuple[str, ...] = ()
+    editing: MaskOptions = field(default_factory=MaskOptions)
+    region_padding: int = 16
+    region_order: str = "area"
     timing: dict[str, float] = field(default_factory=dict)
 
 
@@ -150,7 +157,7 @@ class InferenceService:
             raise ApiError(413, "image_too_large", f"{what} is {w}x{h} = {w * h / 1e6:.1f} Mpx, above this "
                                                    f"server's limit of {limit / 1e6:.1f} Mpx")
 
-    def _set_image(self, predictor: Predictor, job: SegmentJob) -> tuple[str, bool]:
+    def _set_image(self, predictor: Predictor, job: SegmentJob):
         t0 = time.perf_counter()
         if job.image is not None:
             sha = hashlib.sha256(job.image).hexdigest()
@@ -160,6 +167,7 @@ class InferenceService:
         else:
             sha = job.image_sha256.lower()
         cached = self.cache.get(sha)
+        pil = None
         if cached is not None:
             predictor.set_image(cached)  # an ImageState: no backbone pass
             self.metrics.inc("clipseg_image_cache_hits_total", "Requests whose image features came from the cache.")
@@ -174,23 +182,34 @@ class InferenceService:
             self.metrics.inc("clipseg_backbone_runs_total", "Backbone (image encoder) passes.")
             self.cache.put(sha, predictor.image_state)
         job.timing["image_ms"] = (time.perf_counter() - t0) * 1000
-        return sha, cached is not None
+        return sha, cached is not None, pil
 
     def _segment(self, predictor: Predictor, job: SegmentJob) -> Response:
-        if job.prompts:
-            predictor.prompt_encoder.tokenize(job.prompts)  # PromptError before paying for the image
-        sha, was_cached = self._set_image(predictor, job)
+        max_terms = self.settings.max_prompts
+        terms = text_terms([*job.prompts, *job.negative])
+        plan_prompts(job.prompts, negative=job.negative, max_terms=max_terms)  # ExpressionError: 422
+        if terms:
+            predictor.prompt_encoder.tokenize(terms)  # PromptError before paying for the image
+        sha, was_cached, pil = self._set_image(predictor, job)
         visuals = []
         if job.support is not None:
             self._check_pixels(job.support[0], "support_image")
             self._check_pixels(job.support[1], "support_mask")
             visuals.append(VisualPrompt(job.support[0], job.support[1]))
         prompts, keys_from = assemble(job.prompts, visuals, job.text_weight, HTTP_FIELDS)  # the CLI's rules and names
-        names = [describe(p) for p in prompts]
+        plan = plan_prompts(prompts, keys_from, job.negative, max_terms=max_terms)
+        names = [plan.names[k] if isinstance(node, Expression) else describe(node) for k, node in enumerate(plan.outputs)]
         h, w = predictor.original_size
         self._check_output_size(len(prompts), h, w, job)
+        job.editing.check_size(h, w)  # MaskOptionsError: 422
+        wants_image = "cutout_png" in job.outputs or (job.fmt == "png" and job.kind == "cutout")
+        if wants_image and pil is None:
+            if job.image is None:
+                raise ApiError(422, "image_needed", "a cut-out needs the image's pixels: send the 'image' itself, "
+                                                    "not only its image_sha256")
+            pil = load_image(job.image, max_pixels=self.settings.max_pixels)
         t0 = time.perf_counter()
-        maps = full_resolution_maps(predictor.predict_logits(prompts), (h, w))  # one (H, W) map at a time
+        maps = full_resolution_maps(predictor.term_logits(plan), (h, w), plan)  # one (H, W) map at a time
         headers = {"X-Image-SHA256": sha, "X-Cache": "hit" if was_cached else "miss"}
         if job.request_id:
             headers["X-Request-Id"] = job.request_id
@@ -203,33 +222,44 @@ class InferenceService:
                 img = out.label_image(best.labels(nt))
             elif job.kind == "prob":
                 img = out.prob_image16(next(maps))
+            elif job.kind == "cutout":
+                img = cutout(pil, edit_map(next(maps), job.threshold, job.editing))
             else:
-                img = out.mask_image(next(maps) >= job.threshold)
+                img = Image.fromarray(edit_map(next(maps), job.threshold, job.editing).matte8(), "L")
             job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
             return Response(out.png_bytes(img), media_type="image/png", headers=headers)
         results = []
         for k, name in enumerate(names):
             prob = next(maps)  # not zip(maps, ...): its reused tuple would keep the previous map alive
-            m = prob >= job.threshold
-            r: dict[str, Any] = out.mask_annotation(k, prob, name, m, segmentation="rle" in job.outputs)
-            r["key"] = naming.prompt_key(keys_from[k], naming.prompt_identity(prompts[k]))  # the CLI's file-name key
+            edited = edit_map(prob, job.threshold, job.editing)
+            r: dict[str, Any] = out.mask_annotation(k, prob, name, edited.mask, segmentation="rle" in job.outputs)
+            r["present"] = edited.present
+            r["key"] = naming.prompt_key(plan.names[k], naming.prompt_identity(plan.outputs[k]))  # the CLI's file-name key
             if "mask_png" in job.outputs:
-                r["mask_png"] = base64.b64encode(out.png_bytes(out.mask_image(m))).decode()
+                r["mask_png"] = base64.b64encode(out.png_bytes(Image.fromarray(edited.matte8(), "L"))).decode()
             if "prob_png" in job.outputs:
                 r["prob_png"] = base64.b64encode(out.png_bytes(out.prob_image16(prob))).decode()
+            if "cutout_png" in job.outputs:
+                r["cutout_png"] = base64.b64encode(out.png_bytes(cutout(pil, edited))).decode()
+            if "regions" in job.outputs:
+                found = find_regions(edited.mask, job.region_padding, job.region_order)
+                r["regions"] = regions_record(found, h, w, job.region_padding, job.region_order)
             results.append(r)
-            del prob, m
+            del prob, edited
         job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
-        unknown = unknown_words(predictor.tokenizer, job.prompts)
-        for r in results:
-            if r["prompt"] in unknown:
-                r["unknown_words"] = unknown[r["prompt"]]
+        unknown = unknown_words(predictor.tokenizer, terms)
+        for r, node in zip(results, plan.outputs):
+            words = [w for p in _leaves(node) if isinstance(p, str) for w in unknown.get(p, [])]
+            if words:
+                r["unknown_words"] = list(dict.fromkeys(words))
         body = {
             "request_id": job.request_id,
             "warnings": [text] if (text := unknown_words_warning(unknown)) else [],
             "image": {"sha256": sha, "width": w, "height": h, "cached": was_cached},
             "threshold": job.threshold,
             "text_weight": job.text_weight,
+            "negative": list(job.negative),
+            "editing": job.editing.record(),
             "results": results,
             "timing_ms": {k: round(v, 2) for k, v in job.timing.items()},
         }
@@ -237,8 +267,8 @@ class InferenceService:
 
     def _check_output_size(self, n: int, h: int, w: int, job: SegmentJob) -> None:
         """413 before any map is made if the response would carry more image pixels than allowed."""
-        images = n if job.fmt == "json" else 1
-        if job.fmt == "json" and not {"mask_png", "prob_png"} & set(job.outputs):
+        images = n * len(set(IMAGE_OUTPUTS) & set(job.outputs)) if job.fmt == "json" else 1
+        if job.fmt == "json" and not images:
             return  # statistics and RLE only: small
         limit = self.settings.max_output_pixels
         if images * h * w > limit:

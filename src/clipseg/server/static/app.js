@@ -272,16 +272,25 @@ function stroke(a, b) {
 // ------------------------------------------------------------------ segmenting
 
 function prompts() {
-  return $("prompts").value.split("\n").map((s) => s.trim()).filter((s) => s.length > 0);
+  return lines("prompts");
 }
 
 function canvasBlob(canvas) {
   return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
 }
 
+// the mask-editing fields of POST /segment and their inputs on the page
+const EDIT_NUMBERS = [["grow", "grow"], ["feather", "feather"], ["smooth", "smooth"], ["min_area", "min-area"]];
+const wantCutout = () => $("want-cutout").checked;
+
+function lines(id) {
+  return $(id).value.split("\n").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
 async function request(withImage, signal) {
   const fd = new FormData();
-  if (withImage || !state.sha) fd.append("image", state.file, state.name);
+  // a cut-out needs the image's pixels, which the server's feature cache does not keep
+  if (withImage || !state.sha || wantCutout()) fd.append("image", state.file, state.name);
   else fd.append("image_sha256", state.sha);
   for (const p of prompts()) fd.append("prompt", p);
   if ($("use-visual").checked && state.drawn && state.supportBlob) {
@@ -290,7 +299,11 @@ async function request(withImage, signal) {
     if ($("text-weight").value !== "") fd.append("text_weight", $("text-weight").value);  // mixed prompts
   }
   fd.append("threshold", $("threshold").value);
-  fd.append("outputs", "rle,mask_png,prob_png");
+  for (const n of lines("negative")) fd.append("negative", n);
+  for (const [field, id] of EDIT_NUMBERS) if ($(id).value !== "" && +$(id).value !== 0) fd.append(field, $(id).value);
+  if ($("invert").checked) fd.append("invert", "true");
+  if ($("fill-holes").checked) fd.append("fill_holes", "true");
+  fd.append("outputs", "rle,mask_png,prob_png,regions" + (wantCutout() ? ",cutout_png" : ""));
   const r = await fetch("/segment", { method: "POST", body: fd, signal });
   let j = null;
   try { j = await r.json(); } catch (e) { /* not JSON */ }
@@ -359,6 +372,9 @@ document.addEventListener("keydown", (ev) => {
 $("threshold").addEventListener("input", () => { $("threshold-value").textContent = (+$("threshold").value).toFixed(2); });
 $("threshold").addEventListener("change", () => { if (state.view) segment(); });  // cached: no backbone pass
 $("opacity").addEventListener("input", () => { if (state.view) paintAll(); });    // synchronous: no races
+for (const id of ["grow", "feather", "smooth", "min-area", "invert", "fill-holes", "want-cutout", "negative"]) {
+  $(id).addEventListener("change", () => { if (state.view) segment(); });  // cached features: decoder only
+}
 
 // ------------------------------------------------------------------ results
 
@@ -497,7 +513,10 @@ function renderResults() {
     canvas.setAttribute("aria-label", `map of "${r.prompt}": ${present ? `${(100 * r.area_fraction).toFixed(1)}% of the image` : "not present"}`);
     const stats = document.createElement("div");
     stats.className = "stats";
-    stats.textContent = `${present ? "present" : "not present"} · mask ${(100 * r.area_fraction).toFixed(1)}% of the image · max p ${r.score.toFixed(2)} · mean p ${r.mean_probability.toFixed(2)}`;
+    const nRegions = r.regions ? r.regions.count : null;
+    stats.textContent = `${present ? "present" : "not present"} · mask ${(100 * r.area_fraction).toFixed(1)}% of the image`
+      + (nRegions === null ? "" : ` · ${nRegions} region${nRegions === 1 ? "" : "s"}`)
+      + ` · max p ${r.score.toFixed(2)} · mean p ${r.mean_probability.toFixed(2)}`;
     const links = document.createElement("div");
     const file = `${state.name}.${r.key}`;  // the CLI's output names: FILE.KEY.kind.ext
     const dl = document.createElement("a");
@@ -511,7 +530,28 @@ function renderResults() {
     dp.download = `${file}.prob.png`;
     dp.textContent = "probabilities (16-bit PNG)";
     links.append(dl, dp);
+    if (r.regions) {
+      const dr = document.createElement("a");
+      dr.className = "download-regions";
+      dr.href = URL.createObjectURL(new Blob([JSON.stringify({ image: state.name, prompt: r.prompt, key: r.key,
+        ...r.regions }, null, 1)], { type: "application/json" }));
+      dr.download = `${file}.regions.json`;
+      dr.textContent = "regions (JSON)";
+      links.append(dr);
+    }
     card.append(title, canvas, stats, links);
+    if (r.cutout_png) {  // the cut-out over a checkerboard, as editors show transparency
+      const cut = document.createElement("img");
+      cut.className = "cutout";
+      cut.alt = `cut-out of "${r.prompt}"`;
+      cut.src = "data:image/png;base64," + r.cutout_png;
+      const dc = document.createElement("a");
+      dc.className = "download-cutout";
+      dc.href = cut.src;
+      dc.download = `${file}.cutout.png`;
+      dc.textContent = "download cut-out (RGBA PNG)";
+      card.append(cut, dc);
+    }
     cards.append(card);
     const li = document.createElement("li");
     const text = document.createElement("span");

@@ -1,0 +1,128 @@
+"""The mask operations, on full-resolution (H, W) arrays, with OpenCV's exact distance
+transform (Felzenszwalb-Huttenlocher, DIST_MASK_PRECISE) and connected components.
+
+Each works on the bounding box of what it can change (plus its radius), so its cost follows
+the object's size more than the image's. Pixels outside the image are neither mask nor
+background: a mask that touches the image border keeps touching it when shrunk.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+# distances near the radius are compared exactly (as integer squared distances) below this
+_EXACT_BAND = 0.01
+
+
+def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    """The bounding box of mask's True pixels grown by margin (clipped to the image); None if empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+
+
+def _distance_to(zero: np.ndarray) -> np.ndarray:
+    """(h, w) float32: each pixel's Euclidean distance to the nearest True pixel of `zero`
+    (0 on them); pixels outside the array do not count."""
+    return cv2.distanceTransform((~zero).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def _within(distance: np.ndarray, radius: float) -> np.ndarray:
+    """distance <= radius, exact for distances between pixel centres (sqrt of whole numbers):
+    values within a hair of the radius are decided by their squared distance."""
+    out = distance <= radius - _EXACT_BAND
+    near = np.abs(distance - radius) < _EXACT_BAND
+    if near.any():
+        out[near] = np.rint(distance[near].astype(np.float64) ** 2) <= radius * radius
+    return out
+
+
+def grow(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Grow (radius > 0) or shrink (radius < 0) a boolean mask by a disk: growing adds every
+    pixel within `radius` of the mask (centre to centre); shrinking is its dual, keeping
+    the pixels farther than |radius| from every background pixel."""
+    mask = np.asarray(mask, dtype=bool)
+    if radius == 0:
+        return mask.copy()
+    if radius < 0:  # keep the mask pixels farther than |radius| from the background
+        box = _box(mask, 1)  # the nearest background of a mask pixel lies in its box grown by 1 (or nowhere)
+        out = mask.copy()
+        if box is not None and not mask[box].all():
+            out[box] &= ~_within(_distance_to(~mask[box]), -radius)
+        return out
+    box = _box(mask, math.ceil(radius) + 1)
+    out = mask.copy()
+    if box is None:
+        return out  # nothing to grow
+    out[box] |= _within(_distance_to(mask[box]), radius)
+    return out
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with every background area that it encloses filled (background reached from
+    the image border through 4-connected background pixels stays background)."""
+    mask = np.asarray(mask, dtype=bool)
+    box = _box(mask, 1)
+    if box is None:
+        return mask.copy()
+    sub = mask[box]
+    padded = np.zeros((sub.shape[0] + 2, sub.shape[1] + 2), np.uint8)  # a background frame joins all outside
+    padded[1:-1, 1:-1] = sub
+    flood = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
+    cv2.floodFill(padded, flood, (0, 0), 2, flags=4)
+    out = mask.copy()
+    out[box] = padded[1:-1, 1:-1] != 2
+    return out
+
+
+def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """The mask without its 8-connected regions of fewer than min_area pixels."""
+    mask = np.asarray(mask, dtype=bool)
+    box = _box(mask, 0)
+    if min_area <= 1 or box is None:
+        return mask.copy()
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask[box].astype(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False  # label 0 is the background
+    out = np.zeros_like(mask)
+    out[box] = keep[labels]
+    return out
+
+
+def smooth(prob: np.ndarray, sigma: float) -> np.ndarray:
+    """(H, W) float32: a Gaussian blur of standard deviation sigma (px), edges replicated."""
+    prob = np.asarray(prob, dtype=np.float32)
+    if sigma <= 0:
+        return prob
+    return cv2.GaussianBlur(prob, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def feather(mask: np.ndarray, width: float) -> np.ndarray:
+    """(H, W) float32 alpha with a linear ramp of `width` px across the mask's border,
+    centred on it: 1 deeper than width/2 inside, 0 farther than width/2 outside, and
+    above 0.5 exactly on the mask's pixels (alpha > 0.5 gives the mask back)."""
+    mask = np.asarray(mask, dtype=bool)
+    alpha = mask.astype(np.float32)
+    if width <= 0 or not mask.any() or mask.all():
+        return alpha
+    half = width / 2
+    outside = _box(mask, math.ceil(half) + 1)  # where the outer half of the ramp can reach
+    d_out = _distance_to(mask[outside])  # background pixels: >= 1 from the mask
+    sub = alpha[outside]
+    ramp_out = np.clip(0.5 - (d_out - 0.5) / width, 0.0, 1.0)
+    np.copyto(sub, ramp_out, where=~mask[outside])
+    inside = _box(mask, 1)
+    d_in = _distance_to(~mask[inside])  # mask pixels: >= 1 from the background
+    sub = alpha[inside]
+    ramp_in = np.clip(0.5 + (d_in - 0.5) / width, 0.0, 1.0)
+    if not (~mask[inside]).any():  # the box holds no background: the border lies outside the image
+        ramp_in[:] = 1.0
+    np.copyto(sub, ramp_in, where=mask[inside])
+    return alpha
