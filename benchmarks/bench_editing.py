@@ -64,7 +64,8 @@ def main() -> None:
 
     ops = {
         "threshold (p >= t)": lambda: prob >= t,
-        "smooth 10 px (Gaussian, before the threshold)": lambda: mo.smooth(prob, 10),
+        "smooth 10 px + threshold (blurs near the mask only)": lambda: mo.smoothed_mask(prob, 10, t),
+        "(smooth 10 px of the whole map, for reference)": lambda: mo.smooth(prob, 10),
         "fill holes": lambda: mo.fill_holes(mask),
         "min area 5000 px": lambda: mo.remove_small_regions(mask, 5000),
         "grow 16 px": lambda: mo.grow(mask, 16),
@@ -76,6 +77,8 @@ def main() -> None:
         "regions (boxes)": lambda: find_regions(mask, padding=16),
         "all of them (edit_map)": lambda: edit_map(prob, t, MaskOptions(smooth=10, fill_holes=True, min_area=5000,
                                                                        grow=16, invert=False, feather=10)),
+        "all of them, on a mask of most of the image (1 - p)": lambda: edit_map(
+            1 - prob, t, MaskOptions(smooth=10, fill_holes=True, min_area=5000, grow=16, feather=10)),
     }
     op_ms = {name: best_of(fn, args.repeats) for name, fn in ops.items()}
     ref = model_ms["ViT-B/16 (random weights)"]

@@ -18,7 +18,7 @@ from PIL import Image
 from clipseg import load
 from clipseg.cli.main import cli
 from clipseg.editing import MaskOptions, MaskOptionsError, cutout, edit_map, feather, fill_holes, find_regions, grow
-from clipseg.editing import remove_small_regions
+from clipseg.editing import remove_small_regions, smooth, smoothed_mask
 from clipseg.inference import Predictor
 from clipseg.prompts import PromptError
 from clipseg.prompts.expression import Expression, ExpressionError, parse, plan_prompts, render
@@ -54,16 +54,18 @@ def _blobs(h: int, w: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("radius", [1, 2.5, 7, 25.5])
 def test_grow_adds_exactly_the_pixels_within_the_radius(radius):
-    m = _blobs(300, 400, seed=int(radius * 10))
-    grown = grow(m, radius)
-    expected = ndi.distance_transform_edt(~m) <= radius  # exact Euclidean distance to the mask
-    assert grown[m].all()  # contains the mask
-    assert np.array_equal(grown, expected)
+    small = _blobs(300, 400, seed=int(radius * 10))
+    for m in (small, ~small):  # a small mask, and one of most of the image
+        grown = grow(m, radius)
+        expected = ndi.distance_transform_edt(~m) <= radius  # exact Euclidean distance to the mask
+        assert grown[m].all()  # contains the mask
+        assert np.array_equal(grown, expected)
 
 
 @pytest.mark.parametrize("radius", [1, 4.5, 12])
 def test_shrink_is_the_dual_of_grow(radius):
     m = _blobs(240, 320, seed=3)
+    m = m if radius != 4.5 else ~m  # a mask of most of the image
     shrunk = grow(m, -radius)
     assert np.array_equal(shrunk, ~grow(~m, radius))
     assert not shrunk[~m].any()  # inside the mask
@@ -124,6 +126,15 @@ def test_fill_holes_and_min_area():
     kept = remove_small_regions(m, 5)
     assert np.array_equal(kept, ring)
     assert np.array_equal(remove_small_regions(m, 4), m)
+
+
+@pytest.mark.parametrize("sigma", [0.7, 3, 12])
+def test_smoothing_only_where_it_can_pass_equals_the_whole_blur(sigma):
+    rng = np.random.default_rng(int(sigma * 10))
+    prob = ndi.zoom(rng.random((12, 16)).astype(np.float32), 20, order=1) * 0.6  # a coarse map, upsampled
+    prob[5:9, 300:304] = 0.9  # a small spot near the border
+    for t in (0.3, 0.5, 0.58):
+        assert np.array_equal(smoothed_mask(prob, sigma, t), smooth(prob, sigma) >= t), t
 
 
 def test_smooth_before_the_threshold():

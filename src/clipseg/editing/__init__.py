@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from .cutout import cutout
 from .mask import EditedMask, edit_map
-from .morphology import feather, fill_holes, grow, remove_small_regions, smooth
+from .morphology import feather, fill_holes, grow, remove_small_regions, smooth, smoothed_mask
 from .options import MaskOptions, MaskOptionsError
 from .regions import REGION_ORDERS, Region, find_regions, regions_record
 
 __all__ = ["EditedMask", "MaskOptions", "MaskOptionsError", "REGION_ORDERS", "Region", "cutout", "edit_map", "feather",
-           "fill_holes", "find_regions", "grow", "regions_record", "remove_small_regions", "smooth"]
+           "fill_holes", "find_regions", "grow", "regions_record", "remove_small_regions", "smooth",
+           "smoothed_mask"]

@@ -47,7 +47,7 @@ def edit_map(prob: np.ndarray, threshold: float, options: MaskOptions | None = N
     options = options or MaskOptions()
     prob = np.asarray(prob, dtype=np.float32)
     options.check_size(*prob.shape)
-    mask = morphology.smooth(prob, options.smooth) >= threshold
+    mask = morphology.smoothed_mask(prob, options.smooth, threshold)
     if options.fill_holes:
         mask = morphology.fill_holes(mask)
     if options.min_area:

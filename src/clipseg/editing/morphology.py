@@ -49,19 +49,24 @@ def grow(mask: np.ndarray, radius: float) -> np.ndarray:
     pixel within `radius` of the mask (centre to centre); shrinking is its dual, keeping
     the pixels farther than |radius| from every background pixel."""
     mask = np.asarray(mask, dtype=bool)
-    if radius == 0:
-        return mask.copy()
-    if radius < 0:  # keep the mask pixels farther than |radius| from the background
-        box = _box(mask, 1)  # the nearest background of a mask pixel lies in its box grown by 1 (or nowhere)
-        out = mask.copy()
-        if box is not None and not mask[box].all():
-            out[box] &= ~_within(_distance_to(~mask[box]), -radius)
-        return out
-    box = _box(mask, math.ceil(radius) + 1)
     out = mask.copy()
-    if box is None:
-        return out  # nothing to grow
-    out[box] |= _within(_distance_to(mask[box]), radius)
+    if radius == 0:
+        return out
+    source = mask if radius > 0 else ~mask  # what distances are measured to
+    r = abs(radius)
+    # Only pixels outside `source` within r of it change. Both boxes hold all of them together
+    # with every source pixel within r of them: the smaller one is computed.
+    boxes = [_box(source, math.ceil(r) + 1), _box(~source, math.ceil(r) + 1)]
+    if None in boxes:
+        return out  # no source, or nothing outside it
+    box = min(boxes, key=lambda b: (b[0].stop - b[0].start) * (b[1].stop - b[1].start))
+    if not source[box].any():
+        return out  # no source pixel within reach of the box
+    near = _within(_distance_to(source[box]), r)  # the source and the pixels within r of it
+    if radius > 0:
+        out[box] |= near
+    else:
+        out[box] &= ~near
     return out
 
 
@@ -96,12 +101,39 @@ def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
     return out
 
 
+def _kernel_radius(sigma: float) -> int:
+    return math.ceil(4 * sigma)  # the Gaussian is cut at 4 standard deviations
+
+
 def smooth(prob: np.ndarray, sigma: float) -> np.ndarray:
     """(H, W) float32: a Gaussian blur of standard deviation sigma (px), edges replicated."""
     prob = np.asarray(prob, dtype=np.float32)
     if sigma <= 0:
         return prob
-    return cv2.GaussianBlur(prob, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    k = 2 * _kernel_radius(sigma) + 1
+    return cv2.GaussianBlur(prob, (k, k), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def smoothed_mask(prob: np.ndarray, sigma: float, threshold: float) -> np.ndarray:
+    """`smooth(prob, sigma) >= threshold`, blurring only where it can pass: a weighted mean
+    of values under the threshold stays under it, so only pixels within the kernel's reach of
+    a pixel at or above it are computed (from a crop one more reach wide)."""
+    prob = np.asarray(prob, dtype=np.float32)
+    above = prob >= threshold
+    if sigma <= 0:
+        return above
+    reach = _kernel_radius(sigma)
+    inner = _box(above, reach)
+    out = np.zeros(prob.shape, bool)
+    if inner is None:
+        return out
+    h, w = prob.shape
+    crop = (slice(max(0, inner[0].start - reach), min(h, inner[0].stop + reach)),
+            slice(max(0, inner[1].start - reach), min(w, inner[1].stop + reach)))
+    blurred = smooth(prob[crop], sigma)  # exact on `inner`: its kernels stay inside the crop or the image
+    y0, x0 = inner[0].start - crop[0].start, inner[1].start - crop[1].start
+    out[inner] = blurred[y0 : y0 + inner[0].stop - inner[0].start, x0 : x0 + inner[1].stop - inner[1].start] >= threshold
+    return out
 
 
 def feather(mask: np.ndarray, width: float) -> np.ndarray:
