@@ -19,6 +19,7 @@ in the one batched decoder pass (`PromptPlan.terms`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -27,6 +28,7 @@ import numpy as np
 from .types import MixedPrompt, Prompt, PromptError, describe
 
 OPERATORS = {"|": "union", "&": "intersection", "-": "difference"}
+_SPACED_OPERATOR = re.compile(r"\s[|&-]\s")
 
 
 class ExpressionError(PromptError):
@@ -95,7 +97,7 @@ def parse(text: str) -> Node:
     """A prompt's text -> the plain prompt (str) or an Expression over plain prompts.
     ExpressionError names the problem: unbalanced parentheses or quotes, an empty term, mixed
     operators without parentheses."""
-    parts = _split(text)
+    parts = _split(text) if _SPACED_OPERATOR.search(text) else [text]
     if len(parts) == 1:  # no operator: a plain prompt, verbatim unless wholly quoted
         s = text.strip()
         if len(s) >= 2 and s[0] == s[-1] == '"' and s.count('"') == 2:
@@ -150,9 +152,9 @@ def render(node: Node, leaf: Callable[[Prompt], str] = describe) -> str:
     """An expression's canonical text (parentheses where the reading needs them); leaves by `leaf`."""
     if not isinstance(node, Expression):
         text = leaf(node)
-        plain = isinstance(node, str) and len(_split(text)) == 1 and not text.strip().startswith(("(", '"')) \
-            and not text.strip().endswith((")", '"'))
-        return text if plain or not isinstance(node, str) else f'"{text}"'
+        stripped = text.strip()
+        reads_back = not (_SPACED_OPERATOR.search(text) or stripped.startswith(("(", '"')) or stripped.endswith(")"))
+        return text if reads_back or not isinstance(node, str) else f'"{text}"'  # a text term that needs quotes
     left = render(node.left, leaf)
     if isinstance(node.left, Expression) and node.left.op != node.op:
         left = f"({left})"
