@@ -187,6 +187,11 @@ def cli():
 @click.option("--invert", is_flag=True, help="invert the masks (everything but the object).")
 @click.option("--fill-holes", is_flag=True, help="fill the holes of the masks.")
 @click.option("--min-area", default=0, type=int, metavar="PX", help="drop mask regions of fewer than PX pixels.")
+@click.option("--refine", is_flag=True, help="edge-aware refinement: the maps follow the image's edges at full "
+                                             "resolution (a fast guided filter; an absent answer stays absent).")
+@click.option("--tiles", default=None, metavar="N|auto",
+              help="large images: also run overlapping crops (N along the longer side, or auto from the image's size), "
+                   "blended and gated by the whole-image pass.")
 @click.option("--region-padding", default=16, show_default=True, type=int, metavar="PX",
               help="--regions: context around each region's crop box.")
 @click.option("--region-order", default="area", show_default=True, type=click.Choice(["area", "left-to-right"]),
@@ -215,7 +220,7 @@ def cli():
 @_dtype_option
 def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
             overlay, labels, rle, cutout, regions, negatives, grow, feather, smooth, invert, fill_holes, min_area,
-            region_padding, region_order, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
+            refine, tiles, region_padding, region_order, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
             progress, as_json, batch_size, workers, backend, amp, threads, weights, device, backbone, dtype):
     """Segment images (files, folders, or '-' for one image on standard input) by text and/or visual prompts.
 
@@ -265,6 +270,10 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         raise CLIError(f"--{str(e).replace('_', '-')}") from None
     if region_padding < 0:
         raise CLIError(f"--region-padding must be 0 or more pixels, got {region_padding}")
+    if tiles is not None and tiles != "auto":
+        if not tiles.isdigit() or int(tiles) < 1:
+            raise CLIError(f"--tiles takes a whole number of crops per side (1 or more) or 'auto', got '{tiles}'")
+        tiles = int(tiles)
     kinds = []
     if prob_format:
         kinds.append("prob")
@@ -302,7 +311,7 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
                              model=model_name, keep_aspect=keep_aspect, batch_size=batch_size,
                              workers=2 if workers is None else workers, autocast=_float16() if amp and on_cuda else None,
                              editing=editing, negative=tuple(negatives), region_padding=region_padding,
-                             region_order=region_order)
+                             region_order=region_order, refine=refine, tiles=tiles)
     from ..prompts.text import unknown_words, unknown_words_warning
 
     warning = unknown_words_warning(unknown_words(predictor.tokenizer, text_terms([*texts, *negatives])))

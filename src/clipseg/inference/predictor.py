@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..editing import EditedMask, MaskOptions, edit_map
 from ..io.image_io import ImageError, ImageInput, load_image
@@ -19,6 +20,16 @@ from ..prompts.conditions import prompt_list
 from ..prompts.expression import MapAlgebra, PromptPlan, plan_prompts
 from ..tokenizer import Tokenizer
 from .masks import is_present, label_map  # noqa: F401 (re-exported)
+from .refine import EdgeRefiner, RefineConfig
+from .tiles import TileBlender, TileGrid, crops, tile_count, tile_grid
+
+
+@dataclass(frozen=True)
+class TileState:
+    """The crops of a tiled image (`clipseg.inference.tiles`) and their backbone features."""
+
+    grid: TileGrid
+    features: list[ImageFeatures]  # one per crop, in the grid's order
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,12 @@ class ImageState:
     features: ImageFeatures  # backbone activations of a batch of 1
     original_size: tuple[int, int]  # (H, W) of the image
     input_size: tuple[int, int]  # (H, W) fed to the model
+    rgb: np.ndarray | None = None  # (H, W, 3) uint8, the image itself (refinement and cut-outs need it)
+    tiles: "TileState | None" = None  # the crops' features, when set with tiles
+
+    def without_pixels(self) -> "ImageState":
+        """The state without the image's pixels (what a feature cache keeps: 3 bytes a pixel less)."""
+        return replace(self, rgb=None)
 
 
 class Predictor:
@@ -71,6 +88,7 @@ unless `tokenizer` / `threshold` are given.
         )
         self.threshold = model.threshold if threshold is None else float(threshold)
         self.image_state: ImageState | None = None  # the image set last
+        self._refiner: tuple[ImageState, RefineConfig, EdgeRefiner] | None = None  # the last image's guided filter
 
     @classmethod
     def from_pretrained(cls, weights: str | Path | None = None, device: str = "cpu", dtype: str = "float32",
@@ -94,17 +112,85 @@ unless `tokenizer` / `threshold` are given.
         return None if self.image_state is None else self.image_state.original_size
 
     @torch.inference_mode()
-    def set_image(self, image: ImageInput | torch.Tensor | ImageState) -> None:
+    def set_image(self, image: ImageInput | torch.Tensor | ImageState, tiles: int | str | None = None,
+                  batch_size: int = 8) -> None:
         """Read the image (path, bytes, PIL, HxW[xC] array, tensor) and compute its backbone
-        features; or restore an `image_state` saved earlier (a cache of images: no backbone pass)."""
+        features; or restore an `image_state` saved earlier (a cache of images: no backbone pass).
+
+        tiles: for large images, also encode overlapping crops, N along the longer side or
+        "auto" (about 1.5 times the input size each; see `clipseg.inference.tiles`): the crops
+        go through the backbone in batches of `batch_size`, and every map is then the crops'
+        maps blended, gated by the whole image's."""
+        self._refiner = None
         if isinstance(image, ImageState):
             self.image_state = image
             return
-        x, size = prepare_image(self.transform, image)
-        self.image_state = ImageState(self.model.encode_image(x[None].to(self.device)), size, tuple(x.shape[1:]))
+        pil = load_image(tensor_to_array(image) if isinstance(image, torch.Tensor) else image)
+        x = self.transform(pil)
+        rgb = np.asarray(pil.convert("RGB"))
+        state = ImageState(self.model.encode_image(x[None].to(self.device)), (pil.height, pil.width),
+                           tuple(x.shape[1:]), rgb)
+        if tiles is not None:
+            state = replace(state, tiles=self._encode_tiles(rgb, tiles, batch_size))
+        self.image_state = state
+
+    def _encode_tiles(self, rgb: np.ndarray, tiles: int | str, batch_size: int) -> TileState | None:
+        h, w = rgb.shape[:2]
+        grid = tile_grid(h, w, tile_count(tiles, h, w, self.transform.size))
+        if len(grid) == 1:
+            return None  # one crop is the whole image: the global pass
+        pixels = [self.transform(Image.fromarray(c)) for c in crops(rgb, grid)]  # all of one shape
+        features: list[ImageFeatures] = []
+        for start in range(0, len(pixels), batch_size):
+            batch = self.model.encode_image(torch.stack(pixels[start : start + batch_size]).to(self.device))
+            features += [batch.select(j) for j in range(batch.activations[0].shape[0])]
+        return TileState(grid, features)
 
     def reset_image(self) -> None:
         self.image_state = None
+        self._refiner = None
+
+    def tiles_of(self, state: ImageState, tiles: int | str | None) -> bool:
+        """Whether `state` holds the crops a `tiles` request asks for (None: no crops needed)."""
+        if tiles is None:
+            return True
+        h, w = state.original_size
+        grid = tile_grid(h, w, tile_count(tiles, h, w, self.transform.size))
+        return (state.tiles.grid if state.tiles is not None else tile_grid(h, w, 1)) == grid
+
+    def refiner(self, config: RefineConfig | None = None) -> EdgeRefiner:
+        """The edge-aware refinement of the image set last (built once per image and config)."""
+        state, config = self.image_state, config or RefineConfig()
+        if state is None:
+            raise RuntimeError("no image set: call set_image(image) first")
+        if state.rgb is None:
+            raise ValueError("refinement needs the image's pixels: this image state was kept without them "
+                             "(set the image itself)")
+        if self._refiner is None or self._refiner[0] is not state or self._refiner[1] != config:
+            patch = self.model.config.clip.vision.patch_size
+            grid = (state.input_size[0] // patch, state.input_size[1] // patch)  # the model's decision grid
+            self._refiner = (state, config, EdgeRefiner(state.rgb, grid, config, self.device))
+        return self._refiner[2]
+
+    def maps(self, prompts: Sequence[Prompt] | Prompt | PromptPlan, *, negative: Sequence[str] = (),
+             refine: bool | RefineConfig = False, threshold: float | None = None,
+             original_size: bool = True) -> Iterator[np.ndarray]:
+        """One probability map (H, W) per prompt, made one at a time (what `predict` stacks).
+        refine: follow the image's edges (`clipseg.inference.refine`; a RefineConfig tunes it);
+        an answer "not present" at `threshold` (default the predictor's) is left as it is."""
+        plan = self.plan(prompts, negative)
+        with torch.inference_mode():
+            logits, tile_logits = self._term_logits(plan)
+        size = self.original_size if original_size else None
+        refiner = blender = None
+        if refine:
+            if not original_size:
+                raise ValueError("refinement works at the original size")
+            refiner = self.refiner(refine if isinstance(refine, RefineConfig) else None)
+        if tile_logits is not None and original_size:
+            blender = TileBlender(self.image_state.tiles.grid, tile_logits, logits)
+        return full_resolution_maps(logits, size, plan, refiner=refiner, tiles=blender,
+                                    threshold=self.threshold if threshold is None else threshold)
 
     @torch.inference_mode()
     def predict_batch(self, images: Sequence[ImageInput | torch.Tensor], prompts: Sequence[Prompt] | Prompt,
@@ -137,9 +223,18 @@ unless `tokenizer` / `threshold` are given.
     @torch.inference_mode()
     def term_logits(self, plan: PromptPlan) -> torch.Tensor:
         """Logits (T, h, w) of the plan's terms at the model's input resolution: one decoder pass."""
+        return self._term_logits(plan)[0]
+
+    def _term_logits(self, plan: PromptPlan) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The whole image's logits (T, h, w) and, for a tiled image, the crops' (K, T, h, w)."""
         if self.image_state is None:
             raise RuntimeError("no image set: call set_image(image) before predict()")
-        return self.model.decode(self.image_state.features, self.prompt_encoder.encode(plan.terms))
+        cond = self.prompt_encoder.encode(plan.terms)
+        logits = self.model.decode(self.image_state.features, cond)
+        tiles = self.image_state.tiles
+        if tiles is None:
+            return logits, None
+        return logits, torch.stack([self.model.decode(f, cond) for f in tiles.features])
 
     @torch.inference_mode()
     def predict_logits(self, prompts: Sequence[Prompt] | Prompt | PromptPlan, negative: Sequence[str] = ()) -> torch.Tensor:
@@ -153,26 +248,23 @@ unless `tokenizer` / `threshold` are given.
 
     @torch.inference_mode()
     def predict(self, prompts: Sequence[Prompt] | Prompt | PromptPlan, original_size: bool = True,
-                negative: Sequence[str] = ()) -> np.ndarray:
+                negative: Sequence[str] = (), refine: bool | RefineConfig = False) -> np.ndarray:
         """Probability maps (N, H, W) float32 in [0, 1], at the original image size by default.
 
         A text prompt may be an expression ("a cat | a dog", "a person - a hat", see
         `clipseg.prompts.expression`); `negative` prompts are subtracted from every prompt.
-        Expressions combine the terms' maps at the size returned."""
-        plan = self.plan(prompts, negative)
-        logits = self.term_logits(plan)
-        return np.stack(list(full_resolution_maps(logits, self.original_size if original_size else None, plan)))
+        Expressions combine the terms' maps at the size returned. refine: see `maps`."""
+        return np.stack(list(self.maps(prompts, negative=negative, refine=refine, original_size=original_size)))
 
     def edit(self, prompts: Sequence[Prompt] | Prompt, threshold: float | None = None, *,
-             negative: Sequence[str] = (), options: MaskOptions | None = None, **option_values) -> list[EditedMask]:
+             negative: Sequence[str] = (), refine: bool | RefineConfig = False, options: MaskOptions | None = None,
+             **option_values) -> list[EditedMask]:
         """Masks for editing, one per prompt, at the image's size: `predict`, then `edit_map`
         with `options` or the same as keywords (grow, feather, smooth, invert, fill_holes,
         min_area; see `clipseg.editing.MaskOptions`). threshold: default the predictor's."""
         options = options or MaskOptions(**option_values)
-        plan = self.plan(prompts, negative)
-        logits = self.term_logits(plan)
         t = self.threshold if threshold is None else threshold
-        return [edit_map(prob, t, options) for prob in full_resolution_maps(logits, self.original_size, plan)]
+        return [edit_map(prob, t, options) for prob in self.maps(prompts, negative=negative, refine=refine, threshold=t)]
 
     def segment(self, image: ImageInput, prompts: Sequence[Prompt] | Prompt, threshold: float | None = None,
                 negative: Sequence[str] = ()) -> np.ndarray:
@@ -237,26 +329,44 @@ def tensor_to_array(image: torch.Tensor) -> np.ndarray:
     return t.numpy()
 
 
-def full_resolution_map(logits: torch.Tensor, k: int, size: tuple[int, int] | None) -> np.ndarray:
-    """Row k of (N, h, w) logits -> a new (H, W) float32 probability map at size = (H, W)
-    (at (h, w) when size is None)."""
+def full_resolution_tensor(logits: torch.Tensor, k: int, size: tuple[int, int] | None) -> torch.Tensor:
+    """Row k of (N, h, w) logits -> a new (H, W) float32 probability tensor at size = (H, W)
+    (at (h, w) when size is None), on the logits' device."""
     with torch.inference_mode():
         row = logits[k : k + 1].float()
         maps = resize_maps(row, size) if size is not None else row  # (1, H, W), a new tensor unless no resize
         shared = maps.untyped_storage().data_ptr() == logits.untyped_storage().data_ptr()
-        maps = maps.sigmoid() if shared else maps.sigmoid_()
-        return maps.cpu().numpy()[0]
+        return (maps.sigmoid() if shared else maps.sigmoid_())[0]
 
 
-def full_resolution_maps(logits: torch.Tensor, size: tuple[int, int] | None,
-                         plan: PromptPlan | None = None) -> Iterator[np.ndarray]:
+def full_resolution_map(logits: torch.Tensor, k: int, size: tuple[int, int] | None) -> np.ndarray:
+    """`full_resolution_tensor` as a numpy array."""
+    return full_resolution_tensor(logits, k, size).cpu().numpy()
+
+
+TORCH_PROBABILITIES = MapAlgebra(complement=lambda b: b.neg_().add_(1.0),
+                                 maximum=lambda a, b: torch.maximum(a, b, out=a),
+                                 minimum=lambda a, b: torch.minimum(a, b, out=a))
+
+
+def full_resolution_maps(logits: torch.Tensor, size: tuple[int, int] | None, plan: PromptPlan | None = None, *,
+                         refiner: EdgeRefiner | None = None, tiles: TileBlender | None = None,
+                         threshold: float = 0.5) -> Iterator[np.ndarray]:
     """(T, h, w) logits -> probability maps (H, W) float32, made one at a time so that memory
     holds a few maps of a large image, not N: one per row, or one per output of `plan` (whose
-    terms the rows are; expressions combine the terms' full-size maps)."""
-    if plan is None:
-        for k in range(logits.shape[0]):
-            yield full_resolution_map(logits, k, size)
-        return
-    yield from plan.maps(lambda i: full_resolution_map(logits, i, size))
+    terms the rows are; expressions combine the terms' full-size maps). With `tiles`, each
+    term's map is its crops' blend (gated at `threshold`); with `refiner`, each map is refined
+    (its presence rule at `threshold`). Computed on the logits' device."""
+    with torch.inference_mode():
+        def term(i: int) -> torch.Tensor:
+            return tiles.term_map(i, threshold) if tiles is not None else full_resolution_tensor(logits, i, size)
 
-
+        if plan is None:
+            maps = (term(k) for k in range(logits.shape[0]))
+        else:
+            maps = plan.maps(term, TORCH_PROBABILITIES)
+        for m in maps:
+            if refiner is not None:
+                m = refiner(m, threshold)
+            yield m.cpu().numpy()
+            del m  # before the next map is made

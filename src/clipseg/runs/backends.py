@@ -17,6 +17,9 @@ from ..inference.predictor import batch_logits
 class TorchBackend:
     def __init__(self, predictor, autocast: torch.dtype | None = None):
         self.predictor, self.autocast = predictor, autocast
+        self.device = predictor.device  # where maps are made full size (and refined)
+        self.input_size = predictor.transform.size
+        self.patch = predictor.model.config.clip.vision.patch_size
 
     def prepare(self, image: Image.Image) -> torch.Tensor:
         return self.predictor.transform(image)
@@ -34,6 +37,9 @@ class TorchBackend:
 class OnnxBackend:
     def __init__(self, predictor):
         self.predictor = predictor
+        self.device = torch.device("cpu")
+        self.input_size = max(predictor.input_size)
+        self.patch = predictor.input_size[0] // predictor.meta["grid"][0]
 
     def prepare(self, image: Image.Image) -> torch.Tensor:
         return torch.from_numpy(self.predictor.transform(image))

@@ -24,6 +24,8 @@ from PIL import Image
 from ..editing import MaskOptions, cutout, edit_map, find_regions, regions_record
 from ..inference.masks import DEFAULT_THRESHOLD
 from ..inference.predictor import full_resolution_maps
+from ..inference.refine import EdgeRefiner
+from ..inference.tiles import TileBlender, auto_tiles, crops, tile_grid
 from ..io.atomic import remove_stale_temporaries
 from ..io.progress import progress_bar
 from ..inference import naming
@@ -60,6 +62,12 @@ class SegmentOptions:
     negative: tuple[str, ...] = ()  # subtracted from every prompt: (prompt) - (n1 | n2 ...)
     region_padding: int = DEFAULT_REGION_PADDING  # context around each region's crop box (px)
     region_order: str = "area"  # regions largest first, or "left-to-right"
+    refine: bool = False  # probability maps follow the image's edges (clipseg.inference.refine)
+    tiles: int | str | None = None  # crops per side for large images, or "auto" (clipseg.inference.tiles)
+
+    def maps_record(self) -> dict:
+        """How the probability maps were made, where it differs from the defaults (in `made_with`)."""
+        return {k: v for k, v in (("refine", self.refine), ("tiles", self.tiles)) if v}
 
     def editing_record(self) -> dict:
         """The editing settings that differ from the defaults (recorded in `made_with`)."""
@@ -248,6 +256,8 @@ class Segmenter:
         made_with = {key: getattr(o, key) for key in RUN_SETTINGS}  # each entry: the settings its files have
         if o.editing_record():  # absent with the defaults: folders of earlier versions resume
             made_with["editing"] = o.editing_record()
+        if o.maps_record():
+            made_with["maps"] = o.maps_record()
         return {
             "format": "clipseg-segment-legend",
             "version": LEGEND_VERSION,
@@ -324,15 +334,36 @@ class Segmenter:
         """Logits (N, h, w) on the CPU for each image of a batch of equal input shape."""
         return self.backend.batch_logits([item.pixels for item in batch], self.cond)
 
+    def tile_logits(self, rgb: np.ndarray) -> tuple[object, torch.Tensor] | None:
+        """The crops of a tiled image and their logits (K, T, h, w), the crops in batches of
+        `batch_size` through the backbone; None when one crop is the whole image."""
+        h, w = rgb.shape[:2]
+        n = auto_tiles(h, w, self.backend.input_size) if self.options.tiles == "auto" else int(self.options.tiles)
+        grid = tile_grid(h, w, n)
+        if len(grid) == 1:
+            return None
+        pixels = [self.backend.prepare(Image.fromarray(c)) for c in crops(rgb, grid)]
+        bs = self.options.batch_size
+        logits = [lg for s in range(0, len(pixels), bs) for lg in self.backend.batch_logits(pixels[s : s + bs], self.cond)]
+        return grid, torch.stack(logits)
+
     def write_outputs(self, job: Job, targets: dict[str, Path], logits: torch.Tensor, size: tuple[int, int],
-                      rgb: np.ndarray | None) -> None:
-        """Every output file of one image from its terms' logits (T, h, w): the maps are made at
-        the original size one at a time, so memory is a few full-size maps, however many prompts."""
+                      rgb: np.ndarray | None, tiles: tuple | None = None) -> None:
+        """Every output file of one image from its terms' logits (T, h, w) (and its crops',
+        when tiled): the maps are made at the original size one at a time, so memory is a few
+        full-size maps, however many prompts."""
         o = self.options
         o.editing.check_size(*size)  # MaskOptionsError (this image fails) before any file is written
         best = out.RunningBest(size) if {"overlay", "labels"} & set(targets) else None
         annotations = []
-        maps = full_resolution_maps(logits, size, self.plan)
+        device = self.backend.device
+        logits = logits.to(device)
+        refiner = None
+        if o.refine:
+            patch = self.backend.patch  # the logits are at the input size: the model decides on its patch grid
+            refiner = EdgeRefiner(rgb, (logits.shape[-2] // patch, logits.shape[-1] // patch), device=device)
+        blender = TileBlender(tiles[0], tiles[1].to(device), logits) if tiles is not None else None
+        maps = full_resolution_maps(logits, size, self.plan, refiner=refiner, tiles=blender, threshold=o.threshold)
         for k in range(len(self.prompts)):
             prob = next(maps)  # not enumerate(maps): its reused tuple would keep the previous map alive
             if f"prob:{k}" in targets:
@@ -406,7 +437,7 @@ class Segmenter:
             bar.set_postfix(failed=len(summary.failed), refresh=False)
 
         dataset = ImageJobs([job.source for job, _ in todo], self.backend.prepare, o.max_pixels,
-                            keep_rgb=bool({"overlay", "cutout"} & set(o.outputs)))
+                            keep_rgb=bool({"overlay", "cutout"} & set(o.outputs)) or o.refine or bool(o.tiles))
         writer = BoundedWriter(o.write_threads, max_pending=2 * o.batch_size, on_done=finished)
         try:
             for batch in shape_runs(load_images(dataset, o.workers), o.batch_size):
@@ -423,7 +454,15 @@ class Segmenter:
                     continue
                 for item, lg in zip(batch, logits):
                     job, targets = todo[item.index]
-                    writer.submit(item.index, functools.partial(self.write_outputs, job, targets, lg, item.size, item.rgb))
+                    try:
+                        tiles = self.tile_logits(item.rgb) if o.tiles else None
+                    except (KeyboardInterrupt, SystemExit):
+                        raise
+                    except Exception as e:  # e.g. out of memory on the crops: this image fails
+                        finished(item.index, e)
+                        continue
+                    writer.submit(item.index, functools.partial(self.write_outputs, job, targets, lg, item.size, item.rgb,
+                                                                tiles))
             writer.drain()
         finally:
             writer.close(cancel=True)

@@ -4,7 +4,8 @@
                         expressions as 'a | b', 'a & b', 'a - b'), negative (repeatable),
                         support_image + support_mask (visual prompt), text_weight (mix the visual prompt
                         into each text prompt), threshold, mask editing (grow, feather, smooth, invert,
-                        fill_holes, min_area), region_padding, region_order, outputs, format, kind
+                        fill_holes, min_area), refine, tiles, region_padding, region_order, outputs,
+                        format, kind
     GET  /health        liveness + queue and cache state
     GET  /metrics       Prometheus text format
     GET  /info          the loaded model and the limits
@@ -186,6 +187,10 @@ def create_app(model, settings: ServerSettings | None = None, tokenizer=None) ->
         invert: Annotated[bool, Form(description="invert the masks")] = False,
         fill_holes: Annotated[bool, Form(description="fill the masks' holes")] = False,
         min_area: Annotated[int, Form(description="drop mask regions of fewer pixels")] = 0,
+        refine: Annotated[bool, Form(description="edge-aware refinement: maps follow the image's edges (needs the "
+                                                 "image itself, not only its image_sha256)")] = False,
+        tiles: Annotated[str | None, Form(description="large images: also run overlapping crops, N along the longer "
+                                                      "side (1-16) or 'auto'")] = None,
         region_padding: Annotated[int, Form(ge=0, description="outputs=regions: context around each crop box (px)")] = 16,
         region_order: Annotated[Literal["area", "left-to-right"], Form(description="outputs=regions: largest "
                                                                                    "first or left to right")] = "area",
@@ -220,6 +225,12 @@ def create_app(model, settings: ServerSettings | None = None, tokenizer=None) ->
         if unknown:
             raise ApiError(422, "invalid_request", f"unknown outputs {unknown}; choose from {', '.join(OUTPUT_KINDS)}")
         negatives = tuple(negative or ())
+        tile_spec: int | str | None = None
+        if tiles not in (None, "", "off", "0"):
+            if tiles != "auto" and not (tiles.isdigit() and 1 <= int(tiles) <= 16):
+                raise ApiError(422, "invalid_request", f"tiles must be 'auto' or a whole number from 1 to 16, got "
+                                                       f"{tiles[:20]!r}")
+            tile_spec = "auto" if tiles == "auto" else int(tiles)
         editing = MaskOptions(smooth=smooth, fill_holes=fill_holes, min_area=min_area, grow=grow, invert=invert,
                               feather=feather)  # MaskOptionsError -> 422 bad_option
         if format == "png" and kind in ("mask", "prob", "cutout") and n != 1:
@@ -239,7 +250,8 @@ def create_app(model, settings: ServerSettings | None = None, tokenizer=None) ->
                          text_weight=text_weight, threshold=model.threshold if threshold is None else threshold,
                          none_threshold=none_threshold,
                          outputs=wanted or ("rle",), fmt=format, kind=kind, request_id=request_id,
-                         negative=negatives, editing=editing, region_padding=region_padding, region_order=region_order)
+                         negative=negatives, editing=editing, region_padding=region_padding, region_order=region_order,
+                         refine=refine, tiles=tile_spec)
         return await service.submit(job)
 
     @app.get("/health", summary="Liveness and queue/cache state")

@@ -14,16 +14,16 @@ import queue
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 from fastapi.responses import Response
 from PIL import Image
 
 from ..editing import MaskOptions, cutout, edit_map, find_regions, regions_record
 from ..io.image_io import load_image
 from ..inference import Predictor
-from ..inference.predictor import full_resolution_maps
 from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import VisualPrompt, describe
@@ -56,6 +56,8 @@ class SegmentJob:
     editing: MaskOptions = field(default_factory=MaskOptions)
     region_padding: int = 16
     region_order: str = "area"
+    refine: bool = False
+    tiles: int | str | None = None
     timing: dict[str, float] = field(default_factory=dict)
 
 
@@ -157,7 +159,10 @@ class InferenceService:
             raise ApiError(413, "image_too_large", f"{what} is {w}x{h} = {w * h / 1e6:.1f} Mpx, above this "
                                                    f"server's limit of {limit / 1e6:.1f} Mpx")
 
-    def _set_image(self, predictor: Predictor, job: SegmentJob):
+    def _set_image(self, predictor: Predictor, job: SegmentJob, needs_pixels: bool) -> tuple[str, bool]:
+        """The job's image set on the predictor, from the feature cache when it holds it (with
+        the crops a tiled request needs); the pixels too when `needs_pixels` (refinement,
+        cut-outs), which the cache does not keep. Returns the sha256 and whether it was cached."""
         t0 = time.perf_counter()
         if job.image is not None:
             sha = hashlib.sha256(job.image).hexdigest()
@@ -167,22 +172,32 @@ class InferenceService:
         else:
             sha = job.image_sha256.lower()
         cached = self.cache.get(sha)
-        pil = None
-        if cached is not None:
-            predictor.set_image(cached)  # an ImageState: no backbone pass
-            self.metrics.inc("clipseg_image_cache_hits_total", "Requests whose image features came from the cache.")
-        else:
-            if job.image is None:
+        usable = cached is not None and predictor.tiles_of(cached, job.tiles)
+        if usable and not needs_pixels:
+            predictor.set_image(cached if job.tiles else replace(cached, tiles=None))  # no backbone pass
+        elif job.image is None:
+            if cached is None:
                 raise ApiError(404, "image_not_cached", f"no image with sha256 {sha} in the cache (it may have been "
                                                         "evicted): send the image itself")
-            self.metrics.inc("clipseg_image_cache_misses_total", "Requests that ran the backbone on a new image.")
+            needs = "refinement and cut-outs need the image's pixels" if needs_pixels else "these tiles need crops"
+            raise ApiError(422, "image_needed", f"{needs}, which the cache does not keep: send the 'image' itself, "
+                                                "not only its image_sha256")
+        else:
             self._check_pixels(job.image, "image")
             pil = load_image(job.image, max_pixels=self.settings.max_pixels)
-            predictor.set_image(pil)
-            self.metrics.inc("clipseg_backbone_runs_total", "Backbone (image encoder) passes.")
-            self.cache.put(sha, predictor.image_state)
+            if usable:  # features cached, pixels wanted
+                predictor.set_image(replace(cached if job.tiles else replace(cached, tiles=None),
+                                            rgb=np.asarray(pil.convert("RGB"))))
+            else:
+                predictor.set_image(pil, tiles=job.tiles)
+                self.metrics.inc("clipseg_backbone_runs_total", "Backbone (image encoder) passes.")
+                self.cache.put(sha, predictor.image_state.without_pixels())
+        hit = usable
+        self.metrics.inc("clipseg_image_cache_hits_total" if hit else "clipseg_image_cache_misses_total",
+                         "Requests whose image features came from the cache." if hit else
+                         "Requests that ran the backbone on a new image.")
         job.timing["image_ms"] = (time.perf_counter() - t0) * 1000
-        return sha, cached is not None, pil
+        return sha, hit
 
     def _segment(self, predictor: Predictor, job: SegmentJob) -> Response:
         max_terms = self.settings.max_prompts
@@ -190,7 +205,8 @@ class InferenceService:
         plan_prompts(job.prompts, negative=job.negative, max_terms=max_terms)  # ExpressionError: 422
         if terms:
             predictor.prompt_encoder.tokenize(terms)  # PromptError before paying for the image
-        sha, was_cached, pil = self._set_image(predictor, job)
+        wants_image = "cutout_png" in job.outputs or (job.fmt == "png" and job.kind == "cutout")
+        sha, was_cached = self._set_image(predictor, job, needs_pixels=wants_image or job.refine)
         visuals = []
         if job.support is not None:
             self._check_pixels(job.support[0], "support_image")
@@ -202,14 +218,9 @@ class InferenceService:
         h, w = predictor.original_size
         self._check_output_size(len(prompts), h, w, job)
         job.editing.check_size(h, w)  # MaskOptionsError: 422
-        wants_image = "cutout_png" in job.outputs or (job.fmt == "png" and job.kind == "cutout")
-        if wants_image and pil is None:
-            if job.image is None:
-                raise ApiError(422, "image_needed", "a cut-out needs the image's pixels: send the 'image' itself, "
-                                                    "not only its image_sha256")
-            pil = load_image(job.image, max_pixels=self.settings.max_pixels)
+        rgb = predictor.image_state.rgb
         t0 = time.perf_counter()
-        maps = full_resolution_maps(predictor.term_logits(plan), (h, w), plan)  # one (H, W) map at a time
+        maps = predictor.maps(plan, refine=job.refine, threshold=job.threshold)  # one (H, W) map at a time
         headers = {"X-Image-SHA256": sha, "X-Cache": "hit" if was_cached else "miss"}
         if job.request_id:
             headers["X-Request-Id"] = job.request_id
@@ -223,7 +234,7 @@ class InferenceService:
             elif job.kind == "prob":
                 img = out.prob_image16(next(maps))
             elif job.kind == "cutout":
-                img = cutout(pil, edit_map(next(maps), job.threshold, job.editing))
+                img = cutout(rgb, edit_map(next(maps), job.threshold, job.editing))
             else:
                 img = Image.fromarray(edit_map(next(maps), job.threshold, job.editing).matte8(), "L")
             job.timing["predict_ms"] = (time.perf_counter() - t0) * 1000
@@ -240,7 +251,7 @@ class InferenceService:
             if "prob_png" in job.outputs:
                 r["prob_png"] = base64.b64encode(out.png_bytes(out.prob_image16(prob))).decode()
             if "cutout_png" in job.outputs:
-                r["cutout_png"] = base64.b64encode(out.png_bytes(cutout(pil, edited))).decode()
+                r["cutout_png"] = base64.b64encode(out.png_bytes(cutout(rgb, edited))).decode()
             if "regions" in job.outputs:
                 found = find_regions(edited.mask, job.region_padding, job.region_order)
                 r["regions"] = regions_record(found, h, w, job.region_padding, job.region_order)
@@ -260,6 +271,8 @@ class InferenceService:
             "text_weight": job.text_weight,
             "negative": list(job.negative),
             "editing": job.editing.record(),
+            "refine": job.refine,
+            "tiles": job.tiles,
             "results": results,
             "timing_ms": {k: round(v, 2) for k, v in job.timing.items()},
         }

@@ -282,6 +282,8 @@ function canvasBlob(canvas) {
 // the mask-editing fields of POST /segment and their inputs on the page
 const EDIT_NUMBERS = [["grow", "grow"], ["feather", "feather"], ["smooth", "smooth"], ["min_area", "min-area"]];
 const wantCutout = () => $("want-cutout").checked;
+// refinement and cut-outs need the image's pixels; new tiles need crops: the feature cache keeps neither
+const needsImage = () => wantCutout() || $("refine").checked || $("tiles").value !== "";
 
 function lines(id) {
   return $(id).value.split("\n").map((s) => s.trim()).filter((s) => s.length > 0);
@@ -290,7 +292,7 @@ function lines(id) {
 async function request(withImage, signal) {
   const fd = new FormData();
   // a cut-out needs the image's pixels, which the server's feature cache does not keep
-  if (withImage || !state.sha || wantCutout()) fd.append("image", state.file, state.name);
+  if (withImage || !state.sha || needsImage()) fd.append("image", state.file, state.name);
   else fd.append("image_sha256", state.sha);
   for (const p of prompts()) fd.append("prompt", p);
   if ($("use-visual").checked && state.drawn && state.supportBlob) {
@@ -303,6 +305,8 @@ async function request(withImage, signal) {
   for (const [field, id] of EDIT_NUMBERS) if ($(id).value !== "" && +$(id).value !== 0) fd.append(field, $(id).value);
   if ($("invert").checked) fd.append("invert", "true");
   if ($("fill-holes").checked) fd.append("fill_holes", "true");
+  if ($("refine").checked) fd.append("refine", "true");
+  if ($("tiles").value !== "") fd.append("tiles", $("tiles").value);
   fd.append("outputs", "rle,mask_png,prob_png,regions" + (wantCutout() ? ",cutout_png" : ""));
   const r = await fetch("/segment", { method: "POST", body: fd, signal });
   let j = null;
@@ -372,7 +376,8 @@ document.addEventListener("keydown", (ev) => {
 $("threshold").addEventListener("input", () => { $("threshold-value").textContent = (+$("threshold").value).toFixed(2); });
 $("threshold").addEventListener("change", () => { if (state.view) segment(); });  // cached: no backbone pass
 $("opacity").addEventListener("input", () => { if (state.view) paintAll(); });    // synchronous: no races
-for (const id of ["grow", "feather", "smooth", "min-area", "invert", "fill-holes", "want-cutout", "negative"]) {
+for (const id of ["grow", "feather", "smooth", "min-area", "invert", "fill-holes", "want-cutout", "negative", "refine",
+                  "tiles"]) {
   $(id).addEventListener("change", () => { if (state.view) segment(); });  // cached features: decoder only
 }
 
