@@ -121,16 +121,18 @@ def test_a_tile_cannot_invent_what_the_whole_image_does_not_support():
     tile_logits = torch.full((len(grid), 1, 16, 16), 4.0)  # every crop: "here", p = 0.98
     global_logits = torch.full((1, 16, 16), -4.0)  # the whole image: nothing anywhere
     global_logits[0, 4:8, 4:8] = 3.0  # ... except one spot
-    m = TileBlender(grid, tile_logits, global_logits).term_map(0, threshold=0.5)
+    m = TileBlender(grid, tile_logits, global_logits).term_map(0)
     whole = torch.sigmoid(torch.nn.functional.interpolate(global_logits[None], size=(64, 128), mode="bilinear")[0, 0])
     assert (m <= torch.maximum(whole, torch.tensor(0.0)) + 1e-6)[40:, 80:].all()  # far from the spot: capped
     assert m[20, 24] > 0.97  # where the whole image supports it: the crops' answer
+    ungated = TileBlender(grid, tile_logits, global_logits, gate=None).term_map(0)
+    assert (ungated > 0.97).all()
 
 
 def test_tile_blending_is_seamless_for_equal_crops():
     grid = tile_grid(90, 200, 3)
     logits = torch.full((len(grid), 2, 8, 8), 1.5)
-    m = TileBlender(grid, logits, torch.full((2, 8, 8), 1.5)).term_map(1, 0.5)
+    m = TileBlender(grid, logits, torch.full((2, 8, 8), 1.5)).term_map(1)
     assert torch.allclose(m, torch.sigmoid(torch.tensor(1.5)).expand(90, 200), atol=1e-6)
 
 

@@ -192,6 +192,10 @@ def cli():
 @click.option("--tiles", default=None, metavar="N|auto",
               help="large images: also run overlapping crops (N along the longer side, or auto from the image's size), "
                    "blended and gated by the whole-image pass.")
+@click.option("--temporal", default=1, show_default=True, type=click.IntRange(1, 1000), metavar="W",
+              help="videos: average each prompt's probabilities over the last W frames (1 = off).")
+@click.option("--video-out", is_flag=True, help="videos: also write a mask video per prompt (VIDEO.KEY.mask.mp4; "
+                                                "the frames' masks are written too).")
 @click.option("--region-padding", default=16, show_default=True, type=int, metavar="PX",
               help="--regions: context around each region's crop box.")
 @click.option("--region-order", default="area", show_default=True, type=click.Choice(["area", "left-to-right"]),
@@ -220,9 +224,10 @@ def cli():
 @_dtype_option
 def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
             overlay, labels, rle, cutout, regions, negatives, grow, feather, smooth, invert, fill_holes, min_area,
-            refine, tiles, region_padding, region_order, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
+            refine, tiles, temporal, video_out, region_padding, region_order, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
             progress, as_json, batch_size, workers, backend, amp, threads, weights, device, backbone, dtype):
-    """Segment images (files, folders, or '-' for one image on standard input) by text and/or visual prompts.
+    """Segment images (files, folders, or '-' for one image on standard input) and videos (files
+    named here: every frame, in VIDEO.frames/) by text and/or visual prompts.
 
     Under `torchrun --nproc_per_node N clipseg segment ...` (or several nodes) each rank takes
     every N-th image of the sorted list on its own device (cuda:LOCAL_RANK with --device auto);
@@ -274,10 +279,12 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         if not tiles.isdigit() or int(tiles) < 1:
             raise CLIError(f"--tiles takes a whole number of crops per side (1 or more) or 'auto', got '{tiles}'")
         tiles = int(tiles)
+    if tiles is not None and temporal > 1:
+        raise CLIError("--temporal smooths the whole-image maps of a video; it does not combine with --tiles")
     kinds = []
     if prob_format:
         kinds.append("prob")
-    if want_mask or (want_mask is None and not (prob_format or overlay or labels or rle or cutout or regions)):
+    if want_mask or video_out or (want_mask is None and not (prob_format or overlay or labels or rle or cutout or regions)):
         kinds.append("mask")
     kinds += [k for k, on in (("overlay", overlay), ("labels", labels), ("rle", rle), ("cutout", cutout),
                               ("regions", regions)) if on]
@@ -311,7 +318,8 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
                              model=model_name, keep_aspect=keep_aspect, batch_size=batch_size,
                              workers=2 if workers is None else workers, autocast=_float16() if amp and on_cuda else None,
                              editing=editing, negative=tuple(negatives), region_padding=region_padding,
-                             region_order=region_order, refine=refine, tiles=tiles)
+                             region_order=region_order, refine=refine, tiles=tiles, temporal=temporal,
+                             video_out=video_out)
     from ..prompts.text import unknown_words, unknown_words_warning
 
     warning = unknown_words_warning(unknown_words(predictor.tokenizer, text_terms([*texts, *negatives])))

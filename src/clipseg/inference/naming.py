@@ -7,8 +7,10 @@ prompts. An output file is
 
 - `F` is the input's whole file name, extension included (`a.jpg` and `a.png` differ);
 - `D1..Dk` are the input's folders below its root, each through `folder_component`,
-  which is injective and never yields a name ending in an output extension or `.d`: so no
-  output file can be a folder of another output, nor the legend `prompts.json`;
+  which is injective and never yields a name ending in an output extension, `.frames` or
+  `.d`: so no output file can be a folder of another output, nor the legend `prompts.json`;
+- a video `V` (a file) has its frames' outputs in `V.frames/frame-NNNNNN.KEY.KIND.EXT` and
+  its mask videos in `V.KEY.mask.mp4`;
 - with several inputs, each root gets a top-level folder of its own name, made unique
   (`cam1`, `cam2`; two roots of the same name, also up to letter case, get a hash of their
   absolute path);
@@ -47,8 +49,10 @@ KIND_SUFFIXES = {
     "rle": ".rle.json",
     "cutout": ".cutout.png",
     "regions": ".regions.json",
+    "mask-video": ".mask.mp4",
 }
-OUTPUT_EXTENSIONS = (".png", ".npy", ".json")
+OUTPUT_EXTENSIONS = (".png", ".npy", ".json", ".mp4")
+FRAMES_SUFFIX = ".frames"  # the folder of a video's frame outputs: VIDEO_FILE_NAME.frames
 LEGEND_NAME = "prompts.json"
 _PLAIN = re.compile(r"[a-z0-9_]{1,48}")
 _HASHED_KEY_CHARS = 12
@@ -111,10 +115,17 @@ def set_key(prompt_keys: Sequence[str], threshold: float, none_threshold: float)
 
 def folder_component(name: str) -> str:
     """An input folder's name as an output folder's: unchanged unless it ends in an output
-    extension or '.d', then '.d' is appended (injective; outputs never end in '.d')."""
-    if name.lower().endswith(OUTPUT_EXTENSIONS + (".d",)):
+    extension, '.frames' or '.d', then '.d' is appended (injective; outputs never end in '.d',
+    and no input folder's outputs land in a video's frames folder)."""
+    if name.lower().endswith(OUTPUT_EXTENSIONS + (FRAMES_SUFFIX, ".d")):
         return name + ".d"
     return name
+
+
+def frames_folder(video_file_name: str) -> str:
+    """The output folder of a video's frames: its file name + '.frames' (an input folder of
+    that name becomes '....frames.d', see `folder_component`)."""
+    return video_file_name + FRAMES_SUFFIX
 
 
 def output_name(file_name: str, kind: str, prompt: str | None = None, combined: str | None = None) -> str:

@@ -21,7 +21,7 @@ from ..prompts.expression import MapAlgebra, PromptPlan, plan_prompts
 from ..tokenizer import Tokenizer
 from .masks import is_present, label_map  # noqa: F401 (re-exported)
 from .refine import EdgeRefiner, RefineConfig
-from .tiles import TileBlender, TileGrid, crops, tile_count, tile_grid
+from .tiles import DEFAULT_GATE, TileBlender, TileGrid, crops, tile_count, tile_grid
 
 
 @dataclass(frozen=True)
@@ -174,10 +174,11 @@ unless `tokenizer` / `threshold` are given.
 
     def maps(self, prompts: Sequence[Prompt] | Prompt | PromptPlan, *, negative: Sequence[str] = (),
              refine: bool | RefineConfig = False, threshold: float | None = None,
-             original_size: bool = True) -> Iterator[np.ndarray]:
+             original_size: bool = True, tile_gate: float | None = DEFAULT_GATE) -> Iterator[np.ndarray]:
         """One probability map (H, W) per prompt, made one at a time (what `predict` stacks).
         refine: follow the image's edges (`clipseg.inference.refine`; a RefineConfig tunes it);
-        an answer "not present" at `threshold` (default the predictor's) is left as it is."""
+        an answer "not present" at `threshold` (default the predictor's) is left as it is.
+        tile_gate: how a tiled image's crops are gated by the whole image (`TileBlender`)."""
         plan = self.plan(prompts, negative)
         with torch.inference_mode():
             logits, tile_logits = self._term_logits(plan)
@@ -188,7 +189,7 @@ unless `tokenizer` / `threshold` are given.
                 raise ValueError("refinement works at the original size")
             refiner = self.refiner(refine if isinstance(refine, RefineConfig) else None)
         if tile_logits is not None and original_size:
-            blender = TileBlender(self.image_state.tiles.grid, tile_logits, logits)
+            blender = TileBlender(self.image_state.tiles.grid, tile_logits, logits, tile_gate)
         return full_resolution_maps(logits, size, plan, refiner=refiner, tiles=blender,
                                     threshold=self.threshold if threshold is None else threshold)
 
@@ -355,11 +356,11 @@ def full_resolution_maps(logits: torch.Tensor, size: tuple[int, int] | None, pla
     """(T, h, w) logits -> probability maps (H, W) float32, made one at a time so that memory
     holds a few maps of a large image, not N: one per row, or one per output of `plan` (whose
     terms the rows are; expressions combine the terms' full-size maps). With `tiles`, each
-    term's map is its crops' blend (gated at `threshold`); with `refiner`, each map is refined
+    term's map is its crops' blend, gated by the whole image's; with `refiner`, each map is refined
     (its presence rule at `threshold`). Computed on the logits' device."""
     with torch.inference_mode():
         def term(i: int) -> torch.Tensor:
-            return tiles.term_map(i, threshold) if tiles is not None else full_resolution_tensor(logits, i, size)
+            return tiles.term_map(i) if tiles is not None else full_resolution_tensor(logits, i, size)
 
         if plan is None:
             maps = (term(k) for k in range(logits.shape[0]))

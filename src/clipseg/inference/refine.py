@@ -25,11 +25,13 @@ class RefineConfig:
     """radius: window radius in image pixels (None: one patch of the model's grid at this
     image's scale, the width of the coarse map's uncertain band); eps: regularisation of the
     fit (colours in [0, 1]; larger follows only stronger edges); work_side: the longer side of
-    the grid the coefficients are fitted on."""
+    the grid the coefficients are fitted on; band: how far from the coarse mask's border the
+    map is refined, in window radii (it fades in over that width)."""
 
     radius: float | None = None
     eps: float = 1e-3
     work_side: int = 256
+    band: float = 0.5  # the refined band's half-width, in window radii
 
     def __post_init__(self) -> None:
         if self.radius is not None and not (math.isfinite(self.radius) and self.radius > 0):
@@ -106,6 +108,7 @@ class EdgeRefiner:
         self.work = (math.ceil(H / self.s), math.ceil(W / self.s))
         radius = self.config.radius or max(H, W) / max(grid)  # one patch of the model's grid
         self.r = max(1, round(radius / self.s))
+        self.band = max(1, round(self.r * self.config.band))  # grid pixels from the coarse border refined
         self.guide = torch.from_numpy(rgb.copy()).to(device).permute(2, 0, 1)  # (3, H, W) uint8: 3 bytes a pixel
         low = cv2.resize(rgb, (self.work[1], self.work[0]), interpolation=cv2.INTER_AREA)
         I = torch.from_numpy(low).to(device).permute(2, 0, 1).float() / 255  # (3, h, w)
@@ -137,14 +140,15 @@ class EdgeRefiner:
             return prob
         p = self._down(prob)  # (1, h, w)
         above = p[0] >= threshold
-        band = _dilate(above, self.r) & _dilate(~above, self.r)  # within a radius of the coarse border
+        rb = self.band
+        band = _dilate(above, rb) & _dilate(~above, rb)  # near the coarse border
         if not bool(band.any()):
             return prob
         mean_p = box_mean(p, self.r)[0]
         cov_Ip = box_mean(self.I * p, self.r) - self.mean_I * mean_p  # (3, h, w)
         a = torch.einsum("hwij,jhw->ihw", self.inv, cov_Ip)  # (3, h, w)
         b = mean_p - (a * self.mean_I).sum(0)
-        weight = box_mean(band[None].float(), self.r)[0]  # 0..1, fading out over a radius
+        weight = box_mean(band[None].float(), rb)[0]  # 0..1, fading out over the band's width
         coeffs = torch.cat([box_mean(torch.cat([a, b[None]]), self.r), weight[None]])  # (5, h, w)
         return self._apply(prob, coeffs, _dilate(weight > 0, 1))
 

@@ -4,8 +4,8 @@ size, blended with linear ramps, and gated by one pass over the whole image.
 CLIPSeg decides on a grid of 16 px patches at its input size, so on a large photo a small
 object covers a patch or two. Crops give it more pixels per object; but a crop loses the
 context of the whole image, and a crop's map can invent an object the image does not hold.
-So the whole-image pass gates the crops: where it sees nothing near a pixel (its probability
-under `gate` within one patch), the tiled map may not exceed it.
+So the whole-image pass gates the crops: where it shows nothing near a pixel (its logit not
+above its own background, see `TileBlender.term_map`), the tiled map may not exceed it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 from ..io.transforms import resize_maps
 
 Box = tuple[int, int, int, int]  # (y0, x0, y1, x1) in image pixels, ends exclusive
+DEFAULT_GATE = 2.0  # see TileBlender.term_map; measured in benchmarks/bench_full_resolution.py
 
 
 @dataclass(frozen=True)
@@ -84,16 +85,19 @@ class TileBlender:
     """Full-resolution maps of a tiled image, one term at a time.
 
     tile_logits: (K, T, h, w) the crops' logits (crop k of `grid.boxes`, term t);
-    global_logits: (T, h', w') the whole image's.
+    global_logits: (T, h', w') the whole image's; gate: see `term_map`.
     """
 
-    def __init__(self, grid: TileGrid, tile_logits: torch.Tensor, global_logits: torch.Tensor):
-        self.grid, self.tile_logits, self.global_logits = grid, tile_logits, global_logits
+    def __init__(self, grid: TileGrid, tile_logits: torch.Tensor, global_logits: torch.Tensor,
+                 gate: float | None = DEFAULT_GATE):
+        self.grid, self.tile_logits, self.global_logits, self.gate = grid, tile_logits, global_logits, gate
 
-    def term_map(self, i: int, threshold: float, gate: float | None = None) -> torch.Tensor:
-        """(H, W) probability map of term i: the crops blended, where the whole-image pass
-        supports it (probability at least `gate`, default threshold / 2, within one of its
-        cells); elsewhere the smaller of the two."""
+    def term_map(self, i: int) -> torch.Tensor:
+        """(H, W) probability map of term i: the crops blended where the whole-image pass
+        supports it, elsewhere the smaller of the two. A cell of the whole image's grid is
+        support when its logit (the largest of the 3 x 3 cells around it) rises above the map's
+        own median by more than `gate` times its median absolute deviation: the whole image
+        shows something there, however faint. `gate` None: no gating."""
         H, W = self.grid.size
         device = self.tile_logits.device
         acc = torch.zeros((H, W), device=device)
@@ -106,10 +110,14 @@ class TileBlender:
             acc[y0:y1, x0:x1].add_(p * w)
             weight[y0:y1, x0:x1].add_(w)
         tiled = acc.div_(weight)
-        coarse = self.global_logits[i].float().sigmoid()  # (h', w') on the model's grid
-        gate = threshold / 2 if gate is None else gate
-        support = torch.nn.functional.max_pool2d(coarse[None, None], 3, stride=1, padding=1)[0] >= gate
-        support = torch.nn.functional.interpolate(support[None].float(), size=(H, W), mode="nearest")[0, 0] > 0
+        if self.gate is None:
+            return tiled
+        coarse = self.global_logits[i].float()  # (h', w') on the model's grid
+        median = coarse.median()
+        spread = (coarse - median).abs().median()
+        near = torch.nn.functional.max_pool2d(coarse[None, None], 3, stride=1, padding=1)[0, 0]
+        support = (near > median + self.gate * spread).float()
+        support = torch.nn.functional.interpolate(support[None, None], size=(H, W), mode="nearest")[0, 0] > 0
         whole = resize_maps(self.global_logits[i : i + 1].float(), (H, W))[0].sigmoid_()
         return torch.where(support, tiled, torch.minimum(tiled, whole))
 

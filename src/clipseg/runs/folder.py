@@ -27,12 +27,14 @@ from ..inference.predictor import full_resolution_maps
 from ..inference.refine import EdgeRefiner
 from ..inference.tiles import TileBlender, auto_tiles, crops, tile_grid
 from ..io.atomic import remove_stale_temporaries
+from ..io.video import is_video_name
 from ..io.progress import progress_bar
 from ..inference import naming
 from ..inference import outputs as out
 from ..prompts import MixedPrompt
 from ..prompts.expression import plan_prompts
 from .backends import backend_for
+from .video import run_video
 from .loader import BoundedWriter, ImageJobs, LoadedImage, Shard, describe_failure, load_images, shape_runs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
@@ -64,10 +66,13 @@ class SegmentOptions:
     region_order: str = "area"  # regions largest first, or "left-to-right"
     refine: bool = False  # probability maps follow the image's edges (clipseg.inference.refine)
     tiles: int | str | None = None  # crops per side for large images, or "auto" (clipseg.inference.tiles)
+    temporal: int = 1  # videos: mean of the last W frames' term probabilities (1 = off)
+    video_out: bool = False  # videos: also a mask video per prompt
 
     def maps_record(self) -> dict:
         """How the probability maps were made, where it differs from the defaults (in `made_with`)."""
-        return {k: v for k, v in (("refine", self.refine), ("tiles", self.tiles)) if v}
+        return {k: v for k, v in (("refine", self.refine), ("tiles", self.tiles), ("temporal", self.temporal))
+                if v and not (k == "temporal" and v == 1)}
 
     def editing_record(self) -> dict:
         """The editing settings that differ from the defaults (recorded in `made_with`)."""
@@ -93,6 +98,7 @@ class Job:
     folders: tuple[str, ...]  # output folders below out_dir (naming.folder_component applied)
     file_name: str  # the input's file name, extension included (or made unique, see naming.root_labels)
     display: str
+    video: bool = False  # a video file: its frames are the images (runs.video)
 
 
 @dataclass
@@ -180,7 +186,7 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
             jobs.append(Job(stdin, (), "stdin" if single else label, "<stdin>"))
         elif root not in seen:
             seen.add(root)
-            jobs.append(Job(Path(given), (), root.name if single else label, given))
+            jobs.append(Job(Path(given), (), root.name if single else label, given, video=is_video_name(root)))
     return jobs, missing
 
 
@@ -414,11 +420,14 @@ class Segmenter:
         Path(o.out_dir).mkdir(parents=True, exist_ok=True)
         check_case_collisions(jobs, Path(o.out_dir))
         jobs, missing = shard.take(jobs), (missing if shard.rank == 0 else [])
-        summary = RunSummary(total=len(jobs) + len(missing), failed=list(missing))
+        summary = RunSummary(total=len(jobs) + len(missing) - sum(job.video for job in jobs), failed=list(missing))
         self.write_legend()
         summary.stale_removed = remove_stale_temporaries(o.out_dir)
         todo: list[tuple[Job, dict[str, Path]]] = []
+        videos = [job for job in jobs if job.video]
         for job in jobs:
+            if job.video:
+                continue
             targets = self.targets(job)
             if not o.overwrite and all(p.exists() for p in targets.values()):
                 summary.skipped += 1
@@ -427,12 +436,12 @@ class Segmenter:
         bar = progress_bar(total=len(jobs), initial=summary.skipped, enabled=o.progress, unit="img",
                            desc="segment" + (f" rank {shard.rank}" if shard.enabled else ""))
 
-        def finished(index: int, error: BaseException | str | None) -> None:
+        def finished(key: int | Job, error: BaseException | str | None) -> None:
             if error is None:
                 summary.done += 1
             else:
                 reason = error if isinstance(error, str) else describe_failure(error)
-                summary.failed.append((todo[index][0].display, reason))
+                summary.failed.append((key.display if isinstance(key, Job) else todo[key][0].display, reason))
             bar.update(1)
             bar.set_postfix(failed=len(summary.failed), refresh=False)
 
@@ -463,6 +472,8 @@ class Segmenter:
                         continue
                     writer.submit(item.index, functools.partial(self.write_outputs, job, targets, lg, item.size, item.rgb,
                                                                 tiles))
+            for job in videos:
+                run_video(self, job, summary, bar, writer)
             writer.drain()
         finally:
             writer.close(cancel=True)
