@@ -16,12 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU build of torch first; a bare "torch" requirement would pull a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[torch,hub,server,onnx]'
+	$(BIN)/pip install -q -e '.[torch,hub,server,onnx,video]'
 	touch $(STAMP)
 
 # test-only extras (property tests, the authors' cv2 blur, transformers for parity, Ray Data)
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[torch,hub,server,onnx,dev,ray]'
+	$(BIN)/pip install -q -e '.[torch,hub,server,onnx,video,dev,ray]'
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from clipseg import load
 from clipseg.cli.main import cli
-from clipseg.editing import MaskOptions, MaskOptionsError, cutout, edit_map, feather, fill_holes, find_regions, grow
+from clipseg.editing import MaskOptions, cutout, edit_map, feather, fill_holes, find_regions, grow
 from clipseg.editing import remove_small_regions, smooth, smoothed_mask
 from clipseg.inference import Predictor
 from clipseg.prompts import PromptError

@@ -17,6 +17,7 @@ from PIL import Image
 
 from clipseg.cli.main import cli
 from clipseg.inference import naming
+from clipseg.io.video import write_lossless_video
 from clipseg.worldgen.scenes import SceneConfig, generate_scene
 
 av = pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
@@ -30,17 +31,8 @@ def _frames(n: int, size: int = 96, seed: int = 5) -> list[np.ndarray]:
 
 
 def _write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
-    """A lossless video (PNG frames in a QuickTime container): decoding gives the frames back."""
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w", format="mov") as out:
-        s = out.add_stream("png", rate=fps)
-        s.width, s.height, s.pix_fmt = w, h, "rgb24"
-        for f in frames:
-            for packet in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                out.mux(packet)
-        for packet in s.encode():
-            out.mux(packet)
-    return path
+    """A lossless video: decoding gives the frames back."""
+    return write_lossless_video(path, frames, fps)
 
 
 def _segment(*args) -> object:

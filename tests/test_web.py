@@ -72,13 +72,19 @@ def browser():
             b.close()
 
 
-def test_upload_prompts_heatmaps_visual_prompt_and_download(server, browser, tmp_path):
-    url, app = server
-    image = _scene(tmp_path / "scene.png")
+def _open_page(browser, url: str):
+    """A page on the server's web page that records script errors, and the list of them."""
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url + "/")
+    return page, errors
+
+
+def test_upload_prompts_heatmaps_visual_prompt_and_download(server, browser, tmp_path):
+    url, app = server
+    image = _scene(tmp_path / "scene.png")
+    page, errors = _open_page(browser, url)
     assert page.title() == "CLIPSeg"
     page.wait_for_function("document.getElementById('model-info').textContent.includes('tiny:random')")
 
@@ -289,10 +295,7 @@ def test_mask_editing_controls_expressions_and_cutout(server, browser, tmp_path)
     and downloads under the CLI's name; an unbalanced expression is one plain error line."""
     url, _ = server
     image = _scene(tmp_path / "scene.png")
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url + "/")
+    page, errors = _open_page(browser, url)
     page.set_input_files("#image-input", str(image))
     page.wait_for_selector("#image-preview:not([hidden])")
     page.fill("#prompts", "a red circle | a blue square")
@@ -330,6 +333,13 @@ def test_mask_editing_controls_expressions_and_cutout(server, browser, tmp_path)
     page.uncheck("#invert")
     page.wait_for_function("document.querySelector('#results .result img.cutout') !== null")
     page.wait_for_function("document.getElementById('status').textContent.includes('from the cache')")
+
+    # full resolution: edge-aware refinement and tiles reach the service
+    page.check("#refine")
+    page.wait_for_function("state.view && state.view.answer.refine === true")
+    page.select_option("#tiles", "2")
+    page.wait_for_function("state.view && state.view.answer.tiles === 2")
+    assert page.evaluate("state.view.answer.results.length") == 1
 
     # an unbalanced expression: the server's one line, no results
     page.fill("#prompts", "(a red circle | a blue square")

@@ -7,7 +7,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -122,6 +122,29 @@ def prefetch(items: Iterable, depth: int = 8) -> Iterator:
         stop.set()
 
 
+def write_lossless_video(path: Path, images: Iterable[np.ndarray], fps: float) -> Path:
+    """(H, W, 3) uint8 frames as a lossless QuickTime video (PNG-coded frames): decoding gives
+    the same pixels back (test clips, frame-exact exchange)."""
+    av = _av()
+    from fractions import Fraction
+
+    def write(f) -> None:
+        with av.open(f, "w", format="mov") as out:
+            stream = None
+            for img in images:
+                if stream is None:
+                    stream = out.add_stream("png", rate=Fraction(fps).limit_denominator(1001))
+                    stream.height, stream.width = img.shape[:2]
+                    stream.pix_fmt = "rgb24"
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+                    out.mux(packet)
+            if stream is not None:
+                for packet in stream.encode():
+                    out.mux(packet)
+
+    return atomic_write(path, write)
+
+
 def write_mask_video(path: Path, masks: Iterable[np.ndarray], fps: float, codec: str = "libx264") -> Path:
     """A grey-scale video of (H, W) uint8 masks (H.264, yuv420p; odd sizes padded by one
     pixel), written to a temporary sibling and renamed: a killed run leaves no half video."""
@@ -147,5 +170,3 @@ def write_mask_video(path: Path, masks: Iterable[np.ndarray], fps: float, codec:
 
     return atomic_write(path, write)
 
-
-ProgressFn = Callable[[int], None]
