@@ -25,7 +25,8 @@ from ..prompts.text import TextEmbeddingCache, tokenize_prompts
 from ..prompts.types import PromptError, VisualPrompt
 from ..prompts.visual_arrays import visual_prompt_array
 from ..tokenizer import CLIPTokenizer, Tokenizer, load_tokenizer
-from .format import read_metadata
+from ..io.files import check_regular_file
+from .format import MAX_GRAPH_BYTES, model_vocab_size, read_metadata
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -53,6 +54,17 @@ class OnnxPredictor:
     CPU shared with other busy processes; like OMP_WAIT_POLICY=PASSIVE for torch).
     """
 
+    def _session(self, ort, file: str, opts, providers):
+        """One graph's onnxruntime session; ValueError naming the file when it is not a regular
+        file or not a graph onnxruntime can load (truncated, empty, random bytes)."""
+        path = self.out_dir / file
+        check_regular_file(path, MAX_GRAPH_BYTES, "ONNX graph")
+        try:
+            return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as e:  # onnxruntime's InvalidProtobuf, InvalidArgument, Fail, ... (no common base)
+            raise ValueError(f"{path}: not an ONNX graph onnxruntime can load ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
+
     def _exported_tokenizer(self) -> Tokenizer | None:
         """The word tokenizer written with the export (tokenizer.json), if there is one."""
         name = self.meta.get("tokenizer")
@@ -79,14 +91,16 @@ class OnnxPredictor:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         providers = list(providers or ["CPUExecutionProvider"])
-        self.sessions = {
-            name: ort.InferenceSession(str(self.out_dir / file), sess_options=opts, providers=providers)
-            for name, file in self.meta["files"].items() if (self.out_dir / file).exists()
-        }
+        self.sessions = {name: self._session(ort, file, opts, providers) for name, file in self.meta["files"].items()
+                         if os.path.lexists(self.out_dir / file)}
         missing = {"image_encoder", "text_encoder", "decoder"} - set(self.sessions)
         if missing:
             raise ValueError(f"{self.out_dir}: the export lacks {', '.join(sorted(missing))}")
         self.tokenizer = tokenizer or self._exported_tokenizer() or CLIPTokenizer()
+        rows = model_vocab_size(self.meta)
+        if rows is not None and self.tokenizer.vocab_size > rows:
+            raise ValueError(f"{self.out_dir}: the tokenizer has {self.tokenizer.vocab_size} tokens, more than the "
+                             f"{rows} rows of the exported text embedding")
         threshold = self.meta.get("threshold", DEFAULT_THRESHOLD)  # the model's own, when exported
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
             raise ValueError(f"{self.out_dir}: clipseg_onnx.json has threshold {str(threshold)[:40]!r}, "

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import re
 
+from ..io.files import load_json_file, parse_json
 from .packing import PackedIds
 
 PAD, UNK, SOT, EOT = "<pad>", "<unk>", "<sot>", "<eot>"
@@ -29,6 +30,10 @@ def split_words(text: str) -> list[str]:
     """Lower-case words of a caption or phrase (punctuation and template braces dropped)."""
     return re.findall(r"[a-z]+", text.lower())
 
+
+MAX_WORDS = 100_000
+MAX_WORD_CHARS = 64
+MAX_JSON_BYTES = 16 << 20  # 100 000 words of 64 characters, quoted and separated, fit in 7 MB
 
 class WordTokenizer(PackedIds):
     """Word-level tokenizer implementing the `clipseg.tokenizer.Tokenizer` protocol."""
@@ -80,12 +85,15 @@ class WordTokenizer(PackedIds):
     @classmethod
     def from_dict(cls, d: dict) -> "WordTokenizer":
         """Inverse of `to_dict`; ValueError for anything else (also for untrusted files: a
-        list of at most 100 000 words, a context length of 2 to 1024)."""
+        list of at most MAX_WORDS words of at most MAX_WORD_CHARS characters, a context length of
+        2 to 1024)."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"not a word tokenizer description (format {d.get('format') if isinstance(d, dict) else None!r})")
         words, context = d.get("words"), d.get("context_length")
-        if not isinstance(words, list) or len(words) > 100_000 or not all(isinstance(w, str) for w in words):
-            raise ValueError("'words' must be a list of at most 100000 strings")
+        if not isinstance(words, list) or len(words) > MAX_WORDS or not all(isinstance(w, str) for w in words):
+            raise ValueError(f"'words' must be a list of at most {MAX_WORDS} strings")
+        if any(len(w) > MAX_WORD_CHARS for w in words):
+            raise ValueError(f"a word of the vocabulary is longer than {MAX_WORD_CHARS} characters")
         if not isinstance(context, int) or isinstance(context, bool) or not 2 <= context <= 1024:
             raise ValueError(f"'context_length' must be an integer in [2, 1024], got {context!r}")
         return cls(words, context)
@@ -95,11 +103,11 @@ class WordTokenizer(PackedIds):
 
     @classmethod
     def from_json(cls, text: str) -> "WordTokenizer":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"not JSON: {e}") from None
-        return cls.from_dict(d)
+        """A vocabulary from its JSON text (at most MAX_JSON_BYTES); ValueError for anything else."""
+        if len(text) > MAX_JSON_BYTES:
+            raise ValueError(f"the vocabulary is {len(text) / (1 << 20):.1f} MB of JSON, more than the "
+                             f"{MAX_JSON_BYTES >> 20} MB a word tokenizer of {MAX_WORDS} words needs")
+        return cls.from_dict(parse_json(text, "the vocabulary"))
 
     def save(self, path: str | Path) -> Path:
         """Write the vocabulary as JSON; returns the path."""
@@ -110,7 +118,8 @@ class WordTokenizer(PackedIds):
 
     @classmethod
     def load(cls, path: str | Path) -> "WordTokenizer":
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """A vocabulary file (a regular file of at most MAX_JSON_BYTES); ValueError naming the problem."""
+        return cls.from_dict(load_json_file(path, MAX_JSON_BYTES, "vocabulary"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WordTokenizer) and self.to_dict() == other.to_dict()

@@ -123,6 +123,20 @@ def _tokenizer_from(text: str | None, where: str):
         raise CheckpointError(f"{where}: its embedded tokenizer vocabulary is invalid: {str(e)[:200]}") from None
 
 
+def _check_vocabulary(tokenizer, config, where: str) -> None:
+    """CheckpointError when an embedded word tokenizer cannot drive the model's text encoder:
+    more words than its embedding has rows, or a longer context than its positions."""
+    if tokenizer is None:
+        return
+    text = config.clip.text
+    if tokenizer.vocab_size > text.vocab_size:
+        raise CheckpointError(f"{where}: its embedded vocabulary has {tokenizer.vocab_size} tokens, more than the "
+                              f"{text.vocab_size} rows of the model's text embedding")
+    if tokenizer.context_length > text.context_length:
+        raise CheckpointError(f"{where}: its embedded vocabulary's context of {tokenizer.context_length} tokens is "
+                              f"longer than the model's {text.context_length}")
+
+
 def _threshold_from(text: str | None, where: str) -> float | None:
     if text is None:
         return None
@@ -375,6 +389,7 @@ def load_clipseg(
         check_fits(shapes, sd, where)
         model = _uninitialized(config)
         assign_weights(model, sd, where)
+    _check_vocabulary(tokenizer, config, where)
     model.identity = ModelIdentity(weights=str(weights), source=_source_name(weights, path, source),
                                    tokenizer=tokenizer, threshold=threshold,
                                    backbone=_backbone_name(weights, path, backbone, layout in _DECODER_LAYOUTS),
