@@ -247,23 +247,24 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     from ..runs.folder import Segmenter, SegmentOptions, SettingsConflict, gather_summaries
     from ..runs.loader import shard_from_env
 
+    from .inputs import MAX_PROMPTS, check_prompt_count, read_prompt_lines, read_stdin_image
+
     texts = list(prompts)
     if str(prompts_file) == "-" and any(str(i) == "-" for i in inputs):
         raise CLIError("standard input ('-') can hold the image or the prompts file, not both")
+    if sum(str(i) == "-" for i in inputs) > 1:
+        raise CLIError("'-' (standard input) given more than once: it holds one image")
     if prompts_file:
-        try:
-            raw = sys.stdin.read() if str(prompts_file) == "-" else prompts_file.read_text(encoding="utf-8")
-            texts += [ln.strip() for ln in raw.splitlines() if ln.strip()]
-        except (OSError, UnicodeDecodeError) as e:
-            raise CLIError(f"cannot read prompts file '{prompts_file}': {e}") from None
-    inputs = [sys.stdin.buffer.read() if str(i) == "-" else i for i in inputs]  # '-': an image on standard input
+        texts += read_prompt_lines(prompts_file)
+    check_prompt_count(len(texts) + len(supports))
+    inputs = [read_stdin_image() if str(i) == "-" else i for i in inputs]  # '-': an image on standard input
     if len(supports) != len(support_masks):
         raise CLIError(f"--support and --support-mask come in pairs: got {len(supports)} image(s) "
                        f"and {len(support_masks)} mask(s)")
     visuals = [VisualPrompt(str(img), str(mask)) for img, mask in zip(supports, support_masks)]
     try:
         all_prompts, names = assemble(texts, visuals, text_weight, CLI_FIELDS)
-        plan_prompts(all_prompts, names, negatives)  # expressions read before the model loads
+        plan_prompts(all_prompts, names, negatives, max_terms=MAX_PROMPTS)  # expressions read before the model loads
     except PromptError as e:
         raise CLIError(str(e)) from None
     if labels and len(names) > 255:

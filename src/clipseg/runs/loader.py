@@ -11,7 +11,11 @@ files (upsampling, thresholds, PNG/RLE encoding) while the next batch computes. 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import os
+import signal
+import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -67,8 +71,33 @@ def load_images(dataset: ImageJobs, workers: int) -> Iterator[LoadedImage]:
     if workers == 0 or len(dataset) <= 1:
         return (dataset[i] for i in range(len(dataset)))
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=workers, collate_fn=_first,
-                                         prefetch_factor=4, persistent_workers=False)
+                                         prefetch_factor=4, persistent_workers=False,
+                                         worker_init_fn=functools.partial(die_with_parent, os.getpid()))
     return iter(loader)
+
+
+def die_with_parent(parent_pid: int, _worker_id: int = 0) -> None:
+    """In a worker process: end when the process that started it ends, also when it is killed
+    with SIGKILL (Linux: the kernel's parent-death signal; elsewhere a thread watching the
+    parent), so that a killed run leaves no workers behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL) == 0:  # PR_SET_PDEATHSIG
+            if os.getppid() != parent_pid:  # the parent died before the signal was armed
+                os._exit(1)
+            return
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="clipseg-parent-watch", daemon=True).start()
 
 
 def shape_runs(items: Iterable[LoadedImage], batch_size: int) -> Iterator[list[LoadedImage]]:

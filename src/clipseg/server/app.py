@@ -40,6 +40,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..editing import MaskOptions, MaskOptionsError
+from ..io.files import parse_json
 from ..io.image_io import ImageError
 from ..prompts import PromptError
 from ..prompts.assembly import HTTP_FIELDS, count_prompts
@@ -56,9 +57,13 @@ KNOWN_PATHS = ("/segment", "/health", "/metrics", "/info", "/", "/openapi.json",
 def _parse_prompts(prompt: list[str] | None, prompts: str | None) -> list[str]:
     texts = list(prompt or [])
     if prompts is not None and prompts != "":
-        try:
-            extra = json.loads(prompts)
-        except json.JSONDecodeError:
+        stripped = prompts.lstrip()
+        if stripped.startswith(("[", '"')):
+            try:
+                extra = parse_json(prompts, "'prompts'")
+            except ValueError as e:  # malformed or nested too deeply: not a list of prompts
+                raise ApiError(422, "bad_prompt", f"{e}; send a JSON array of strings or one prompt per line") from None
+        else:
             extra = [ln for ln in prompts.splitlines()]
         if isinstance(extra, str):
             extra = [extra]
@@ -239,8 +244,8 @@ def create_app(model, settings: ServerSettings | None = None, tokenizer=None) ->
         if image is None and not image_sha256:
             raise ApiError(422, "invalid_request", "send an 'image' file (or the image_sha256 of one sent before)")
         if image_sha256 is not None and image_sha256 != "":
-            s = image_sha256.strip().lower()
-            if len(s) != 64 or any(c not in "0123456789abcdef" for c in s):
+            image_sha256 = image_sha256.strip().lower()  # looked up as it is checked
+            if len(image_sha256) != 64 or any(c not in "0123456789abcdef" for c in image_sha256):
                 raise ApiError(422, "invalid_request", "image_sha256 must be 64 hex digits")
         data = await image.read() if image is not None else None
         support = None
@@ -306,13 +311,21 @@ def public_description(model) -> dict:
     d = describe(model)
     for key in ("weights", "source"):
         value = str(d.get(key, ""))
-        if value.startswith(("/", "~")) or (len(value) > 2 and value[1] == ":"):
+        if value.startswith(("/", "~")) or (len(value) > 2 and value[1] == ":") or _is_local_path(value):
             d[key] = Path(value).name
     for key in ("backbone_file", "files", "backbone_weights"):
         d.pop(key, None)
     if model.identity.fallback:
         d["note"] = "no real weights were available: this is the embedded world model (generated shapes only)"
     return d
+
+
+def _is_local_path(value: str) -> bool:
+    """A relative path on the server's disk (a hub name like CIDAS/x is not a local file or folder)."""
+    try:
+        return ("/" in value or "\\" in value or value.startswith(".")) and Path(value).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def example_images(model) -> dict[str, dict]:

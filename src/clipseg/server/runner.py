@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -21,8 +22,39 @@ def uvicorn_config(app, host: str = "127.0.0.1", port: int = 8000, log_level: st
     from .protocol import protocol_class
 
     settings = app.state.service.settings
+    quiet_repeated_accept_errors()
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, http=protocol_class(settings.header_timeout_s),
-                          timeout_keep_alive=settings.keep_alive_s, backlog=BACKLOG, **kwargs)
+                          timeout_keep_alive=settings.keep_alive_s, backlog=BACKLOG,
+                          limit_concurrency=settings.connection_limit(), **kwargs)
+
+
+class RepeatFilter(logging.Filter):
+    """Lets a message through at most once every `interval` seconds: when the process runs out
+    of files, asyncio's accept loop logs the same error (with a traceback) on every try."""
+
+    def __init__(self, interval: float = 10.0):
+        super().__init__()
+        self.interval, self.last, self.dropped = interval, {}, 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = record.getMessage()[:120]
+        now = time.monotonic()
+        if now - self.last.get(key, -self.interval) < self.interval:
+            self.dropped += 1
+            return False
+        self.last[key] = now
+        return True
+
+
+def quiet_repeated_accept_errors() -> RepeatFilter:
+    """The asyncio logger's RepeatFilter (added once per process)."""
+    log = logging.getLogger("asyncio")
+    for f in log.filters:
+        if isinstance(f, RepeatFilter):
+            return f
+    f = RepeatFilter()
+    log.addFilter(f)
+    return f
 
 
 @contextmanager

@@ -20,6 +20,21 @@ class ServerSettings:
     cache_size: int = 32  # images whose backbone features are kept (LRU by sha256 of the bytes)
     keep_aspect: bool = False
     retry_after_s: int = 1
+    max_connections: int | None = None  # open connections at once; beyond: 503 and closed (None: from the
+    #                                     process's open-file limit, 64 files kept spare, at most 1000)
+
+    def connection_limit(self) -> int:
+        """max_connections, or what the open-file limit allows: slow clients cannot use up the
+        process's files (the accept loop would fail for everyone)."""
+        if self.max_connections is not None:
+            return self.max_connections
+        try:
+            import resource
+
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        except (ImportError, OSError, ValueError):
+            return 1000
+        return max(16, min(1000, soft - 64)) if soft != getattr(resource, "RLIM_INFINITY", -1) else 1000
 
     def to_dict(self) -> dict:
         return asdict(self)
