@@ -2,8 +2,11 @@
 
 Categories: checkpoint files (memory bombs, truncated, wrong formats, symlinks, pickles),
 Hugging Face folders (bad index / config), command lines with bad weights or checkpoints,
-output naming (colliding inputs and prompts), and HTTP requests (header injection, long
-prompts, huge images x many prompts, slow headers). Every loader case runs in a fresh
+output naming (colliding inputs and prompts), HTTP requests (header injection, long
+prompts, huge images x many prompts, slow headers, slow bodies, nested JSON), ONNX export
+folders (damaged graphs, FIFOs, device links, malformed descriptions, vocabularies),
+embedded vocabularies (too many words, too large), standard input (endless zeros, endless
+lines, too many prompts, closed). Every loader case runs in a fresh
 subprocess that reports its peak memory above the baseline taken right before the load.
 
     python benchmarks/hostile_inputs.py [--json out.json]
@@ -155,6 +158,209 @@ def run_loader_category(cases: dict[str, Path], tmp: Path) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------- ONNX export folders (subprocess)
+
+_ONNX_PROBE = r"""
+import json, sys, time
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+from clipseg.export.onnx_predictor import OnnxPredictor
+import onnxruntime  # noqa: F401  (imported before the baseline)
+base, t0 = hwm(), time.perf_counter()
+try:
+    p = OnnxPredictor(sys.argv[1])
+    p.set_image(__import__("numpy").zeros((32, 32, 3), "uint8"))
+    p.predict(["w"])
+    out = {"outcome": "loaded"}
+except ValueError as e:
+    out = {"outcome": "ValueError", "message": str(e)}
+except BaseException as e:
+    out = {"outcome": type(e).__name__, "message": str(e)[:300]}
+out.update(peak_mb=hwm() - base, seconds=time.perf_counter() - t0)
+print(json.dumps(out))
+"""
+
+
+def onnx_cases(tmp: Path) -> list[dict]:
+    import shutil
+
+    import torch
+
+    from clipseg import build_clipseg
+    from clipseg.export import export_onnx
+    from clipseg.tokenizer.word import WordTokenizer
+
+    torch.manual_seed(0)
+    base = tmp / "onnx-export"
+    export_onnx(build_clipseg("tiny").eval(), base, input_size=64)
+
+    def meta_edit(**fields):
+        def edit(d: Path) -> None:
+            m = json.loads((d / "clipseg_onnx.json").read_text())
+            for k, v in fields.items():
+                if v is None:
+                    m.pop(k, None)
+                else:
+                    m[k] = v
+            (d / "clipseg_onnx.json").write_text(json.dumps(m))
+        return edit
+
+    def tokenizer(write) -> callable:
+        def edit(d: Path) -> None:
+            meta_edit(tokenizer="tokenizer.json")(d)
+            write(d / "tokenizer.json")
+        return edit
+
+    def padded_vocabulary(d: Path) -> None:
+        m = json.loads((d / "clipseg_onnx.json").read_text())
+        m["model_config"]["clip"]["text"]["vocab_size"] = 165
+        m["tokenizer"] = "tokenizer.json"
+        (d / "clipseg_onnx.json").write_text(json.dumps(m))
+        words = ["".join(chr(97 + (i // 26 ** k) % 26) for k in range(3)) for i in range(200)]
+        WordTokenizer(words, 16).save(d / "tokenizer.json")
+
+    cases = {
+        "decoder.onnx truncated": lambda d: (d / "decoder.onnx").write_bytes((d / "decoder.onnx").read_bytes()[:60000]),
+        "decoder.onnx empty": lambda d: (d / "decoder.onnx").write_bytes(b""),
+        "decoder.onnx random": lambda d: (d / "decoder.onnx").write_bytes(os.urandom(5000)),
+        "decoder.onnx a directory": lambda d: ((d / "decoder.onnx").unlink(), (d / "decoder.onnx").mkdir()),
+        "decoder.onnx a FIFO": lambda d: ((d / "decoder.onnx").unlink(), os.mkfifo(d / "decoder.onnx")),
+        "tokenizer.json a FIFO": tokenizer(lambda p: os.mkfifo(p)),
+        "tokenizer.json -> /dev/zero": tokenizer(lambda p: p.symlink_to("/dev/zero")),
+        "tokenizer.json of 200,000 nested [": tokenizer(lambda p: p.write_text("[" * 200_000)),
+        "tokenizer.json of 40 MiB": tokenizer(lambda p: open(p, "wb").truncate(40 << 20)),
+        "200 words for a 165-row embedding": padded_vocabulary,
+        "no 'files'": meta_edit(files=None),
+        "no 'tensors'": meta_edit(tensors=None),
+        "'files' a list": meta_edit(files=["decoder.onnx"]),
+        "'tokenizer' a number": meta_edit(tokenizer=5),
+        "context_length 'x'": meta_edit(context_length="x"),
+        "context_length 10^13": meta_edit(context_length=10 ** 13),
+        "context_length 100,000,000": meta_edit(context_length=100_000_000),
+        "clipseg_onnx.json nested": lambda d: (d / "clipseg_onnx.json").write_text("[" * 200_000),
+    }
+    rows = []
+    for name, damage in cases.items():
+        d = tmp / f"onnx-{len(rows)}"
+        shutil.copytree(base, d)
+        damage(d)
+        try:
+            r = subprocess.run([sys.executable, "-c", _ONNX_PROBE, str(d)], capture_output=True, text=True, timeout=60)
+            out = json.loads(r.stdout.strip().splitlines()[-1])
+        except subprocess.TimeoutExpired:
+            out = {"outcome": "hang (60 s)", "message": "", "peak_mb": None}
+        except (IndexError, json.JSONDecodeError):
+            out = {"outcome": f"crash (exit {r.returncode})", "message": r.stderr[-300:], "peak_mb": None}
+        problems = [] if out["outcome"] == "ValueError" else [f"{out['outcome']}: {out.get('message', '')[:120]}"]
+        if out.get("peak_mb") and out["peak_mb"] > MEMORY_LIMIT_MB:
+            problems.append(f"{out['peak_mb']:.0f} MB")
+        rows.append({"case": name, "clear": not problems, "problems": problems, "peak_mb": out.get("peak_mb"),
+                     "seconds": out.get("seconds")})
+    return rows
+
+
+def vocabulary_cases(tmp: Path) -> dict[str, Path]:
+    """Native files whose embedded word vocabulary does not fit (loaded by `_probe`)."""
+    from safetensors.torch import load_file, save_file
+
+    from clipseg import build_clipseg, save_clipseg
+
+    model = build_clipseg("tiny")
+    plain = save_clipseg(model, tmp / "vocab-base.safetensors") or tmp / "vocab-base.safetensors"
+    tensors = load_file(plain)
+    rows = model.config.clip.text.vocab_size
+
+    def with_vocabulary(name: str, words: list[str]) -> Path:
+        from safetensors import safe_open
+
+        with safe_open(plain, "pt") as f:
+            meta = dict(f.metadata() or {})
+        meta["tokenizer"] = json.dumps({"format": "clipseg-word-tokenizer", "words": words, "context_length": 8})
+        path = tmp / name
+        save_file(tensors, path, metadata=meta)
+        return path
+
+    def word(i: int, n: int = 6) -> str:
+        return "".join(chr(97 + (i // 26 ** k) % 26) for k in range(n))
+
+    return {
+        f"vocabulary of {rows + 10} words, {rows} embedding rows": with_vocabulary("vocab-big.safetensors",
+                                                                                   [word(i) for i in range(rows + 10)]),
+        "90 MB vocabulary of 100,000 words": with_vocabulary("vocab-90mb.safetensors",
+                                                             [word(i, 6) * 150 for i in range(100_000)]),
+    }
+
+
+# ---------------------------------------------------------------- standard input (subprocess)
+
+_CLI_PROBE = r"""
+import atexit, json, sys, time
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+from clipseg.cli.main import main
+import clipseg.runs.folder, clipseg.editing, clipseg.prompts.expression  # what `segment` imports: not input memory
+base, t0 = hwm(), time.perf_counter()
+atexit.register(lambda: sys.__stderr__.write("\nPROBE " + json.dumps({"peak_mb": hwm() - base,
+                                                                      "seconds": time.perf_counter() - t0}) + "\n"))
+sys.argv = ["clipseg", *sys.argv[1:]]
+main()
+"""
+
+
+def stdin_cases(tmp: Path) -> list[dict]:
+    scene = ROOT / "src" / "clipseg" / "assets" / "world" / "example-scene.png"
+
+    def zeros():
+        return (b"\0" * (1 << 20) for _ in range(1500))
+
+    cases = {
+        "1.5 GB of zeros as the image": (["segment", "-", "-p", "cat", "-w", "world"], zeros, "not an image"),
+        "a 20 MB prompt line": (["segment", str(scene), "--prompts-file", "-", "-w", "world"],
+                                lambda: [b"x" * (20 << 20) + b"\n"], "longer than 1000"),
+        "2 GB prompts file without a newline": (["segment", str(scene), "--prompts-file", "-", "-w", "world"],
+                                                lambda: (b"y" * (1 << 20) for _ in range(2048)), "longer than 1000"),
+        "50,000 prompts": (["segment", str(scene), "--prompts-file", "-", "-w", "world"],
+                           lambda: [("\n".join(f"p {i}" for i in range(50_000))).encode()], "more than 1000 prompts"),
+        "closed standard input": (["segment", "-", "-p", "cat", "-w", "world"], None, "standard input is closed"),
+        "'-' twice": (["segment", "-", "-", "-p", "cat"], lambda: [scene.read_bytes()], "more than once"),
+    }
+    rows = []
+    for name, (args, feed, words) in cases.items():
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", _CLI_PROBE, *args, "-o", str(tmp / "stdin-out")],
+                                stdin=subprocess.PIPE if feed else None, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=None if feed else (lambda: os.close(0)))  # no feed: a closed stdin
+        if feed is not None:
+            try:
+                for chunk in feed():
+                    proc.stdin.write(chunk)
+            except (BrokenPipeError, OSError):
+                pass
+            try:
+                proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+            proc.stdin = None
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            err = b"hang"
+        text = err.decode(errors="replace")
+        probe = json.loads(text.rsplit("PROBE ", 1)[1]) if "PROBE " in text else {}
+        problems = []
+        if proc.returncode != 2 or words not in text or "Traceback" in text:
+            problems.append(f"exit {proc.returncode}: {text[-160:]}")
+        if probe.get("peak_mb", 0) > MEMORY_LIMIT_MB:
+            problems.append(f"{probe['peak_mb']:.0f} MB")
+        rows.append({"case": name, "clear": not problems, "problems": problems, "peak_mb": probe.get("peak_mb"),
+                     "seconds": time.perf_counter() - t0})
+    return rows
+
 # ---------------------------------------------------------------- command lines
 
 
@@ -282,6 +488,36 @@ def http_cases() -> list[dict]:
         ok = answer.startswith(b"HTTP/1.1 408") and held < 5
         rows.append({"case": f"incomplete headers (answered after {held:.1f} s)", "clear": ok,
                      "problems": [] if ok else ["held open"]})
+        r = c.post(url + "/segment", files={"image": ("x.png", small, "image/png")}, data={"prompts": "[" * 100_000})
+        ok = r.status_code == 422
+        rows.append({"case": "'prompts' of 100,000 nested [", "clear": ok, "problems": [] if ok else [r.text[:100]]})
+        sha = post(["a cat"]).json()["image"]["sha256"]
+        r = c.post(url + "/segment", data={"image_sha256": f"  {sha} ", "prompt": "a cat"})
+        ok = r.status_code == 200 and r.json()["image"]["cached"]
+        rows.append({"case": "image_sha256 with spaces around it", "clear": ok, "problems": [] if ok else [r.text[:100]]})
+    slow_app = create_app(load_model("tiny:random"), ServerSettings(max_connections=16))
+    with serve_in_thread(slow_app) as url:
+        import socket
+
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        slow = []
+        for _ in range(60):
+            s = socket.create_connection((host, int(port)))
+            s.sendall(b"POST /segment HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                      b"Content-Length: 1000000\r\n\r\n--b")
+            slow.append(s)
+        time.sleep(0.5)
+        t0 = time.perf_counter()
+        try:
+            status = httpx.get(url + "/health", timeout=10).status_code
+        except httpx.HTTPError as e:
+            status = type(e).__name__
+        waited = time.perf_counter() - t0
+        for s in slow:
+            s.close()
+        ok = status in (200, 503) and waited < 5
+        rows.append({"case": f"60 slow bodies, 16 connections allowed (a request answered {status} in {waited:.2f} s)",
+                     "clear": ok, "problems": [] if ok else [f"{status} after {waited:.1f} s"]})
     return rows
 
 
@@ -304,6 +540,9 @@ def main(argv=None) -> int:
         categories["command lines"] = cli_cases(tmp)
         categories["output naming"] = naming_cases(tmp)
         categories["HTTP requests"] = http_cases()
+        categories["ONNX export folders"] = onnx_cases(tmp)
+        categories["embedded vocabularies"] = run_loader_category(vocabulary_cases(tmp), tmp)
+        categories["standard input"] = stdin_cases(tmp)
     print("| category | cases | clear errors / right results | bad | peak memory per rejected file |")
     print("|---|---|---|---|---|")
     bad_total = 0

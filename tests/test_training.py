@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -278,3 +281,16 @@ def test_shipped_experiments_are_usable_by_name():
         assert Experiment.load(spec).name == Experiment.load(names["clipseg-pc-plus"]).name
     with pytest.raises(ValueError, match="not a shipped experiment"):
         resolve_config("no-such-experiment")
+
+
+def test_a_resumed_run_removes_the_temporaries_of_the_killed_one(tmp_path, tokenizer):
+    from clipseg.io.atomic import temporary_path
+
+    train(tiny(), ShapesDataset(8), config(tmp_path, iterations=4), tokenizer, progress=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid whose process is gone
+    stale = temporary_path(tmp_path / "checkpoint.pt").with_name(
+        temporary_path(tmp_path / "checkpoint.pt").name.replace(f"-{os.getpid()}.", f"-{dead.pid}."))
+    stale.write_bytes(b"half a checkpoint")
+    train(tiny(), ShapesDataset(8), config(tmp_path, iterations=4), tokenizer, progress=False, resume=True)
+    assert not stale.exists()

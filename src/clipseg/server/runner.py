@@ -30,7 +30,8 @@ def uvicorn_config(app, host: str = "127.0.0.1", port: int = 8000, log_level: st
 
 class RepeatFilter(logging.Filter):
     """Lets a message through at most once every `interval` seconds: when the process runs out
-    of files, asyncio's accept loop logs the same error (with a traceback) on every try."""
+    of files, asyncio's accept loop logs the same error (with a traceback) on every try, and
+    uvicorn logs every connection over its limit."""
 
     def __init__(self, interval: float = 10.0):
         super().__init__()
@@ -47,13 +48,16 @@ class RepeatFilter(logging.Filter):
 
 
 def quiet_repeated_accept_errors() -> RepeatFilter:
-    """The asyncio logger's RepeatFilter (added once per process)."""
-    log = logging.getLogger("asyncio")
-    for f in log.filters:
+    """The RepeatFilter of the loggers that repeat one line per refused connection: asyncio's
+    accept loop ("out of system resource") and uvicorn's "Exceeded concurrency limit" (one
+    filter, added once per process)."""
+    loggers = [logging.getLogger(name) for name in ("asyncio", "uvicorn.error")]
+    for f in loggers[0].filters:
         if isinstance(f, RepeatFilter):
             return f
     f = RepeatFilter()
-    log.addFilter(f)
+    for log in loggers:
+        log.addFilter(f)
     return f
 
 

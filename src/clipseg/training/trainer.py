@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
+from ..io.atomic import remove_stale_temporaries
 from ..io.progress import progress_bar
 
 from ..inference.precision import autocast_context
@@ -138,6 +139,8 @@ def _train(
 
     prompts = PromptEncoder(model, tokenizer, cache_size=config.text_cache_size, truncate=True)
     start = 0
+    if dist.rank == 0 and out_dir.is_dir():
+        remove_stale_temporaries(out_dir)  # half-written files of a killed run (their writer is gone)
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
         check_compatible(state, ckpt_path, model.config.to_dict(), config)

@@ -25,7 +25,7 @@ from .fetch import OFFLINE_HINT, fetch, fetch_hub
 from .hf_config import clipseg_config_from_hf
 from .native import CLIP_FORMAT, write_safetensors
 from .infer import infer_clip_config, infer_decoder_config, infer_vit_config
-from .reader import read_checkpoint, read_json
+from .reader import check_safetensors_header, read_checkpoint, read_json, sniff_format
 from .registry import DEFAULT_WEIGHTS, OPENAI_VIT_B16, PRETRAINED
 
 # safetensors metadata of a model's identity (see clipseg.model.identity)
@@ -468,6 +468,8 @@ def embedded_tokenizer(weights: str | Path, cache_dir: str | Path | None = None)
         path = fetch(source, Path(cache_dir) if cache_dir else None)
     if not path.is_file():
         return None
+    if sniff_format(path) == "safetensors":
+        check_safetensors_header(path)
     try:
         from safetensors import safe_open
 

@@ -47,6 +47,22 @@ def sniff_format(path: Path) -> str:
     return "unknown"
 
 
+# A clipseg file's header: tensor entries (about 100 bytes each) and metadata (a word
+# vocabulary of at most 16 MB, the config); a larger one is refused before it is read.
+MAX_SAFETENSORS_HEADER = 32 << 20
+
+
+def check_safetensors_header(path: Path) -> None:
+    """CheckpointError when a safetensors file's header is larger than MAX_SAFETENSORS_HEADER."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    (n,) = struct.unpack("<Q", head) if len(head) == 8 else (0,)
+    if n > MAX_SAFETENSORS_HEADER:
+        raise CheckpointError(f"{path}: its safetensors header is {n / (1 << 20):.0f} MB, more than the "
+                              f"{MAX_SAFETENSORS_HEADER >> 20} MB a clipseg checkpoint needs (tensor list, config, "
+                              "vocabulary)")
+
+
 def _unwrap(obj: object, path: Path, fmt: str) -> dict[str, torch.Tensor]:
     """Accept a flat {name: tensor} dict or the usual wrappers ({'state_dict': ...}, {'model': ...})."""
     for _ in range(3):
@@ -111,6 +127,8 @@ def read_checkpoint(path: str | Path) -> RawCheckpoint:
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint file {path} is empty (0 bytes)")
     fmt = sniff_format(path)
+    if fmt == "safetensors":
+        check_safetensors_header(path)
     try:
         if fmt == "safetensors":
             from safetensors import safe_open
