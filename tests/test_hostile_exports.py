@@ -181,3 +181,13 @@ def test_a_huge_embedded_vocabulary_is_refused_before_parsing(tmp_path):
         WordTokenizer.from_dict({"format": "clipseg-word-tokenizer", "words": ["x" * 900], "context_length": 8})
     with pytest.raises(ValueError, match="MB of JSON"):
         WordTokenizer.from_json('{"words": ["' + "x" * (17 << 20) + '"]}')
+
+
+def test_a_safetensors_header_over_32_mb_is_refused_before_it_is_read(tmp_path):
+    import struct
+
+    path = tmp_path / "huge-header.safetensors"
+    with open(path, "wb") as f:  # a header claiming 90 MB, then nothing: nothing of it is read
+        f.write(struct.pack("<Q", 90 << 20) + b"{")
+    with pytest.raises(CheckpointError, match="header is 90 MB, more than the 32 MB"):
+        load_clipseg(path)

@@ -365,6 +365,7 @@ def load_clipseg(
     if extract_layers is not None:
         config.decoder.extract_layers = tuple(extract_layers)
     tokenizer = _tokenizer_from(metadata.get(TOKENIZER_KEY), where)  # checked before any backbone is read
+    _check_vocabulary(tokenizer, config, where)  # ... and before the model is built
     threshold = _threshold_from(metadata.get(THRESHOLD_KEY), where)
     if layout in _DECODER_LAYOUTS:
         if backbone is None and metadata.get(BACKBONE_KEY):
@@ -389,7 +390,7 @@ def load_clipseg(
         check_fits(shapes, sd, where)
         model = _uninitialized(config)
         assign_weights(model, sd, where)
-    _check_vocabulary(tokenizer, config, where)
+    _check_vocabulary(tokenizer, config, where)  # also the one a decoder takes from its backbone
     model.identity = ModelIdentity(weights=str(weights), source=_source_name(weights, path, source),
                                    tokenizer=tokenizer, threshold=threshold,
                                    backbone=_backbone_name(weights, path, backbone, layout in _DECODER_LAYOUTS),
