@@ -60,10 +60,10 @@ def read_prompt_lines(path: Path) -> list[str]:
         stream = sys.stdin
         if stream is None or getattr(stream, "closed", False):
             raise InputError("standard input is closed: no prompts to read for --prompts-file -")
-        return _lines(stream, "standard input")
+        return _lines(stream, "prompts from standard input")
     try:
         with open(path, encoding="utf-8") as f:
-            return _lines(f, f"'{path}'")
+            return _lines(f, f"prompts file '{path}'")
     except OSError as e:
         raise InputError(f"cannot read prompts file '{path}': {e.strerror or e}") from None
 
@@ -78,13 +78,13 @@ def _lines(stream: TextIO, what: str) -> list[str]:
                 return out
             number += 1
             if len(line.rstrip("\r\n")) > MAX_PROMPT_LINE_CHARS:  # read no further than the limit
-                raise InputError(f"prompts in {what}: line {number} is longer than {MAX_PROMPT_LINE_CHARS} characters")
+                raise InputError(f"{what}: line {number} is longer than {MAX_PROMPT_LINE_CHARS} characters")
             if line.strip():
                 out.append(line.strip())
                 if len(out) > MAX_PROMPTS:
-                    raise InputError(f"prompts in {what}: more than {MAX_PROMPTS} prompts")
+                    raise InputError(f"{what}: more than {MAX_PROMPTS} prompts")
     except UnicodeDecodeError as e:
-        raise InputError(f"prompts in {what} are not UTF-8 text: {e.reason} at byte {e.start}") from None
+        raise InputError(f"cannot read {what}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
 def check_prompt_count(n: int) -> None:
