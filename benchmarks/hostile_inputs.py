@@ -36,13 +36,17 @@ MEMORY_LIMIT_MB = 200.0
 
 # ---------------------------------------------------------------- loader cases (subprocess)
 
-_PROBE = r"""
-import json, sys, time
-sys.path.insert(0, sys.argv[3])
+# The peak resident memory of the probe process (MB), the start of every probe script below.
+_HWM = r"""
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM"):
             return int(line.split()[1]) / 1024
+"""
+
+_PROBE = _HWM + r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[3])
 from clipseg.weights import CheckpointError, load_clipseg, read_backbone
 import torch  # noqa: F401  (imported before the baseline)
 target, kind = sys.argv[1], sys.argv[2]
@@ -160,12 +164,8 @@ def run_loader_category(cases: dict[str, Path], tmp: Path) -> list[dict]:
 
 # ---------------------------------------------------------------- ONNX export folders (subprocess)
 
-_ONNX_PROBE = r"""
+_ONNX_PROBE = _HWM + r"""
 import json, sys, time
-def hwm():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) / 1024
 from clipseg.export.onnx_predictor import OnnxPredictor
 import onnxruntime  # noqa: F401  (imported before the baseline)
 base, t0 = hwm(), time.perf_counter()
@@ -295,12 +295,8 @@ def vocabulary_cases(tmp: Path) -> dict[str, Path]:
 
 # ---------------------------------------------------------------- standard input (subprocess)
 
-_CLI_PROBE = r"""
+_CLI_PROBE = _HWM + r"""
 import atexit, json, sys, time
-def hwm():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) / 1024
 from clipseg.cli.main import main
 import clipseg.runs.folder, clipseg.editing, clipseg.prompts.expression  # what `segment` imports: not input memory
 base, t0 = hwm(), time.perf_counter()
@@ -500,12 +496,9 @@ def http_cases() -> list[dict]:
         import socket
 
         host, port = url.removeprefix("http://").rsplit(":", 1)
-        slow = []
-        for _ in range(60):
-            s = socket.create_connection((host, int(port)))
-            s.sendall(b"POST /segment HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                      b"Content-Length: 1000000\r\n\r\n--b")
-            slow.append(s)
+        from hostile_files import open_slow_bodies
+
+        slow = open_slow_bodies(host, int(port), 60)
         time.sleep(0.5)
         t0 = time.perf_counter()
         try:

@@ -112,3 +112,16 @@ HOSTILE_FILES: dict[str, Callable[[Path], Path]] = {
     "TorchScript zip with a stride-0 (16384, 16384) tensor": torchscript_stride0,
     "safetensors header declaring a 1 TB tensor": safetensors_bad_header,
 }
+
+
+def open_slow_bodies(host: str, port: int, count: int) -> list:
+    """`count` connections that send a request's headers and then never the body they announce."""
+    import socket
+
+    slow = []
+    for _ in range(count):
+        s = socket.create_connection((host, port))
+        s.sendall(b"POST /segment HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                  b"Content-Length: 1000000\r\n\r\n--b")
+        slow.append(s)
+    return slow

@@ -7,17 +7,16 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from clipseg.weights.registry import ASSETS_DIR
+from hostile_files import open_slow_bodies
 
 SCENE = ASSETS_DIR / "world" / "example-scene.png"
 CLI = [sys.executable, "-m", "clipseg"]
@@ -144,12 +143,7 @@ def test_slow_bodies_cannot_hold_every_connection():
     app = create_app(load("world"), ServerSettings(max_connections=8))
     with serve_in_thread(app) as url:
         host, port = url.rsplit("//", 1)[1].split(":")
-        slow = []
-        for _ in range(20):  # headers, then a body that never comes
-            s = socket.create_connection((host, int(port)))
-            s.sendall(b"POST /segment HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                      b"Content-Length: 1000000\r\n\r\n--b")
-            slow.append(s)
+        slow = open_slow_bodies(host, int(port), 20)  # headers, then a body that never comes
         time.sleep(0.5)
         t0 = time.perf_counter()
         r = httpx.get(url + "/health", timeout=10)
