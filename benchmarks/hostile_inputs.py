@@ -44,23 +44,33 @@ def hwm():
             return int(line.split()[1]) / 1024
 """
 
-_PROBE = _HWM + r"""
+def _outcome_probe(setup: str, call: str, expected: str) -> str:
+    """A probe script: `setup` (imports, before the memory baseline), then `call`, printing as
+    JSON its outcome (`expected` when that error was raised), peak memory above the baseline
+    and seconds."""
+    body = "\n".join("    " + line for line in call.strip().splitlines())
+    return _HWM + f"""
 import json, sys, time
+{setup.strip()}
+base, t0 = hwm(), time.perf_counter()
+try:
+{body}
+    out = {{"outcome": "loaded"}}
+except {expected} as e:
+    out = {{"outcome": "{expected}", "message": str(e)}}
+except BaseException as e:
+    out = {{"outcome": type(e).__name__, "message": str(e)[:300]}}
+out.update(peak_mb=hwm() - base, seconds=time.perf_counter() - t0)
+print(json.dumps(out))
+"""
+
+
+_PROBE = _outcome_probe("""
 sys.path.insert(0, sys.argv[3])
 from clipseg.weights import CheckpointError, load_clipseg, read_backbone
 import torch  # noqa: F401  (imported before the baseline)
 target, kind = sys.argv[1], sys.argv[2]
-base, t0 = hwm(), time.perf_counter()
-try:
-    (read_backbone if kind == "backbone" else load_clipseg)(target)
-    out = {"outcome": "loaded"}
-except CheckpointError as e:
-    out = {"outcome": "CheckpointError", "message": str(e)}
-except BaseException as e:
-    out = {"outcome": type(e).__name__, "message": str(e)[:300]}
-out.update(peak_mb=hwm() - base, seconds=time.perf_counter() - t0)
-print(json.dumps(out))
-"""
+""", """(read_backbone if kind == "backbone" else load_clipseg)(target)""", "CheckpointError")
 
 
 def _probe(target: Path, kind: str = "model") -> dict:
@@ -164,23 +174,14 @@ def run_loader_category(cases: dict[str, Path], tmp: Path) -> list[dict]:
 
 # ---------------------------------------------------------------- ONNX export folders (subprocess)
 
-_ONNX_PROBE = _HWM + r"""
-import json, sys, time
+_ONNX_PROBE = _outcome_probe("""
 from clipseg.export.onnx_predictor import OnnxPredictor
 import onnxruntime  # noqa: F401  (imported before the baseline)
-base, t0 = hwm(), time.perf_counter()
-try:
-    p = OnnxPredictor(sys.argv[1])
-    p.set_image(__import__("numpy").zeros((32, 32, 3), "uint8"))
-    p.predict(["w"])
-    out = {"outcome": "loaded"}
-except ValueError as e:
-    out = {"outcome": "ValueError", "message": str(e)}
-except BaseException as e:
-    out = {"outcome": type(e).__name__, "message": str(e)[:300]}
-out.update(peak_mb=hwm() - base, seconds=time.perf_counter() - t0)
-print(json.dumps(out))
-"""
+""", """
+p = OnnxPredictor(sys.argv[1])
+p.set_image(__import__("numpy").zeros((32, 32, 3), "uint8"))
+p.predict(["w"])
+""", "ValueError")
 
 
 def onnx_cases(tmp: Path) -> list[dict]:

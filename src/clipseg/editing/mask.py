@@ -35,10 +35,6 @@ class EditedMask:
             return self.mask.astype(np.uint8) * 255
         return np.round(self.alpha * 255.0).astype(np.uint8)
 
-    @property
-    def area(self) -> int:
-        return int(np.count_nonzero(self.mask))
-
 
 def edit_map(prob: np.ndarray, threshold: float, options: MaskOptions | None = None,
              min_fraction: float = PRESENCE_MIN_FRACTION) -> EditedMask:

@@ -17,7 +17,7 @@ import numpy as np
 _EXACT_BAND = 0.01
 
 
-def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
     """The bounding box of mask's True pixels grown by margin (clipped to the image); None if empty."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
@@ -28,7 +28,7 @@ def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
             slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
 
 
-def _distance_to(zero: np.ndarray) -> np.ndarray:
+def distance_to(zero: np.ndarray) -> np.ndarray:
     """(h, w) float32: each pixel's Euclidean distance to the nearest True pixel of `zero`
     (0 on them); pixels outside the array do not count."""
     return cv2.distanceTransform((~zero).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
@@ -56,13 +56,13 @@ def grow(mask: np.ndarray, radius: float) -> np.ndarray:
     r = abs(radius)
     # Only pixels outside `source` within r of it change. Both boxes hold all of them together
     # with every source pixel within r of them: the smaller one is computed.
-    boxes = [_box(source, math.ceil(r) + 1), _box(~source, math.ceil(r) + 1)]
+    boxes = [bounding_box(source, math.ceil(r) + 1), bounding_box(~source, math.ceil(r) + 1)]
     if None in boxes:
         return out  # no source, or nothing outside it
     box = min(boxes, key=lambda b: (b[0].stop - b[0].start) * (b[1].stop - b[1].start))
     if not source[box].any():
         return out  # no source pixel within reach of the box
-    near = _within(_distance_to(source[box]), r)  # the source and the pixels within r of it
+    near = _within(distance_to(source[box]), r)  # the source and the pixels within r of it
     if radius > 0:
         out[box] |= near
     else:
@@ -74,7 +74,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     """The mask with every background area that it encloses filled (background reached from
     the image border through 4-connected background pixels stays background)."""
     mask = np.asarray(mask, dtype=bool)
-    box = _box(mask, 1)
+    box = bounding_box(mask, 1)
     if box is None:
         return mask.copy()
     sub = mask[box]
@@ -90,7 +90,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
     """The mask without its 8-connected regions of fewer than min_area pixels."""
     mask = np.asarray(mask, dtype=bool)
-    box = _box(mask, 0)
+    box = bounding_box(mask, 0)
     if min_area <= 1 or box is None:
         return mask.copy()
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask[box].astype(np.uint8), connectivity=8)
@@ -123,7 +123,7 @@ def smoothed_mask(prob: np.ndarray, sigma: float, threshold: float) -> np.ndarra
     if sigma <= 0:
         return above
     reach = _kernel_radius(sigma)
-    inner = _box(above, reach)
+    inner = bounding_box(above, reach)
     out = np.zeros(prob.shape, bool)
     if inner is None:
         return out
@@ -145,13 +145,13 @@ def feather(mask: np.ndarray, width: float) -> np.ndarray:
     if width <= 0 or not mask.any() or mask.all():
         return alpha
     half = width / 2
-    outside = _box(mask, math.ceil(half) + 1)  # where the outer half of the ramp can reach
-    d_out = _distance_to(mask[outside])  # background pixels: >= 1 from the mask
+    outside = bounding_box(mask, math.ceil(half) + 1)  # where the outer half of the ramp can reach
+    d_out = distance_to(mask[outside])  # background pixels: >= 1 from the mask
     sub = alpha[outside]
     ramp_out = np.clip(0.5 - (d_out - 0.5) / width, 0.0, 1.0)
     np.copyto(sub, ramp_out, where=~mask[outside])
-    inside = _box(mask, 1)
-    d_in = _distance_to(~mask[inside])  # mask pixels: >= 1 from the background
+    inside = bounding_box(mask, 1)
+    d_in = distance_to(~mask[inside])  # mask pixels: >= 1 from the background
     sub = alpha[inside]
     ramp_in = np.clip(0.5 + (d_in - 0.5) / width, 0.0, 1.0)
     if not (~mask[inside]).any():  # the box holds no background: the border lies outside the image

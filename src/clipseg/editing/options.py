@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 
 class MaskOptionsError(ValueError):
@@ -44,10 +44,6 @@ class MaskOptions:
             if not isinstance(getattr(self, name), bool):
                 raise MaskOptionsError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
-    @property
-    def is_default(self) -> bool:
-        return self == MaskOptions()
-
     def record(self) -> dict:
         """The options that differ from the defaults (what outputs record in `made_with`)."""
         default = MaskOptions()
@@ -60,6 +56,3 @@ class MaskOptions:
             if value > side:
                 raise MaskOptionsError(f"{name} {getattr(self, name):g} px is larger than the image "
                                        f"({width}x{height})")
-
-    def to_dict(self) -> dict:
-        return asdict(self)

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from .morphology import bounding_box
+
 REGION_ORDERS = ("area", "left-to-right")
 
 
@@ -33,11 +35,11 @@ def find_regions(mask: np.ndarray, padding: int = 0, order: str = "area", min_ar
         raise ValueError(f"region padding must be 0 or more pixels, got {padding}")
     mask = np.asarray(mask, dtype=bool)
     h, w = mask.shape
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
+    box = bounding_box(mask, 0)
+    if box is None:
         return []
-    y0, x0 = int(rows[0]), int(cols[0])  # the components of the mask's bounding box (offset below)
-    sub = mask[y0 : rows[-1] + 1, x0 : cols[-1] + 1].view(np.uint8)
+    y0, x0 = int(box[0].start), int(box[1].start)  # the components of the mask's bounding box (offset below)
+    sub = mask[box].view(np.uint8)
     count, _, stats, centroids = cv2.connectedComponentsWithStats(sub, connectivity=8)
     regions = []
     for k in range(1, count):

@@ -3,14 +3,10 @@ edge lies on the true edge, within a tolerance band, at the image's full resolut
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from ..editing.morphology import distance_to
 from ..io.arrays import mask_outline
-
-
-def _distance_to(boundary: np.ndarray) -> np.ndarray:
-    return cv2.distanceTransform((~boundary).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
 def boundary_f(pred: np.ndarray, target: np.ndarray, tolerance: float) -> float:
@@ -22,8 +18,8 @@ def boundary_f(pred: np.ndarray, target: np.ndarray, tolerance: float) -> float:
         return 1.0
     if not pb.any() or not tb.any():
         return 0.0
-    precision = float((_distance_to(tb)[pb] <= tolerance).mean())
-    recall = float((_distance_to(pb)[tb] <= tolerance).mean())
+    precision = float((distance_to(tb)[pb] <= tolerance).mean())
+    recall = float((distance_to(pb)[tb] <= tolerance).mean())
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 

@@ -19,8 +19,8 @@ from ..io.arrays import resize_bilinear, to_input_array
 from ..io.image_io import ImageInput, load_image
 from ..editing import EditedMask, MaskOptions, edit_map
 from ..inference.masks import DEFAULT_THRESHOLD, label_map
-from ..prompts.conditions import assemble_conditions, prompt_list
-from ..prompts.expression import MapAlgebra, PromptPlan, plan_prompts
+from ..prompts.conditions import assemble_conditions
+from ..prompts.expression import MapAlgebra, PromptPlan, as_plan
 from ..prompts.text import TextEmbeddingCache, tokenize_prompts
 from ..prompts.types import PromptError, VisualPrompt
 from ..prompts.visual_arrays import visual_prompt_array
@@ -191,9 +191,7 @@ class OnnxPredictor:
     # ---------------------------------------------------------------- predict
     def plan(self, prompts, negative: Sequence[str] = ()) -> PromptPlan:
         """The prompts' plan (expressions parsed, negative prompts subtracted; see `Predictor.plan`)."""
-        if isinstance(prompts, PromptPlan):
-            return prompts
-        return plan_prompts(prompt_list(prompts), negative=negative)
+        return as_plan(prompts, negative)
 
     def term_logits(self, plan: PromptPlan) -> np.ndarray:
         """Logits (T, h, w) of the plan's terms at the input resolution, one decoder call."""

@@ -16,12 +16,11 @@ from ..io.transforms import InputTransform, resize_maps
 from ..model.clipseg import CLIPSeg, ImageFeatures
 from ..model.fast_cpu import optimize_for_cpu
 from ..prompts import Prompt, PromptEncoder, VisualPromptConfig
-from ..prompts.conditions import prompt_list
-from ..prompts.expression import MapAlgebra, PromptPlan, plan_prompts
+from ..prompts.expression import MapAlgebra, PromptPlan, as_plan
 from ..tokenizer import Tokenizer
 from .masks import is_present, label_map  # noqa: F401 (re-exported)
 from .refine import EdgeRefiner, RefineConfig
-from .tiles import DEFAULT_GATE, TileBlender, TileGrid, crops, tile_count, tile_grid
+from .tiles import DEFAULT_GATE, TileBlender, TileGrid, tile_count, tile_grid, tile_inputs
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,7 @@ unless `tokenizer` / `threshold` are given.
         if isinstance(image, ImageState):
             self.image_state = image
             return
-        pil = load_image(tensor_to_array(image) if isinstance(image, torch.Tensor) else image)
+        pil = read_image(image)
         x = self.transform(pil)
         rgb = np.asarray(pil.convert("RGB"))
         state = ImageState(self.model.encode_image(x[None].to(self.device)), (pil.height, pil.width),
@@ -135,11 +134,10 @@ unless `tokenizer` / `threshold` are given.
         self.image_state = state
 
     def _encode_tiles(self, rgb: np.ndarray, tiles: int | str, batch_size: int) -> TileState | None:
-        h, w = rgb.shape[:2]
-        grid = tile_grid(h, w, tile_count(tiles, h, w, self.transform.size))
-        if len(grid) == 1:
+        prepared = tile_inputs(rgb, tiles, self.transform.size, self.transform)
+        if prepared is None:
             return None  # one crop is the whole image: the global pass
-        pixels = [self.transform(Image.fromarray(c)) for c in crops(rgb, grid)]  # all of one shape
+        grid, pixels = prepared
         features: list[ImageFeatures] = []
         for start in range(0, len(pixels), batch_size):
             batch = self.model.encode_image(torch.stack(pixels[start : start + batch_size]).to(self.device))
@@ -217,9 +215,7 @@ unless `tokenizer` / `threshold` are given.
     def plan(self, prompts: Sequence[Prompt] | Prompt | PromptPlan, negative: Sequence[str] = ()) -> PromptPlan:
         """The prompts' plan: expressions parsed, negative prompts subtracted, terms listed once
         (`clipseg.prompts.expression`); a plan is returned as it is."""
-        if isinstance(prompts, PromptPlan):
-            return prompts
-        return plan_prompts(prompt_list(prompts), negative=negative)
+        return as_plan(prompts, negative)
 
     @torch.inference_mode()
     def term_logits(self, plan: PromptPlan) -> torch.Tensor:
@@ -290,8 +286,13 @@ def prepare_image(transform: InputTransform, image: ImageInput | torch.Tensor) -
     """The model input (3, h, w) of an image and its original (H, W); no model work, so it can
     run in DataLoader workers. Torch tensors: (3, H, W) floats in [0, 1] or (H, W, 3) uint8,
     read as the image they hold (floats are rounded to 8 bits)."""
-    pil = load_image(tensor_to_array(image) if isinstance(image, torch.Tensor) else image)
+    pil = read_image(image)
     return transform(pil), (pil.height, pil.width)
+
+
+def read_image(image: ImageInput | torch.Tensor) -> Image.Image:
+    """`load_image` of anything a Predictor takes, torch tensors included (`tensor_to_array`)."""
+    return load_image(tensor_to_array(image) if isinstance(image, torch.Tensor) else image)
 
 
 @torch.inference_mode()
@@ -338,11 +339,6 @@ def full_resolution_tensor(logits: torch.Tensor, k: int, size: tuple[int, int] |
         maps = resize_maps(row, size) if size is not None else row  # (1, H, W), a new tensor unless no resize
         shared = maps.untyped_storage().data_ptr() == logits.untyped_storage().data_ptr()
         return (maps.sigmoid() if shared else maps.sigmoid_())[0]
-
-
-def full_resolution_map(logits: torch.Tensor, k: int, size: tuple[int, int] | None) -> np.ndarray:
-    """`full_resolution_tensor` as a numpy array."""
-    return full_resolution_tensor(logits, k, size).cpu().numpy()
 
 
 TORCH_PROBABILITIES = MapAlgebra(complement=lambda b: b.neg_().add_(1.0),

@@ -13,8 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import Callable
+
 import numpy as np
 import torch
+from PIL import Image
 
 from ..io.transforms import resize_maps
 
@@ -125,3 +128,14 @@ class TileBlender:
 def crops(rgb: np.ndarray, grid: TileGrid) -> list[np.ndarray]:
     """The (h, w, 3) uint8 crops of an image, in the grid's order."""
     return [rgb[y0:y1, x0:x1] for (y0, x0, y1, x1) in grid.boxes]
+
+
+def tile_inputs(rgb: np.ndarray, tiles: int | str, input_size: int,
+                prepare: Callable[[Image.Image], object]) -> tuple[TileGrid, list] | None:
+    """The grid of a `tiles` request on an image and its crops as model inputs (`prepare` of
+    each crop, all of one shape); None when one crop is the whole image (the global pass)."""
+    h, w = rgb.shape[:2]
+    grid = tile_grid(h, w, tile_count(tiles, h, w, input_size))
+    if len(grid) == 1:
+        return None
+    return grid, [prepare(Image.fromarray(c)) for c in crops(rgb, grid)]

@@ -262,6 +262,16 @@ def plan_prompts(prompts: Sequence[Prompt], names: Sequence[str] | None = None, 
     return plan
 
 
+def as_plan(prompts, negative: Sequence[str] = ()) -> PromptPlan:
+    """What a predictor's `predict` takes, as a plan: a PromptPlan as it is, else a prompt or a
+    sequence of prompts through `plan_prompts` (one rule for Predictor and OnnxPredictor)."""
+    from .conditions import prompt_list
+
+    if isinstance(prompts, PromptPlan):
+        return prompts
+    return plan_prompts(prompt_list(prompts), negative=negative)
+
+
 def text_terms(texts: Sequence[str]) -> list[str]:
     """The plain text prompts inside `texts` (expressions split into their terms), for
     vocabulary checks; a text that cannot be read is skipped (`parse` names its problem)."""

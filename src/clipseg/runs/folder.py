@@ -25,7 +25,7 @@ from ..editing import MaskOptions, cutout, edit_map, find_regions, regions_recor
 from ..inference.masks import DEFAULT_THRESHOLD
 from ..inference.predictor import full_resolution_maps
 from ..inference.refine import EdgeRefiner
-from ..inference.tiles import TileBlender, auto_tiles, crops, tile_grid
+from ..inference.tiles import TileBlender, tile_inputs
 from ..io.atomic import remove_stale_temporaries
 from ..io.video import is_video_name
 from ..io.progress import progress_bar
@@ -343,12 +343,10 @@ class Segmenter:
     def tile_logits(self, rgb: np.ndarray) -> tuple[object, torch.Tensor] | None:
         """The crops of a tiled image and their logits (K, T, h, w), the crops in batches of
         `batch_size` through the backbone; None when one crop is the whole image."""
-        h, w = rgb.shape[:2]
-        n = auto_tiles(h, w, self.backend.input_size) if self.options.tiles == "auto" else int(self.options.tiles)
-        grid = tile_grid(h, w, n)
-        if len(grid) == 1:
+        prepared = tile_inputs(rgb, self.options.tiles, self.backend.input_size, self.backend.prepare)
+        if prepared is None:
             return None
-        pixels = [self.backend.prepare(Image.fromarray(c)) for c in crops(rgb, grid)]
+        grid, pixels = prepared
         bs = self.options.batch_size
         logits = [lg for s in range(0, len(pixels), bs) for lg in self.backend.batch_logits(pixels[s : s + bs], self.cond)]
         return grid, torch.stack(logits)
