@@ -486,6 +486,60 @@ def export_onnx_cmd(out_dir, input_size, opset, weights, device, backbone):
         click.echo(f"exported to {out_dir}")
 
 
+# ---------------------------------------------------------------- export-hf
+
+
+@cli.command("export-hf")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--metrics", "metric_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="results of `clipseg evaluate ... --out FILE.json` for the model card (repeatable).")
+@click.option("--authors/--no-authors", default=True, show_default=True,
+              help="also write the decoder in the authors' layout (authors/clipseg-decoder.pth).")
+@click.option("--overwrite", is_flag=True, help="write into an OUT_DIR that already holds files.")
+@click.option("--push", "push_repo", default=None, metavar="REPO",
+              help="then upload OUT_DIR to this Hugging Face hub repo (needs network and `hf auth login`).")
+@click.option("--private", is_flag=True, help="--push: create the repo private.")
+@_weights_option
+def export_hf_cmd(out_dir, metric_files, authors, overwrite, push_repo, private, weights, device, backbone):
+    """Publish a model in the Hugging Face layout of CIDAS/clipseg-* (config.json, model.safetensors,
+    processor and tokenizer files, README.md model card) so that transformers'
+    CLIPSegForImageSegmentation.from_pretrained(OUT_DIR) loads it; a training run's model card
+    says its base weights, data, iterations and losses (from the run folder beside --weights)."""
+    from ..export.hf import HFExportError, export_hf, push_to_hub
+    from ..io.files import load_json_file
+    from ..training.record import run_facts
+
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise CLIError(f"'{out_dir}' already holds files: choose an empty folder, or --overwrite")
+    metrics = []
+    for f in metric_files:
+        try:
+            value = load_json_file(f, 16 << 20, "evaluation result")
+        except (OSError, ValueError) as e:
+            raise CLIError(str(e)) from None
+        metrics += value if isinstance(value, list) else [value]
+    model = _load(weights, device, backbone, fallback=False)
+    try:
+        paths = export_hf(model, out_dir, run_facts(weights, metrics) if weights else None, authors=authors)
+    except HFExportError as e:
+        raise CLIError(str(e)) from None
+    except OSError as e:
+        raise CLIError(f"cannot write '{out_dir}': {type(e).__name__}: {e}") from None
+    for name, path in paths.items():
+        click.echo(f"{name:<28} {path.stat().st_size / 1e6:9.2f} MB")
+    click.echo(f"load with transformers: CLIPSegForImageSegmentation.from_pretrained('{out_dir}'); "
+               f"with clipseg: --weights {out_dir}", err=True)
+    if push_repo:
+        try:
+            url = push_to_hub(out_dir, push_repo, private=private)
+        except ImportError:
+            raise CLIError("--push needs huggingface_hub: pip install 'clipseg[hub]'") from None
+        except Exception as e:  # network, authentication, permissions: the hub's own message
+            raise CLIError(f"upload to '{push_repo}' failed ({out_dir} is written): {type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:300] if str(e) else ''}") from None
+        click.echo(f"pushed: {url}", err=True)
+
+
 # ---------------------------------------------------------------- demo / train / evaluate / world
 
 cli.add_command(demo_command, name="demo")

@@ -10,20 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 import json
 import os
+import shlex
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 import torch
 
-from ..model import CLIPSeg, build_clipseg
-from ..model.config import VisionConfig
+from torch.utils.data import Dataset
+
+from ..model import CLIPSeg, build_clipseg, variant_config
+from ..model.config import CLIPSegConfig, VisionConfig
 from ..tokenizer import Tokenizer
 from ..training.checkpoint import CheckpointMismatchError
 from ..training.config import Experiment, ModelSpec, TrainConfig
 from ..training.data import DATASETS, build_dataset, json_tuples
-from ..training.trainer import TrainResult, train
+from ..training.record import RECORD_NAME
+from ..training.trainer import StepInfo, TrainResult, train
 
 
 EXIT_USAGE = 2
@@ -146,31 +151,118 @@ class TrainArgs:
     no_progress: bool = False
 
 
+def _train_config(exp: Experiment, args: TrainArgs) -> TrainConfig:
+    """The experiment's train section with --set / --out-dir applied, every value type-checked."""
+    overrides = parse_overrides(list(args.set))
+    if args.out_dir:
+        overrides["out_dir"] = args.out_dir
+    try:
+        return TrainConfig.from_dict({**exp.train.to_dict(), **overrides})
+    except (ValueError, TypeError) as e:
+        fail(f"bad training setting: {e}")
+
+
+def _dataset(exp: Experiment, root: str, size: int) -> Dataset:
+    """The experiment's data set at image size `size`; a missing folder or a bad list is one line."""
+    name = exp.data.dataset
+    if name != "world":
+        if not root:
+            fail(f"--data is required: the root folder of the '{name}' data set")
+        if not Path(root).is_dir():
+            fail(f"data folder '{root}' does not exist (or is not a folder)")
+    try:
+        return build_dataset(name, root, exp.data.split, exp.data.options, size)
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        fail(f"cannot read the {name} data: {e}")
+
+
+def _input_size(exp: Experiment, init: str | None) -> int:
+    """The image size the model to be trained will take, known before it loads (an --init model
+    that says otherwise has its data set rebuilt)."""
+    if init:
+        return CLIPSegConfig().input_size
+    try:
+        return variant_config(exp.model.variant).input_size
+    except KeyError as e:
+        fail(str(e).strip("'\""))
+
+
+class _LossLines:
+    """A line per `log_every` iterations on stderr when no progress bar is drawn (logs, pipes)."""
+
+    def __init__(self, config: TrainConfig, enabled: bool):
+        self.config, self.enabled, self.t0 = config, enabled, time.perf_counter()
+
+    def __call__(self, step: StepInfo) -> None:
+        if self.enabled and (step.iteration % self.config.log_every == 0 or step.iteration == self.config.iterations):
+            print(f"iteration {step.iteration}/{self.config.iterations}  loss {step.loss:.4f}  lr {step.lr:.2e}  "
+                  f"{time.perf_counter() - self.t0:.1f} s", file=sys.stderr, flush=True)
+
+
+def _summary(result: TrainResult, exp: Experiment, args: TrainArgs) -> str:
+    """What a run made and how to use it (printed on stdout at the end)."""
+    losses = f"; loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}" if result.losses else ""
+    span = f"iterations {result.start_iteration + 1}-{result.iteration}" if result.start_iteration else \
+        f"{result.iteration} iterations"
+    lines = [f"trained {span} in {result.seconds:.1f} s ({result.iterations_per_second:.2f} it/s){losses}"]
+    if result.log:
+        lines.append(f"log:      {result.log}")
+    if result.exported:
+        w = shlex.quote(str(result.exported))
+        data = f" --dataset {exp.data.dataset} --data {shlex.quote(args.data)}" if args.data else ""
+        lines += [f"weights:  {result.exported}",
+                  f"segment:  clipseg segment IMAGE -p 'a prompt' --weights {w}",
+                  f"evaluate: clipseg evaluate referring --weights {w}{data} --split none",
+                  f"publish:  clipseg export-hf OUT_DIR --weights {w}"]
+    else:
+        lines.append("weights:  none exported (train.export = none); the checkpoint is "
+                     f"{result.checkpoint}")
+    return "\n".join(lines)
+
+
 def run_train(args: TrainArgs) -> TrainResult:
-    """Run an experiment file; returns the TrainResult (see `train`). A bad file or setting ends
-    the command with one `error:` line and exit status 2."""
+    """Run an experiment file; returns the TrainResult (see `train`). Every input (experiment,
+    settings, data, tokenizer) is checked before the model loads; a bad one ends the command
+    with one `error:` line and exit status 2."""
     try:
         exp = Experiment.load(args.config)
     except (ValueError, OSError) as e:
         fail(str(e))
-    overrides = parse_overrides(list(args.set))
-    if args.out_dir:
-        overrides["out_dir"] = args.out_dir
-    exp.train = TrainConfig.from_dict({**exp.train.to_dict(), **overrides})
+    exp.train = _train_config(exp, args)
     if exp.data.dataset not in DATASETS:
         fail(f"unknown data set '{exp.data.dataset}' in {args.config}; known: {', '.join(DATASETS)}")
+    if args.tokenizer != "auto":
+        from ..tokenizer import load_tokenizer
+
+        try:
+            load_tokenizer(args.tokenizer)  # a missing or bad vocabulary, before the model loads
+        except ValueError as e:
+            fail(str(e))
+    size = _input_size(exp, args.init)
+    dataset = _dataset(exp, args.data, size)
     if args.init:
         model = load_weights(args.init, args.backbone)
     else:
         model = build_model(exp.model, args.backbone, exp.train.seed, args.visual_backbone)
-    dataset = build_dataset(exp.data.dataset, args.data, exp.data.split, exp.data.options, model.config.input_size)
+    tokenizer = command_tokenizer(args.tokenizer, model)
+    if model.config.input_size != size:
+        dataset = _dataset(exp, args.data, model.config.input_size)
+    exp.init = args.init
+    exp.trained = {"source": model.identity.source or "built from the model section",
+                   "backbone": model.identity.backbone or args.backbone, "data": args.data or None,
+                   "config": model.config.to_dict()}
     out_dir = Path(exp.train.out_dir)
-    record = out_dir / "experiment.json"
-    if int(os.environ.get("RANK", "0")) == 0 and not (args.resume and record.exists()):
+    record = out_dir / RECORD_NAME
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    if main_rank and not (args.resume and record.exists()):
         out_dir.mkdir(parents=True, exist_ok=True)
         exp.save(record)  # a resumed run keeps the record of the run it continues
+    bar = not args.no_progress and sys.stderr.isatty()
     try:
-        return train(model, dataset, exp.train, command_tokenizer(args.tokenizer, model), progress=not args.no_progress,
-                     resume=args.resume)
+        result = train(model, dataset, exp.train, tokenizer, progress=bar, resume=args.resume,
+                       on_step=_LossLines(exp.train, main_rank and not bar))
     except CheckpointMismatchError as e:
         fail(f"cannot resume: {e}")
+    if main_rank:
+        print(_summary(result, exp, args), flush=True)
+    return result

@@ -7,6 +7,11 @@ import platform
 from pathlib import Path
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
     try:
@@ -20,7 +25,7 @@ def cpu_model() -> str:
 
 def machine() -> str:
     """'Intel Xeon ... , 2 cores, torch 2.13.0' from /proc/cpuinfo and os."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cpus()
     return f"{cpu_model()}, {cores} cores, torch {_torch_version()}"
 
 

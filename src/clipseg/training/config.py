@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..io.records import check_fields
+from ..io.machine import available_cpus
+from ..io.records import check_fields, check_types
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 EXPORT_MODES = ("decoder", "full", "none")
@@ -24,8 +25,9 @@ BACKBONES = ("clip", "clip-text", "random")
 
 
 def _from_dict(cls, d: dict[str, Any], where: str):
-    """Build dataclass `cls` from d, naming unknown keys in the error."""
+    """Build dataclass `cls` from d, naming unknown keys and values of the wrong type in the error."""
     check_fields(cls, d, where)
+    check_types(cls, d, where)
     return cls(**d)
 
 
@@ -44,7 +46,7 @@ class TrainConfig:
     log_every: int = 50  # iterations between CSV log rows
     out_dir: str = "runs/clipseg"
     seed: int = 0
-    num_workers: int = 4  # DataLoader workers per rank
+    num_workers: int | None = None  # DataLoader workers per rank; None: 4, at most the CPUs available
     device: str = "auto"  # auto: cuda:LOCAL_RANK if available, else cpu
     text_cache_size: int = 50_000  # text embeddings kept, by phrase string (LRU)
     export: str = "decoder"  # weights written at the end: decoder (+backbone needed to load), full, none
@@ -60,6 +62,13 @@ class TrainConfig:
             raise ValueError("max_text_weight must lie in [0, 1]")
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("checkpoint_every and log_every must be positive")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError("num_workers must be 0 or more")
+
+    @property
+    def workers(self) -> int:
+        """num_workers, or its default: 4, at most the CPUs this process may use."""
+        return min(4, available_cpus()) if self.num_workers is None else self.num_workers
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -96,7 +105,7 @@ class DataSpec:
     """Which training data: a reader name known to `clipseg.training.data`, its split and options."""
 
     dataset: str = "phrasecut"
-    split: str = "train"
+    split: str | None = "train"  # None: every row of an own-data list
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -110,6 +119,8 @@ class Experiment:
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DataSpec = field(default_factory=DataSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
+    init: str | None = None  # the weights fine-tuned (`train --init`); the model section is then not used
+    trained: dict[str, Any] = field(default_factory=dict)  # the model actually trained: source, backbone, config
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -28,6 +28,7 @@ from ..io.atomic import remove_stale_temporaries
 from ..io.progress import progress_bar
 
 from ..inference.precision import autocast_context
+from ..io.transforms import resize_maps
 from ..model.clipseg import CLIPSeg
 from ..model.fast_cpu import optimize_for_cpu
 from ..prompts import PromptEncoder
@@ -84,10 +85,13 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
 
 
 def bce_loss(logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """BCE with logits (B, H, W) vs mask (B, 1, H, W), summed over valid pixels and divided by
-    ALL pixels of the batch - so that the DDP mean over equal-sized shards is the global loss."""
-    if logits.shape != mask[:, 0].shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and masks {tuple(mask.shape)} differ in size")
+    """BCE with logits (B, h, w) vs mask (B, 1, H, W), summed over valid pixels and divided by
+    ALL pixels of the batch - so that the DDP mean over equal-sized shards is the global loss.
+    Logits of another size (a decoder whose upsampling is not the patch size, e.g. HF's refined
+    one on patch 8) are resized bilinearly to the mask's, as inference resizes them to the image."""
+    if logits.shape[0] != mask.shape[0]:
+        raise ValueError(f"logits {tuple(logits.shape)} and masks {tuple(mask.shape)} differ in batch size")
+    logits = resize_maps(logits, tuple(mask.shape[-2:]))
     per_pixel = F.binary_cross_entropy_with_logits(logits.float(), mask[:, 0].float(), reduction="none")
     return (per_pixel * valid[:, 0]).sum() / per_pixel.numel()
 
@@ -168,7 +172,7 @@ def _train(
     log = CSVLog(out_dir / LOG_NAME, start) if dist.is_main else None
     bar = progress_bar(total=config.iterations, initial=start, enabled=progress and dist.is_main, desc="train")
     result = TrainResult(start_iteration=start, iteration=start, log=log.path if log else None)
-    batches = iterate_batches(dataset, sampler, start, config.num_workers, pin_memory=device.type == "cuda")
+    batches = iterate_batches(dataset, sampler, start, config.workers, pin_memory=device.type == "cuda")
     t0 = time.perf_counter()
 
     for it in range(start, config.iterations):

@@ -170,6 +170,70 @@ def hf_clipseg_to_ours(sd: Tensors) -> Tensors:
     }
 
 
+# ours -> HF (the export to the CIDAS layout): the rules above, backwards
+_OURS_TOWER = [
+    (r"^conv1\.weight$", "embeddings.patch_embedding.weight"),
+    (r"^class_embedding$", "embeddings.class_embedding"),
+    (r"^positional_embedding$", "embeddings.position_embedding.weight"),
+    (r"^token_embedding\.weight$", "embeddings.token_embedding.weight"),
+    (r"^ln_pre\.", "pre_layrnorm."),
+    (r"^ln_post\.", "post_layernorm."),
+    (r"^ln_final\.", "final_layer_norm."),
+    (r"^transformer\.resblocks\.(\d+)\.attn\.in_proj_", r"encoder.layers.\1.self_attn.in_proj_"),
+    (r"^transformer\.resblocks\.(\d+)\.attn\.out_proj\.", r"encoder.layers.\1.self_attn.out_proj."),
+    (r"^transformer\.resblocks\.(\d+)\.ln_1\.", r"encoder.layers.\1.layer_norm1."),
+    (r"^transformer\.resblocks\.(\d+)\.ln_2\.", r"encoder.layers.\1.layer_norm2."),
+    (r"^transformer\.resblocks\.(\d+)\.mlp\.c_fc\.", r"encoder.layers.\1.mlp.fc1."),
+    (r"^transformer\.resblocks\.(\d+)\.mlp\.c_proj\.", r"encoder.layers.\1.mlp.fc2."),
+]
+_OURS_DECODER = [
+    (r"^trans_conv", "transposed_convolution"),
+    (r"^blocks\.(\d+)\.norm1\.", r"layers.\1.layer_norm1."),
+    (r"^blocks\.(\d+)\.norm2\.", r"layers.\1.layer_norm2."),
+    (r"^blocks\.(\d+)\.linear1\.", r"layers.\1.mlp.fc1."),
+    (r"^blocks\.(\d+)\.linear2\.", r"layers.\1.mlp.fc2."),
+    (r"^blocks\.(\d+)\.self_attn\.", r"layers.\1.self_attn."),
+]
+
+
+def _split_qkv(sd: Tensors) -> Tensors:
+    """`*.in_proj_{weight,bias}` -> `*.q_proj/k_proj/v_proj.{weight,bias}` (inverse of _fuse_qkv)."""
+    out: Tensors = {}
+    for k, v in sd.items():
+        m = re.match(r"(.*)\.in_proj_(weight|bias)$", k)
+        if m:
+            base, kind = m.groups()
+            for name, part in zip("qkv", v.chunk(3, dim=0)):
+                out[f"{base}.{name}_proj.{kind}"] = part.contiguous()
+        else:
+            out[k] = v
+    return out
+
+
+def ours_to_hf_clipseg(sd: Tensors) -> Tensors:
+    """Our keys -> HF `CLIPSegForImageSegmentation` keys (inverse of hf_clipseg_to_ours)."""
+    out: Tensors = {}
+    for k, v in sd.items():
+        if k.startswith("clip.visual."):
+            rest = k[len("clip.visual."):]
+            out["clip.visual_projection.weight" if rest == "proj" else
+                "clip.vision_model." + _rename(rest, _OURS_TOWER)] = v.t().contiguous() if rest == "proj" else v
+        elif k.startswith("clip.text."):
+            rest = k[len("clip.text."):]
+            out["clip.text_projection.weight" if rest == "text_projection" else
+                "clip.text_model." + _rename(rest, _OURS_TOWER)] = v.t().contiguous() if rest == "text_projection" else v
+        elif k.startswith("decoder."):
+            out["decoder." + _rename(k[len("decoder."):], _OURS_DECODER)] = v
+        else:
+            out[k] = v  # clip.logit_scale
+    return _split_qkv(out)
+
+
+def ours_to_authors_decoder(sd: Tensors) -> Tensors:
+    """Our `decoder.*` keys -> the authors' decoder file (rd64-uni.pth): top-level names."""
+    return {k[len("decoder."):]: v for k, v in sd.items() if k.startswith("decoder.")}
+
+
 # --- ImageNet ViTs (the ViTSeg baseline's visual tower): timm and HF ViTModel -------
 
 _TIMM_VIT = [

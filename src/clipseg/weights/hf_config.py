@@ -9,6 +9,10 @@ from __future__ import annotations
 from ..model.config import CLIPConfig, CLIPSegConfig, DecoderConfig, TextConfig, VisionConfig
 from .errors import CheckpointError
 
+# config.json field of the recommended mask threshold (written by clipseg's HF export; HF keeps
+# unknown fields as attributes)
+THRESHOLD_FIELD = "clipseg_threshold"
+
 
 def _vision(vc: dict) -> VisionConfig:
     width = vc.get("hidden_size", 768)
@@ -64,3 +68,60 @@ def clipseg_config_from_hf(cfg: dict, where: str = "config.json") -> CLIPSegConf
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{where}: its decoder settings are invalid: {e}") from None
     return CLIPSegConfig(clip=clip_config_from_hf(cfg, where), decoder=decoder)
+
+
+def hf_config_from_ours(config: CLIPSegConfig) -> dict:
+    """CLIPSegConfig -> a `transformers.CLIPSegConfig` config.json (inverse of
+    clipseg_config_from_hf). Call `hf_unrepresentable` first: this writes CLIP-tower fields only."""
+    vision, text = config.clip.vision, config.clip.text
+    dec = config.decoder
+    return {
+        "architectures": ["CLIPSegForImageSegmentation"],
+        "model_type": "clipseg",
+        "projection_dim": config.clip.embed_dim,
+        "extract_layers": list(dec.extract_layers),
+        "reduce_dim": dec.reduce_dim,
+        "conditional_layer": dec.cond_layer,
+        "decoder_num_attention_heads": dec.heads,
+        "decoder_intermediate_size": dec.mlp_dim,
+        "decoder_attention_dropout": 0.0,
+        "decoder_hidden_act": "quick_gelu",
+        "use_complex_transposed_convolution": dec.refined,
+        "vision_config": {
+            "model_type": "clipseg_vision_model",
+            "hidden_size": vision.width,
+            "intermediate_size": round(vision.width * vision.mlp_ratio),
+            "num_hidden_layers": vision.layers,
+            "num_attention_heads": vision.heads,
+            "image_size": vision.image_size,
+            "patch_size": vision.patch_size,
+            "hidden_act": "quick_gelu",
+            "layer_norm_eps": vision.norm_eps,
+        },
+        "text_config": {
+            "model_type": "clipseg_text_model",
+            "hidden_size": text.width,
+            "intermediate_size": round(text.width * text.mlp_ratio),
+            "num_hidden_layers": text.layers,
+            "num_attention_heads": text.heads,
+            "max_position_embeddings": text.context_length,
+            "vocab_size": text.vocab_size,
+            "hidden_act": "quick_gelu",
+            "bos_token_id": text.vocab_size - 2,  # CLIP's <|startoftext|>
+            "eos_token_id": text.vocab_size - 1,  # <|endoftext|>: HF pools at its first occurrence
+        },
+    }
+
+
+def hf_unrepresentable(config: CLIPSegConfig) -> list[str]:
+    """What of `config` a `transformers.CLIPSegForImageSegmentation` cannot hold (empty: all of it)."""
+    vision, dec = config.clip.vision, config.decoder
+    problems = []
+    if dec.kind != "clipseg":
+        problems.append(f"the '{dec.kind}' decoder (HF has only CLIPSeg's)")
+    if vision.patch_bias or not vision.pre_norm or vision.activation != "quick_gelu":
+        problems.append("a visual tower that is not CLIP's (an ImageNet ViT: patch bias, no ln_pre, GELU)")
+    for name, part in (("vision", vision), ("text", config.clip.text)):
+        if abs(part.width * part.mlp_ratio - round(part.width * part.mlp_ratio)) > 1e-6:
+            problems.append(f"a {name} MLP width that is not a whole number")
+    return problems

@@ -22,7 +22,7 @@ from ..model.identity import ModelIdentity
 from .convert import to_ours
 from .errors import CheckpointError
 from .fetch import OFFLINE_HINT, fetch, fetch_hub
-from .hf_config import clipseg_config_from_hf
+from .hf_config import THRESHOLD_FIELD, clip_config_from_hf, clipseg_config_from_hf
 from .native import CLIP_FORMAT, write_safetensors
 from .infer import infer_clip_config, infer_decoder_config, infer_vit_config
 from .reader import check_safetensors_header, read_checkpoint, read_json, sniff_format
@@ -201,6 +201,34 @@ def _read_hf_folder(folder: Path) -> tuple[dict[str, torch.Tensor], str, dict]:
     return sd, where, config
 
 
+def _apply_processor_config(folder: Path, config: CLIPSegConfig) -> None:
+    """The input size and mean/std of an HF folder's preprocessor_config.json (a square `size`:
+    an int or {height, width}), when it has one; the CIDAS folders say 352 and ImageNet's."""
+    path = folder / "preprocessor_config.json"
+    if not path.exists():
+        return
+    pre = read_json(path)
+    where = str(path)
+    if not isinstance(pre, dict):
+        raise CheckpointError(f"{where}: expected a JSON object, got {type(pre).__name__}")
+    size = pre.get("size")
+    if isinstance(size, dict) and size.get("height") == size.get("width"):
+        size = size.get("height")
+    if isinstance(size, int) and not isinstance(size, bool):
+        if not 16 <= size <= 8192:
+            raise CheckpointError(f"{where}: image size {size} is outside 16..8192")
+        config.input_size = size
+    for name, key in (("mean", "image_mean"), ("std", "image_std")):
+        value = pre.get(key)
+        if value is None:
+            continue
+        if (not isinstance(value, list) or len(value) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e3 for v in value)
+                or (name == "std" and min(value) <= 0)):
+            raise CheckpointError(f"{where}: {key} must be three numbers, got {str(value)[:60]}")
+        setattr(config, name, tuple(float(v) for v in value))
+
+
 def _resolve(weights: str | Path, cache_dir: Path | None) -> Path:
     path = Path(weights).expanduser()
     if path.exists():
@@ -245,8 +273,10 @@ def read_backbone_for(config: CLIPSegConfig, backbone: str | Path | None, cache_
     model exists. infer_clip: first set `config.clip` from the weights (head counts by OpenAI's
     rule, width // 64), for configs that do not say what backbone they have."""
     sd, where = read_backbone(backbone, cache_dir)
-    if infer_clip:
-        config.clip = infer_clip_config(sd)
+    if infer_clip:  # an HF folder's config.json says what the weights cannot (head counts)
+        folder = None if backbone is None else _resolve(backbone, cache_dir)
+        config.clip = (clip_config_from_hf(_read_hf_config(folder), str(folder / "config.json"))
+                       if folder is not None and folder.is_dir() else infer_clip_config(sd))
     check_fits(model_shapes(config, where), sd, where, prefix="clip.")
     tokenizer = embedded_tokenizer(backbone, cache_dir) if backbone is not None else None
     return Backbone(sd, where, tokenizer)
@@ -334,6 +364,9 @@ def load_clipseg(
                 if isinstance(e, CheckpointError):
                     raise
                 raise CheckpointError(f"{path / 'config.json'}: not a valid CLIPSeg config: {str(e)[:200]}") from None
+        _apply_processor_config(path, config)
+        if THRESHOLD_FIELD in hf_config:  # written by clipseg's HF export
+            metadata = {THRESHOLD_KEY: str(hf_config[THRESHOLD_FIELD])}
         model_shapes(config, str(path / "config.json"))  # a sane model, before reading its weights
         sd, where = _read_hf_weights(path)
         sd, layout = to_ours(sd)
