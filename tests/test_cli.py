@@ -348,11 +348,11 @@ def test_offline_default_weights_say_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.delenv("CLIPSEG_WEIGHTS", raising=False)
     res = run("info")  # like `segment`, `serve` and `demo`: the embedded world model, said in one note
     assert res.exit_code == 0, res.output
-    assert "CIDAS/clipseg-rd64-refined" in res.output and "huggingface-cli download" in res.output
+    assert "CIDAS/clipseg-rd64-refined" in res.output and "hf download" in res.output
     assert "weights:     world" in res.output and "threshold:   0.22" in res.output
     assert "Traceback" not in res.output
     res = run("info", "--weights", "CIDAS/clipseg-rd64-refined")  # weights the user names are never replaced
-    assert res.exit_code == 2 and "huggingface-cli download" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "hf download" in res.output and "Traceback" not in res.output
 
 
 def test_random_weights_spec_is_validated():

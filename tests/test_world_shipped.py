@@ -77,7 +77,7 @@ def test_segment_falls_back_to_the_world_model_in_one_line(offline):
                                    "-p", "a zebra", "-o", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
     notes = [line for line in res.stderr.splitlines() if line.startswith("note: no real weights")]
-    assert len(notes) == 1 and "'world'" in notes[0] and "huggingface-cli download" in notes[0]
+    assert len(notes) == 1 and "'world'" in notes[0] and "hf download" in notes[0]
     assert "zebra" in res.stderr  # the unknown-word warning
     assert len(list(out.glob("example-scene.png.*.mask.png"))) == 2
     legend = json.loads((out / "prompts.json").read_text())

@@ -27,7 +27,7 @@ from .tokenizer import Tokenizer, load_tokenizer
 from .weights import CheckpointError, load_clipseg
 from .weights.registry import DEFAULT_WEIGHTS, ENV_WEIGHTS, RANDOM_PREFIX, WORLD_WEIGHTS, default_weights
 
-REAL_WEIGHTS_HINT = ("`huggingface-cli download CIDAS/clipseg-rd64-refined --local-dir clipseg-rd64-refined` on a "
+REAL_WEIGHTS_HINT = ("`hf download CIDAS/clipseg-rd64-refined --local-dir clipseg-rd64-refined` on a "
                      "machine with network, then --weights clipseg-rd64-refined (or set $CLIPSEG_WEIGHTS)")
 # Parameter dtypes a model can run in. bfloat16 on a CPU with AMX / AVX512-BF16: about 3.5x
 # float32's speed, mask IoU 0.993 against float32 (benchmarks/results/inference.md).

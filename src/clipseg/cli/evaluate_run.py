@@ -127,7 +127,8 @@ def evaluate(args: "EvalArgs") -> dict:
         result = evaluate_one_shot(model, tokenizer, folds, prompt, threshold=args.threshold, **run)
     else:
         result = evaluate_generalized(model, tokenizer, folds[0], threshold=args.threshold, **run)
-    return {"model": args.name or Path(args.weights).name, "dataset": dataset_name, "split": split,
+    data = {"data": Path(args.data).resolve().name} if dataset_name in OWN_DATA else {}  # the tables' title
+    return {"model": args.name or Path(args.weights).name, "dataset": dataset_name, "split": split, **data,
             **result.to_dict()}  # fmt: skip
 
 

@@ -245,9 +245,12 @@ def _train(
 
 
 def _export(model: CLIPSeg, config: TrainConfig, out_dir: Path) -> Path | None:
-    """Write the trained weights in the native inference format (clipseg.weights)."""
+    """Write the trained weights in the native inference format (clipseg.weights). A decoder-only
+    file names the backbone it loads with; a model whose backbone no file holds (a random one)
+    is written whole, else its file could never be loaded."""
     if config.export == "none":
         return None
     from ..weights import save_clipseg
 
-    return save_clipseg(model, out_dir / EXPORT_NAME, decoder_only=config.export == "decoder")
+    decoder_only = config.export == "decoder" and model.identity.backbone is not None
+    return save_clipseg(model, out_dir / EXPORT_NAME, decoder_only=decoder_only)

@@ -13,7 +13,7 @@ from .registry import PretrainedSource
 
 OFFLINE_HINT = (
     "No network? Download the files on a machine that has it and pass their local path: "
-    "`huggingface-cli download CIDAS/clipseg-rd64-refined --local-dir clipseg-rd64-refined` "
+    "`hf download CIDAS/clipseg-rd64-refined --local-dir clipseg-rd64-refined` "
     "then `--weights clipseg-rd64-refined` (or load_clipseg('clipseg-rd64-refined')). "
     "Without real weights, `clipseg demo`, `segment` and `serve` run the embedded generated-world model ('world')."
 )
