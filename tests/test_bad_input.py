@@ -141,7 +141,7 @@ def test_cli_pixel_limit(tmp_path):
 
 def test_cli_directory_given_as_image_and_unreadable_prompt_file(tmp_path):
     res = CliRunner().invoke(cli, ["segment", str(tmp_path / "missing"), "-p", "x", "-o", str(tmp_path / "o"), *W])
-    assert res.exit_code == 1 and "no such file or folder" in res.output
+    assert res.exit_code == 2 and "does not exist" in res.output and not (tmp_path / "o").exists()
     (tmp_path / "p.txt").write_bytes(b"\xff\xfe\xfa not utf-8")
     res = CliRunner().invoke(cli, ["segment", str(tmp_path), "--prompts-file", str(tmp_path / "p.txt"), *W])
     assert res.exit_code == 2 and "cannot read prompts file" in res.output

@@ -79,7 +79,8 @@ def test_single_image_all_outputs_match_the_predictor(tmp_path, reference):
     expected = probs.argmax(0) + 1
     expected[probs.max(0) < 0.45] = 0
     assert np.array_equal(np.asarray(labels), expected)
-    assert Image.open(out / f"photo.png.{sk}.overlay.png").size == (44, 30)
+    overlay = Image.open(out / f"photo.png.{sk}.overlay.png")  # the image, then the legend strip below it
+    assert overlay.width == 44 and overlay.height > 30
     doc = json.loads((out / f"photo.png.{sk}.rle.json").read_text())
     assert (doc["height"], doc["width"]) == (30, 44)
     assert [a["prompt"] for a in doc["annotations"]] == ["a cat", "a dog"]
@@ -95,14 +96,20 @@ def test_single_image_all_outputs_match_the_predictor(tmp_path, reference):
 
 def test_npy_probabilities_and_default_output_is_mask(tmp_path, reference):
     img = _img(tmp_path / "a.jpg", 25, 31)
-    res = run("segment", img, "-p", "x", "--prob", "npy", "-o", tmp_path / "o", "--threads", "1", *W)
+    res = run("segment", img, "-p", "x", "--prob", "npy", "--no-mask", "-o", tmp_path / "o", "--threads", "1", *W)
     assert res.exit_code == 0, res.output
     arr = np.load(tmp_path / "o" / "a.jpg.x.prob.npy")
     assert arr.dtype == np.float32 and arr.shape == (25, 31)
     assert np.allclose(arr, reference.segment(str(img), ["x"])[0], atol=1e-6)
-    assert not (tmp_path / "o" / "a.jpg.x.mask.png").exists()  # only what was asked for
+    assert not (tmp_path / "o" / "a.jpg.x.mask.png").exists()  # --no-mask: only what was asked for
     res = run("segment", img, "-p", "x", "-o", tmp_path / "o2", *W)
     assert res.exit_code == 0 and (tmp_path / "o2" / "a.jpg.x.mask.png").exists()
+    # asking for other outputs keeps the masks (they used to be dropped silently)
+    res = run("segment", img, "-p", "x", "--overlay", "--prob", "png", "-o", tmp_path / "o3", *W)
+    assert res.exit_code == 0 and (tmp_path / "o3" / "a.jpg.x.mask.png").exists()
+    assert (tmp_path / "o3" / "a.jpg.x.prob.png").exists()
+    res = run("segment", img, "-p", "x", "--no-mask", "-o", tmp_path / "o4", *W)
+    assert res.exit_code == 2 and "no output chosen" in res.output
 
 
 def _support(tmp_path: Path) -> tuple[Path, Path]:
@@ -304,10 +311,11 @@ def test_output_folder_inside_input_is_not_read_back_and_name_clash(tmp_path):
     assert "2 image(s): 0 segmented, 2 skipped" in res.output
 
 
-def test_missing_input_is_a_failure_not_a_crash(tmp_path):
+def test_missing_input_is_a_usage_error_before_the_model_loads(tmp_path):
     img = _img(tmp_path / "a.png")
     res = run("segment", img, tmp_path / "nope.png", "-p", "t", "-o", tmp_path / "o", *W)
-    assert res.exit_code == 1 and "nope.png: no such file or folder" in res.output
+    assert res.exit_code == 2 and f"input '{tmp_path / 'nope.png'}' does not exist" in res.output
+    assert not (tmp_path / "o").exists()  # found before the model loads, nothing written
 
 
 # ---------------------------------------------------------------- weights and info

@@ -51,6 +51,19 @@ def test_export_writes_three_graphs_and_metadata(model, export_dir):
     assert not model.training and next(model.parameters()).dtype == torch.float32
 
 
+def test_the_vision_tower_is_stored_once(export_dir):
+    import onnx
+
+    meta = read_metadata(export_dir)
+    shared, own = (export_dir / meta["weights"][k] for k in ("image_encoder", "visual_prompt_encoder"))
+    graph = onnx.load(str(export_dir / meta["files"]["visual_prompt_encoder"]), load_external_data=False)
+    where = [e.value for t in graph.graph.initializer for e in t.external_data if e.key == "location"]
+    # the blocks it shares with the image encoder are read from the image encoder's file
+    assert where.count(shared.name) > where.count(own.name) > 0
+    assert own.stat().st_size < 0.1 * shared.stat().st_size
+    assert (export_dir / meta["files"]["visual_prompt_encoder"]).stat().st_size < 200_000  # no weights inside
+
+
 def test_image_encoder_graph_equals_pytorch(model, export_dir):
     x = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():

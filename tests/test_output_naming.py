@@ -148,12 +148,12 @@ def _outputs(out: Path) -> list[Path]:
 def test_same_names_in_two_folders_and_two_files_are_kept_apart(tmp_path):
     a = _img(tmp_path / "cam1" / "0001.jpg", 1)
     b = _img(tmp_path / "cam2" / "0001.jpg", 2)
-    res = run("segment", tmp_path / "cam1", tmp_path / "cam2", "-p", "cat", "--prob", "npy", "-o", tmp_path / "o", *W)
+    res = run("segment", tmp_path / "cam1", tmp_path / "cam2", "-p", "cat", "--prob", "npy", "--no-mask", "-o", tmp_path / "o", *W)
     assert res.exit_code == 0 and "2 segmented" in res.output, res.output
     pa = np.load(tmp_path / "o" / "cam1" / "0001.jpg.cat.prob.npy")
     pb = np.load(tmp_path / "o" / "cam2" / "0001.jpg.cat.prob.npy")
     assert not np.array_equal(pa, pb)  # two images, two results
-    res = run("segment", a, b, "-p", "cat", "--prob", "npy", "-o", tmp_path / "o2", *W)
+    res = run("segment", a, b, "-p", "cat", "--prob", "npy", "--no-mask", "-o", tmp_path / "o2", *W)
     assert res.exit_code == 0 and "2 segmented" in res.output
     assert len(_outputs(tmp_path / "o2")) == 2
     # two folders of the same name

@@ -255,7 +255,7 @@ def test_main_train_bad_weights_and_resume_exit_2_with_one_line(tmp_path, capsys
     exp = {"name": "t", "model": {"variant": "tiny", "backbone": "random"}, "data": {"dataset": "test-shapes"},
            "train": {"iterations": 2, "batch_size": 4, "out_dir": str(out), "num_workers": 0}}
     (tmp_path / "exp.json").write_text(json.dumps(exp))
-    args = ["--config", str(tmp_path / "exp.json"), "--no-progress"]
+    args = ["--config", str(tmp_path / "exp.json"), "--data", str(tmp_path), "--no-progress"]
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"PK\x03\x04 truncated")
     for extra in (["--init", str(bad)], ["--init", str(tmp_path / "missing.safetensors")]):

@@ -348,3 +348,77 @@ def test_mask_editing_controls_expressions_and_cutout(server, browser, tmp_path)
     assert "bad_prompt: unbalanced '('" in page.inner_text("#error")
     assert errors == []
     page.close()
+
+
+def test_threshold_rethresholds_in_the_page_without_a_request(server, browser, tmp_path):
+    url, _ = server
+    image = _scene(tmp_path / "scene.png")
+    page, errors = _open_page(browser, url)
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/segment") else None)
+    page.set_input_files("#image-input", str(image))
+    page.wait_for_selector("#image-preview:not([hidden])")
+    assert page.is_disabled("#segment-btn")  # an image but no prompt yet
+    page.fill("#prompts", "a red circle")
+    assert page.is_enabled("#segment-btn")
+    page.fill("#prompts", "  ")
+    assert page.is_disabled("#segment-btn")
+    page.fill("#prompts", "a red circle")
+    page.click("#segment-btn")
+    _segmented(page, 1)
+    assert len(sent) == 1
+    server_stats = page.inner_text("#results .result .stats")
+
+    def pixels():
+        return page.evaluate("""(() => { const c = document.querySelector('#results .result canvas');
+            return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 == 0))
+              .reduce((a, b) => a + b, 0); })()""")
+
+    before = pixels()
+    for t in ("0.02", "0.98"):  # the slider moved (input events as dragging sends them), then let go
+        page.eval_on_selector("#threshold", f"e => {{ e.value = '{t}'; e.dispatchEvent(new Event('input')); "
+                                            "e.dispatchEvent(new Event('change')); }")
+        page.wait_for_timeout(300)
+    assert len(sent) == 1  # no request: the page re-thresholded the probabilities it holds
+    assert page.inner_text("#threshold-value") == "0.98"
+    assert pixels() != before
+    page.eval_on_selector("#threshold", "e => { e.value = '0.02'; e.dispatchEvent(new Event('input')); }")
+    shown = page.inner_text("#results .result .stats")
+    assert shown != server_stats and "≈" in shown and not page.is_hidden("#rethreshold-note")
+    shown_fraction = float(re.search(r"≈([0-9.]+)%", shown).group(1)) / 100
+
+    # a download after the move fetches the files at the new threshold: one request, the server's figures
+    with page.expect_download() as dl:
+        page.locator("#results .result a.download-mask").click()
+    assert len(sent) == 2
+    page.wait_for_function("document.getElementById('rethreshold-note').hidden")
+    saved = tmp_path / "mask.png"
+    dl.value.save_as(saved)
+    mask = np.asarray(Image.open(saved)) > 127
+    assert abs(mask.mean() - shown_fraction) < 0.02  # the page's preview (view pixels, 8-bit) and the server's mask
+    assert "≈" not in page.inner_text("#results .result .stats")
+    assert errors == []
+    page.close()
+
+
+def test_visual_prompt_canvas_is_usable_for_small_examples(server, browser, tmp_path):
+    url, _ = server
+    page, errors = _open_page(browser, url)
+    small = tmp_path / "small.png"
+    Image.new("RGB", (32, 24), (30, 30, 30)).save(small)
+    page.set_input_files("#support-input", str(small))
+    page.wait_for_selector("#support-area:not([hidden])")
+    box = page.locator("#support-draw").bounding_box()
+    assert box["width"] >= 250 and abs(box["width"] / box["height"] - 32 / 24) < 0.05
+    # paint on the dark example: the stroke is visible (bright magenta, half-transparent)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2, steps=4)
+    page.mouse.up()
+    painted = page.evaluate("""(() => { const d = document.getElementById('support-draw');
+        const p = d.getContext('2d').getImageData(0, 0, d.width, d.height).data;
+        let n = 0; for (let i = 0; i < p.length; i += 4) if (p[i] > 200 && p[i + 3] > 200) n++; return n; })()""")
+    assert painted > 50
+    assert page.is_checked("#use-visual")
+    assert errors == []
+    page.close()

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
 
-from ..weights.registry import ENV_WEIGHTS, RANDOM_PREFIX, default_weights
+from ..weights.registry import DEFAULT_WEIGHTS, ENV_WEIGHTS, RANDOM_PREFIX, default_weights, model_names
 from .demo import demo as demo_command
 from .train import evaluate as evaluate_command
 from .train import train as train_command
@@ -31,8 +32,9 @@ from .world import world as world_group
 EXIT_FAILED_ITEMS = 1
 EXIT_USAGE = 2
 
-_WEIGHTS_HELP = (f"model weights: a hub name (default CIDAS/clipseg-rd64-refined), a Hugging Face folder, the authors' "
-                 f".pth (with --backbone) or a .safetensors saved by clipseg; default ${ENV_WEIGHTS} if set. "
+_WEIGHTS_HELP = (f"model weights: a known name ({', '.join(model_names())}), another hub repo id, a Hugging Face folder, "
+                 f"the authors' .pth (with --backbone) or a .safetensors saved by clipseg; default ${ENV_WEIGHTS} if "
+                 f"set, else {DEFAULT_WEIGHTS} (the shipped 'world' model when that cannot be had). "
                  f"'{RANDOM_PREFIX}[:SEED]' = small random model for tests.")
 
 
@@ -157,6 +159,9 @@ def cli():
 @click.option("--prompt", "-p", "prompts", multiple=True, help="a text prompt (repeat for several).")
 @click.option("--prompts-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
               help="text prompts, one per line ('-' = standard input).")
+@click.option("--name", "named", multiple=True, metavar="KEY=PROMPT",
+              help="a text prompt whose output files are named KEY (lower-case letters, digits, _) instead of the "
+                   "prompt's readable form plus a hash: --name cat='the cat on the left' writes FILE.cat.mask.png.")
 @click.option("--support", "supports", multiple=True, type=click.Path(path_type=Path),
               help="visual prompt: an example image (pair with --support-mask; repeatable).")
 @click.option("--support-mask", "support_masks", multiple=True, type=click.Path(path_type=Path),
@@ -165,11 +170,16 @@ def cli():
               help="mix the visual prompt into each text prompt: cond = W*text + (1-W)*visual, 0 <= W <= 1 "
                    "(paper Sec. 3.2); needs one --support/--support-mask pair; outputs are named TEXT+visual.")
 @click.option("--out", "-o", "out_dir", default="clipseg-out", show_default=True, type=click.Path(path_type=Path),
-              help="output folder (mirrors the input folders).")
+              help="output folder (mirrors the input folders); '-': write the one output file (one image, one "
+                   "prompt, one output: a PNG, or the JSON of --rle / --regions) to standard output.")
 @click.option("--prob", "prob_format", type=click.Choice(["png", "npy"]), default=None,
               help="write probability maps: 16-bit PNG or float32 .npy.")
-@click.option("--mask/--no-mask", "want_mask", default=None, help="binary mask PNG per prompt (the default output).")
-@click.option("--overlay", is_flag=True, help="colour overlay of all prompts on the image.")
+@click.option("--mask/--no-mask", "want_mask", default=True, show_default=True,
+              help="mask PNG per prompt (8-bit; soft edges with --feather), written beside any other output.")
+@click.option("--overlay", is_flag=True, help="colour overlay of all prompts on the image, outlined, with a legend strip.")
+@click.option("--legend/--no-legend", default=True, show_default=True,
+              help="--overlay: the strip below the image naming each prompt's colour (without it the overlay has "
+                   "the image's size).")
 @click.option("--labels", is_flag=True, help="label map PNG (palette; pixel value k = prompt k, 0 = none).")
 @click.option("--rle", is_flag=True, help="COCO RLE JSON of the masks.")
 @click.option("--cutout", is_flag=True, help="RGBA cut-out per prompt (FILE.KEY.cutout.png): alpha = the (feathered) mask.")
@@ -210,7 +220,9 @@ def cli():
 @click.option("--max-pixels", default=None, type=click.IntRange(1), metavar="N",
               help="refuse images larger than this many pixels (default: the library's 64 Mpx).")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
-@click.option("--json", "as_json", is_flag=True, help="print the run's summary as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True,
+              help="print the run's summary as JSON on stdout, with every image's output files and each prompt's "
+                   "present / area_fraction.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024),
               help="images per backbone pass.")
 @click.option("--workers", default=None, type=click.IntRange(0, 64), metavar="N",
@@ -222,8 +234,8 @@ def cli():
 @_threads_option
 @_weights_option
 @_dtype_option
-def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
-            overlay, labels, rle, cutout, regions, negatives, grow, feather, smooth, invert, fill_holes, min_area,
+def segment(inputs, prompts, prompts_file, named, supports, support_masks, text_weight, out_dir, prob_format, want_mask,
+            overlay, legend, labels, rle, cutout, regions, negatives, grow, feather, smooth, invert, fill_holes, min_area,
             refine, tiles, temporal, video_out, region_padding, region_order, threshold, none_threshold, recursive, overwrite, keep_aspect, tokenizer, max_pixels,
             progress, as_json, batch_size, workers, backend, amp, threads, weights, device, backbone, dtype):
     """Segment images (files, folders, or '-' for one image on standard input) and videos (files
@@ -249,7 +261,12 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
 
     from .inputs import MAX_PROMPTS, check_prompt_count, read_prompt_lines, read_stdin_image
 
+    given = list(inputs)  # as named ('-' before standard input is read)
     texts = list(prompts)
+    aliases = _aliases(named)
+    texts += [p for p, _ in aliases if p not in texts]
+    stream = str(out_dir) == "-"
+    _check_inputs(inputs)
     if str(prompts_file) == "-" and any(str(i) == "-" for i in inputs):
         raise CLIError("standard input ('-') can hold the image or the prompts file, not both")
     if sum(str(i) == "-" for i in inputs) > 1:
@@ -285,12 +302,14 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
     kinds = []
     if prob_format:
         kinds.append("prob")
-    if want_mask or video_out or (want_mask is None and not (prob_format or overlay or labels or rle or cutout or regions)):
+    if want_mask or video_out:
         kinds.append("mask")
     kinds += [k for k, on in (("overlay", overlay), ("labels", labels), ("rle", rle), ("cutout", cutout),
                               ("regions", regions)) if on]
     if not kinds:
         raise CLIError("no output chosen: use --mask, --prob png|npy, --overlay, --labels, --rle, --cutout or --regions")
+    if stream:
+        _check_stream(given, kinds, len(names), as_json, video_out)
 
     _set_threads(threads)
     try:
@@ -320,7 +339,12 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
                              workers=2 if workers is None else workers, autocast=_float16() if amp and on_cuda else None,
                              editing=editing, negative=tuple(negatives), region_padding=region_padding,
                              region_order=region_order, refine=refine, tiles=tiles, temporal=temporal,
-                             video_out=video_out)
+                             video_out=video_out, legend=legend, record_items=as_json, aliases=tuple(aliases))
+    if stream:
+        import tempfile
+
+        scratch = tempfile.TemporaryDirectory(prefix="clipseg-stream-")
+        options.out_dir = Path(scratch.name)
     from ..prompts.text import unknown_words, unknown_words_warning
 
     warning = unknown_words_warning(unknown_words(predictor.tokenizer, text_terms([*texts, *negatives])))
@@ -346,8 +370,62 @@ def segment(inputs, prompts, prompts_file, supports, support_masks, text_weight,
         click.echo(summary.report(), err=True)
         if as_json:
             click.echo(json.dumps(summary.to_dict(), indent=1))
+    if stream:
+        with scratch:
+            files = [f for f in Path(scratch.name).rglob("*") if f.is_file() and f.name != "prompts.json"]
+            if summary.ok and len(files) == 1:
+                click.get_binary_stream("stdout").write(files[0].read_bytes())
     if not summary.ok:
         sys.exit(EXIT_FAILED_ITEMS)
+
+
+_KEY = re.compile(r"[a-z0-9_]{1,48}")
+
+
+def _aliases(named: tuple[str, ...]) -> list[tuple[str, str]]:
+    """--name KEY=PROMPT values as (prompt, key) pairs; a malformed or repeated one is one line."""
+    pairs: list[tuple[str, str]] = []
+    for item in named:
+        key, sep, prompt = item.partition("=")
+        if not sep or not _KEY.fullmatch(key) or not prompt.strip():
+            raise CLIError(f"--name expects KEY=PROMPT with KEY of lower-case letters, digits and _ (at most 48) and a "
+                           f"prompt, got {item[:80]!r}")
+        if key in [k for _, k in pairs] or prompt in [p for p, _ in pairs]:
+            raise CLIError(f"--name {item[:80]!r}: each key and each prompt may be named once")
+        pairs.append((prompt, key))
+    return pairs
+
+
+def _check_inputs(inputs) -> None:
+    """A named input that is missing (or neither a file nor a folder) is a usage error, found
+    before the model loads."""
+    for item in inputs:
+        if str(item) == "-":
+            continue
+        path = Path(item)
+        if not path.exists():
+            raise CLIError(f"input '{item}' does not exist")
+        if not (path.is_file() or path.is_dir()):
+            raise CLIError(f"input '{item}' is neither a file nor a folder")
+
+
+def _check_stream(inputs, kinds: list[str], n_prompts: int, as_json: bool, video_out: bool) -> None:
+    """`-o -` writes one file to standard output: one image, one output, one prompt (or the
+    prompt set's overlay / labels / RLE)."""
+    from ..io.video import is_video_name
+
+    single = len(inputs) == 1 and (str(inputs[0]) == "-" or (Path(inputs[0]).is_file()
+                                                              and not is_video_name(Path(inputs[0]))))
+    if not single:
+        raise CLIError("-o - writes one output file to standard output: give one image (a file, or '-'), "
+                       "not folders, videos or several inputs")
+    if as_json or video_out:
+        raise CLIError("-o - writes the output file itself to standard output: it does not combine with "
+                       f"{'--json' if as_json else '--video-out'}")
+    per_prompt = [k for k in kinds if k in ("prob", "mask", "cutout", "regions")]
+    if len(kinds) != 1 or (per_prompt and n_prompts != 1):
+        raise CLIError(f"-o - writes one output file: ask for one output ({', '.join(kinds)} asked; --no-mask drops "
+                       f"the mask) of one prompt ({n_prompts} given), or write to a folder")
 
 
 # ---------------------------------------------------------------- info

@@ -8,6 +8,9 @@ TOKENIZER_NAME = "tokenizer.json"  # a word tokenizer's vocabulary, when the mod
 METADATA_NAME = "clipseg_onnx.json"
 FILES = {"image_encoder": "image_encoder.onnx", "text_encoder": "text_encoder.onnx", "decoder": "decoder.onnx",
          "visual_prompt_encoder": "visual_prompt_encoder.onnx"}
+# external data of the two vision graphs: the image encoder's weights, and the visual-prompt encoder's
+# that are not the image encoder's (the graphs point into these files; see export.onnx.share_vision_weights)
+WEIGHT_FILES = {"image_encoder": "image_encoder.weights", "visual_prompt_encoder": "visual_prompt_encoder.weights"}
 FORMAT = "clipseg-onnx"
 FORMAT_VERSION = 2  # 2: visual_prompt_encoder.onnx (CLIP image embedding of engineered visual prompts)
 
@@ -43,6 +46,10 @@ def check_metadata(meta, path: Path) -> dict:
     for name, file in files.items():
         if Path(file).name != file or file in ("", ".", ".."):
             _fail(path, f"'files' names {file[:80]!r} for {name[:40]!r}: a plain file name in the folder is expected")
+    weights = meta.get("weights", {})
+    if not isinstance(weights, dict) or not all(isinstance(v, str) and Path(v).name == v and v not in ("", ".", "..")
+                                                and v.endswith(".weights") for v in weights.values()):
+        _fail(path, "'weights' must map graph names to plain .weights file names in the folder")
     tensors = meta.get("tensors")
     outputs = tensors.get("image_encoder", {}).get("outputs") if isinstance(tensors, dict) and \
         isinstance(tensors.get("image_encoder"), dict) else None

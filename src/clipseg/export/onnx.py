@@ -37,7 +37,7 @@ import torch.nn as nn
 from ..model.fast_cpu import reference_forward
 from ..model.clipseg import CLIPSeg
 
-from .format import FILES, FORMAT, FORMAT_VERSION, METADATA_NAME, TOKENIZER_NAME, read_metadata  # noqa: F401
+from .format import FILES, FORMAT, FORMAT_VERSION, METADATA_NAME, TOKENIZER_NAME, WEIGHT_FILES, read_metadata  # noqa: F401
 
 
 def activation_names(model: CLIPSeg) -> list[str]:
@@ -123,6 +123,51 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names, output_name
         )
 
 
+def _externalize(tensors, folder: Path, own: str, shared: dict[tuple, tuple[str, int, int]]) -> None:
+    """Move the large initializers of a graph into external data: a tensor whose content is in
+    `shared` (dtype, dims, sha256 -> file, offset, length) points there, the others are appended
+    to the file `own` and added to `shared`."""
+    import hashlib
+
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    with open(folder / own, "ab") as f:
+        for t in tensors:
+            if not t.HasField("raw_data") or len(t.raw_data) < 1024:
+                continue  # small tensors stay inside the graph
+            key = (t.data_type, tuple(t.dims), hashlib.sha256(t.raw_data).digest())
+            if key not in shared:
+                shared[key] = (own, f.tell(), len(t.raw_data))
+                f.write(t.raw_data)
+            location, offset, length = shared[key]
+            set_external_data(t, location=location, offset=offset, length=length)
+            t.ClearField("raw_data")
+            t.data_location = onnx.TensorProto.EXTERNAL
+
+
+def share_vision_weights(image_encoder: Path, visual_prompt_encoder: Path) -> dict[str, Path]:
+    """Store the vision tower once for the two graphs that run it: the image encoder's weights go
+    to image_encoder.weights, the visual-prompt encoder's point there where they are the same
+    tensors (every block up to the deepest extract layer) and hold the rest (the last blocks, the
+    pooling and projection) in visual_prompt_encoder.weights. onnxruntime reads external data
+    relative to the graph's folder. Returns {name: path} of the two weight files."""
+    import onnx
+
+    folder = image_encoder.parent
+    names = {"image_encoder_weights": WEIGHT_FILES["image_encoder"],
+             "visual_prompt_encoder_weights": WEIGHT_FILES["visual_prompt_encoder"]}
+    for name in names.values():
+        (folder / name).unlink(missing_ok=True)
+    shared: dict[tuple, tuple[str, int, int]] = {}
+    for graph, own in ((image_encoder, names["image_encoder_weights"]),
+                       (visual_prompt_encoder, names["visual_prompt_encoder_weights"])):
+        proto = onnx.load(str(graph))
+        _externalize(proto.graph.initializer, folder, own, shared)
+        onnx.save(proto, str(graph))
+    return {k: folder / v for k, v in names.items()}
+
+
 def export_onnx(
     model: CLIPSeg, out_dir: str | Path, input_size: int | tuple[int, int] = (352, 352), opset: int = 17,
 ) -> dict[str, Path]:
@@ -135,7 +180,10 @@ def export_onnx(
         itself is left as it was). input_size: (H, W) or an int for a square, multiples
         of the patch size; the image graph is fixed to it (the positional embeddings are
         resized for it at export time). opset: ONNX opset (>= 14 for attention).
-    Returns {'image_encoder', 'text_encoder', 'decoder', 'visual_prompt_encoder', 'metadata'} -> paths.
+    The vision tower's weights are stored once for the image and visual-prompt graphs
+    (`share_vision_weights`). Returns {'image_encoder', 'text_encoder', 'decoder',
+    'visual_prompt_encoder', 'image_encoder_weights', 'visual_prompt_encoder_weights',
+    'metadata'} -> paths.
     """
     cfg = model.config
     if cfg.decoder.kind != "clipseg":
@@ -174,6 +222,7 @@ def export_onnx(
                 VisualPromptEncoderGraph(model), (torch.zeros(1, 3, side, side),), paths["visual_prompt_encoder"],
                 ["pixels"], ["cond"], {"pixels": {0: "batch"}, "cond": {0: "batch"}}, opset,
             )
+            paths.update(share_vision_weights(paths["image_encoder"], paths["visual_prompt_encoder"]))
             tokens = 1 + grid[0] * grid[1]
             example = tuple(torch.zeros(1, tokens, vis.width) for _ in acts) + (torch.zeros(2, cfg.clip.embed_dim),)
             _export(
@@ -199,6 +248,7 @@ def export_onnx(
         "exporter": "torch.onnx.export(dynamo=False)",
         "torch_version": torch.__version__,
         "files": dict(FILES),
+        "weights": dict(WEIGHT_FILES),  # external data of the two vision graphs (share_vision_weights)
         "tensors": {
             "image_encoder": {"inputs": ["pixels"], "outputs": acts},
             "text_encoder": {"inputs": ["input_ids"], "outputs": ["cond"]},

@@ -90,6 +90,9 @@ class OnnxPredictor:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+        for name in self.meta.get("weights", {}).values():  # external data the graphs read: plain files
+            if os.path.lexists(self.out_dir / name):
+                check_regular_file(self.out_dir / name, MAX_GRAPH_BYTES, "ONNX weights")
         providers = list(providers or ["CPUExecutionProvider"])
         self.sessions = {name: self._session(ort, file, opts, providers) for name, file in self.meta["files"].items()
                          if os.path.lexists(self.out_dir / file)}

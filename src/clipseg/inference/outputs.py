@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,14 +87,36 @@ class RunningBest:
         return labels_of_best(self.index, self.prob, none_threshold)
 
 
+def outline_width(height: int, width: int) -> int:
+    """Outline stroke of an overlay: 3 px up to 1200 px images, then growing with the longer side
+    (9 px at 4000 px), so that it stays visible when the image is viewed scaled down."""
+    return 2 * max(1, round(max(height, width) / 900)) + 1
+
+
+def contrast(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever stands out from `rgb` (by its luma)."""
+    r, g, b = rgb
+    return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
+
+
+def _disk(radius: int) -> np.ndarray:
+    import cv2
+
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
 def overlay_image(image: Image.Image, probs: np.ndarray | RunningBest, alpha: float = 0.6,
-                  threshold: float | None = None) -> Image.Image:
+                  threshold: float | None = None, names: Sequence[str] | None = None) -> Image.Image:
     """The image with each prompt's probability map painted in its colour.
 
     probs: (N, H, W), or a RunningBest of them. Each pixel takes the colour of its most
     likely prompt, blended in proportion to that probability (times alpha); with a
-    threshold, pixels below it are left as they are, and the outline of each mask is drawn opaque.
+    threshold, pixels below it are left as they are, and each mask is outlined in its colour
+    (`outline_width`) over a black or white halo, so that it shows on objects of its own colour.
+    names: a legend strip below the image, a swatch and name per prompt (`legend_strip`).
     """
+    import cv2
+
     if not isinstance(probs, RunningBest):
         probs = np.asarray(probs, dtype=np.float32)
         probs = RunningBest.of(probs[None] if probs.ndim == 2 else probs)
@@ -106,9 +129,48 @@ def overlay_image(image: Image.Image, probs: np.ndarray | RunningBest, alpha: fl
         weight = np.where(p >= threshold, weight, 0.0)
     out = base * (1.0 - weight[..., None]) + tint * weight[..., None]
     if threshold is not None:
-        edge = mask_outline(p >= threshold)
-        out[edge] = tint[edge]
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+        w = outline_width(*p.shape)
+        inner, halo = _disk(w // 2), _disk(w // 2 + max(1, w // 4))  # the halo: a rim of a quarter stroke
+        above = p >= threshold
+        shown = np.flatnonzero(np.bincount(best[above], minlength=probs.count))  # prompts with pixels
+        for k in shown:
+            edge = mask_outline(above & (best == k)).astype(np.uint8)
+            out[cv2.dilate(edge, halo).astype(bool)] = contrast(colour(k))
+            out[cv2.dilate(edge, inner).astype(bool)] = colour(k)
+    result = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+    return result if not names else legend_strip(result, names)
+
+
+def legend_strip(image: Image.Image, names: Sequence[str]) -> Image.Image:
+    """`image` with a white strip below it: each prompt's colour swatch and its name (at most
+    60 characters), wrapped to the image's width, in a font that grows with the image."""
+    from PIL import ImageDraw, ImageFont
+
+    size = max(12, round(image.width / 60))
+    font = ImageFont.load_default(size=size)
+    pad, swatch = size // 2, size
+    labels = [n if len(n) <= 60 else n[:59] + "…" for n in names]
+    widths = [swatch + pad // 2 + round(font.getlength(t)) + 2 * pad for t in labels]
+    rows, x = [[]], 0  # entries of each row
+    for k, w in enumerate(widths):
+        if rows[-1] and x + w > image.width:
+            rows.append([])
+            x = 0
+        rows[-1].append(k)
+        x += w
+    line = size + pad
+    strip = Image.new("RGB", (image.width, len(rows) * line + pad), "white")
+    draw = ImageDraw.Draw(strip)
+    for r, row in enumerate(rows):
+        x, y = pad, pad + r * line
+        for k in row:
+            draw.rectangle([x, y, x + swatch - 1, y + swatch - 1], fill=colour(k), outline="black")
+            draw.text((x + swatch + pad // 2, y + swatch // 2), labels[k], fill="black", font=font, anchor="lm")
+            x += widths[k]
+    out = Image.new("RGB", (image.width, image.height + strip.height), "white")
+    out.paste(image, (0, 0))
+    out.paste(strip, (0, image.height))
+    return out
 
 
 def label_image(labels: np.ndarray) -> Image.Image:

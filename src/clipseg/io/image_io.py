@@ -139,6 +139,26 @@ def load_image(source: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> Imag
     return _to_rgb(img)
 
 
+# formats that may hold several frames or pages (animated GIF / PNG / WebP, multi-page TIFF, MPO)
+MULTI_FRAME_SUFFIXES = {".gif", ".png", ".apng", ".webp", ".tif", ".tiff", ".mpo"}
+
+
+def frame_count(source: ImageInput) -> int:
+    """Frames (pages) of an image file or encoded bytes; 1 for single-frame ones and anything
+    unreadable. `load_image` reads the first: callers say so when there are more."""
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() not in MULTI_FRAME_SUFFIXES:
+        return 1
+    if not isinstance(source, (str, Path, bytes)):
+        return 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else str(source)) as img:
+                return max(1, int(getattr(img, "n_frames", 1)))
+    except Exception:  # the read itself reports unreadable files
+        return 1
+
+
 def load_mask(source: ImageInput, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read a mask (path, image or array) as a HxW bool array; nonzero = foreground.
 

@@ -68,6 +68,9 @@ class SegmentOptions:
     tiles: int | str | None = None  # crops per side for large images, or "auto" (clipseg.inference.tiles)
     temporal: int = 1  # videos: mean of the last W frames' term probabilities (1 = off)
     video_out: bool = False  # videos: also a mask video per prompt
+    legend: bool = True  # overlays: a strip below the image naming each prompt's colour
+    record_items: bool = False  # keep a record per image (outputs, present, area) for RunSummary.images
+    aliases: tuple[tuple[str, str], ...] = ()  # (text prompt as given, file-name key chosen for it)
 
     def maps_record(self) -> dict:
         """How the probability maps were made, where it differs from the defaults (in `made_with`)."""
@@ -109,19 +112,25 @@ class RunSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     stale_removed: int = 0  # temporaries of killed earlier runs, deleted
+    notes: list[str] = field(default_factory=list)  # e.g. multi-frame files of which one frame was segmented
+    images: list[dict] | None = None  # per image (SegmentOptions.record_items): see Segmenter.record
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "segmented": self.done, "skipped": self.skipped,
-                "failed": [{"input": name, "reason": reason} for name, reason in self.failed],
-                "seconds": round(self.seconds, 3), "stale_temporaries_removed": self.stale_removed}
+        d = {"total": self.total, "segmented": self.done, "skipped": self.skipped,
+             "failed": [{"input": name, "reason": reason} for name, reason in self.failed],
+             "seconds": round(self.seconds, 3), "stale_temporaries_removed": self.stale_removed, "notes": self.notes}
+        if self.images is not None:
+            d["images"] = self.images
+        return d
 
     def report(self) -> str:
         lines = [f"{self.total} image(s): {self.done} segmented, {self.skipped} skipped (outputs exist), "
                  f"{len(self.failed)} failed, in {self.seconds:.1f} s"]
+        lines += [f"note: {n}" for n in self.notes]
         if self.stale_removed:
             lines.append(f"removed {self.stale_removed} temporary file(s) left by an interrupted run")
         if self.failed:
@@ -239,7 +248,10 @@ class Segmenter:
         self.backend = backend_for(predictor, options.autocast)
         self.cond = self.backend.encode_prompts(self.plan.terms)  # (T, E); PromptError here, before any image
         self.sources = [naming.prompt_identity(p) for p in self.prompts]
-        self.keys = [naming.prompt_key(n, src) for n, src in zip(self.names, self.sources)]
+        aliases = dict(options.aliases)  # a chosen key for a text prompt as given (--name KEY=PROMPT)
+        self.keys = [aliases.get(given) if isinstance(given, str) and given in aliases else naming.prompt_key(n, src)
+                     for given, n, src in zip(prompts, self.names, self.sources)]
+        self.records: dict[str, dict] = {}  # input -> record, when options.record_items
         owner: dict[str, str] = {}
         for key, src in zip(self.keys, self.sources):
             if owner.setdefault(key, src) != src:  # a 48-bit hash collision: refuse rather than mix
@@ -351,8 +363,21 @@ class Segmenter:
         logits = [lg for s in range(0, len(pixels), bs) for lg in self.backend.batch_logits(pixels[s : s + bs], self.cond)]
         return grid, torch.stack(logits)
 
+    def record(self, job: Job, targets: dict[str, Path], status: str, frames: int = 1) -> dict:
+        """What --json says of one image: its outputs by prompt (and those of the prompt set),
+        and, once segmented, each prompt's `present` and `area_fraction` (filled by write_outputs)."""
+        rec: dict = {"input": job.display, "status": status,
+                     "outputs": {k: str(p) for k, p in targets.items() if ":" not in k},
+                     "prompts": [{"prompt": n, "key": key, "present": None, "area_fraction": None,
+                                  "outputs": {k.split(":")[0]: str(p) for k, p in targets.items()
+                                              if k.endswith(f":{i}")}}
+                                 for i, (n, key) in enumerate(zip(self.names, self.keys))]}
+        if frames > 1:
+            rec["frames"] = frames
+        return rec
+
     def write_outputs(self, job: Job, targets: dict[str, Path], logits: torch.Tensor, size: tuple[int, int],
-                      rgb: np.ndarray | None, tiles: tuple | None = None) -> None:
+                      rgb: np.ndarray | None, tiles: tuple | None = None, frames: int = 1) -> None:
         """Every output file of one image from its terms' logits (T, h, w) (and its crops',
         when tiled): the maps are made at the original size one at a time, so memory is a few
         full-size maps, however many prompts."""
@@ -368,6 +393,7 @@ class Segmenter:
             refiner = EdgeRefiner(rgb, (logits.shape[-2] // patch, logits.shape[-1] // patch), device=device)
         blender = TileBlender(tiles[0], tiles[1].to(device), logits) if tiles is not None else None
         maps = full_resolution_maps(logits, size, self.plan, refiner=refiner, tiles=blender, threshold=o.threshold)
+        rec = self.record(job, targets, "segmented", frames) if o.record_items else None
         for k in range(len(self.prompts)):
             prob = next(maps)  # not enumerate(maps): its reused tuple would keep the previous map alive
             if f"prob:{k}" in targets:
@@ -375,8 +401,10 @@ class Segmenter:
                     out.write_npy(targets[f"prob:{k}"], prob)
                 else:
                     out.write_png(targets[f"prob:{k}"], out.prob_image16(prob))
-            if any(f"{kind}:{k}" in targets for kind in PER_PROMPT_EDITED) or "rle" in targets:
+            if any(f"{kind}:{k}" in targets for kind in PER_PROMPT_EDITED) or "rle" in targets or rec:
                 edited = edit_map(prob, o.threshold, o.editing)
+                if rec:
+                    rec["prompts"][k].update(present=bool(edited.present), area_fraction=float(edited.mask.mean()))
                 if f"mask:{k}" in targets:
                     out.write_png(targets[f"mask:{k}"], Image.fromarray(edited.matte8(), "L"))
                 if f"cutout:{k}" in targets:
@@ -395,7 +423,8 @@ class Segmenter:
                 best.add(prob)
             del prob
         if "overlay" in targets:
-            out.write_png(targets["overlay"], out.overlay_image(Image.fromarray(rgb), best, threshold=o.threshold))
+            out.write_png(targets["overlay"], out.overlay_image(Image.fromarray(rgb), best, threshold=o.threshold,
+                                                                names=self.names if o.legend else None))
         if "labels" in targets:
             out.write_png(targets["labels"], out.label_image(best.labels(self._none_threshold)))
         if "rle" in targets:
@@ -407,6 +436,8 @@ class Segmenter:
                 "prompt_keys": self.keys,
                 "annotations": annotations,
             })
+        if rec:
+            self.records[job.display] = rec
 
     def run(self, inputs: Sequence[str | Path], shard: Shard | None = None) -> RunSummary:
         """Segment every image of `inputs` that has outputs missing (this rank's share of
@@ -468,8 +499,11 @@ class Segmenter:
                     except Exception as e:  # e.g. out of memory on the crops: this image fails
                         finished(item.index, e)
                         continue
+                    if item.frames > 1:
+                        summary.notes.append(f"{job.display} has {item.frames} frames; only the first was segmented "
+                                             "(split it into images, or convert it to a video, to segment each)")
                     writer.submit(item.index, functools.partial(self.write_outputs, job, targets, lg, item.size, item.rgb,
-                                                                tiles))
+                                                                tiles, item.frames))
             for job in videos:
                 run_video(self, job, summary, bar, writer)
             writer.drain()
@@ -477,7 +511,28 @@ class Segmenter:
             writer.close(cancel=True)
             bar.close()
         summary.seconds = time.perf_counter() - start
+        if o.record_items:
+            summary.images = self._records(jobs, todo, summary)
         return summary
+
+    def _records(self, jobs: list[Job], todo: list[tuple[Job, dict[str, Path]]], summary: RunSummary) -> list[dict]:
+        """Every input's record in input order (a video's frames after it), skipped and failed ones too."""
+        failed = dict(summary.failed)
+        pending = {job.display for job, _ in todo}
+        records = []
+        for job in jobs:
+            if job.video:
+                frames = [r for d, r in self.records.items() if d.startswith(job.display + "#")]
+                records += sorted(frames, key=lambda r: int(r["input"].rsplit("#", 1)[1]))
+                continue
+            rec = self.records.get(job.display)
+            if rec is None:
+                status = "failed" if job.display in failed else "skipped" if job.display not in pending else "failed"
+                rec = self.record(job, self.targets(job), status)
+                if status == "failed":
+                    rec["error"] = failed.get(job.display, "")
+            records.append(rec)
+        return records
 
 
 def gather_summaries(summary: RunSummary, shard: Shard) -> RunSummary:
@@ -501,4 +556,7 @@ def gather_summaries(summary: RunSummary, shard: Shard) -> RunSummary:
         total.skipped += p.skipped
         total.failed += p.failed
         total.stale_removed += p.stale_removed
+        total.notes += p.notes
+        if p.images is not None:
+            total.images = sorted((total.images or []) + p.images, key=lambda r: r["input"])
     return total

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..editing import MaskOptionsError
-from ..io.image_io import ImageError, load_image
+from ..io.image_io import ImageError, frame_count, load_image
 
 
 def describe_failure(error: BaseException) -> str:
@@ -42,6 +42,7 @@ class LoadedImage:
     size: tuple[int, int] = (0, 0)  # original (H, W)
     rgb: np.ndarray | None = None  # (H, W, 3) uint8, only when an output needs the image (overlay)
     error: str | None = None
+    frames: int = 1  # frames (pages) of the file: only the first is segmented
 
 
 class ImageJobs(torch.utils.data.Dataset):
@@ -57,7 +58,7 @@ class ImageJobs(torch.utils.data.Dataset):
         try:
             pil = load_image(self.sources[i], **({"max_pixels": self.max_pixels} if self.max_pixels else {}))
             rgb = np.asarray(pil.convert("RGB")) if self.keep_rgb else None
-            return LoadedImage(i, self.transform(pil), (pil.height, pil.width), rgb)
+            return LoadedImage(i, self.transform(pil), (pil.height, pil.width), rgb, frames=frame_count(self.sources[i]))
         except Exception as e:  # anything one file may cause stays that file's failure (MemoryError too)
             return LoadedImage(i, None, error=describe_failure(e))
 

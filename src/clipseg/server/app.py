@@ -39,6 +39,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..constants import PRESENCE_MIN_FRACTION
 from ..editing import MaskOptions, MaskOptionsError
 from ..io.files import parse_json
 from ..io.image_io import ImageError
@@ -277,7 +278,8 @@ def create_app(model, settings: ServerSettings | None = None, tokenizer=None) ->
 
     @app.get("/info", summary="The loaded model and this server's limits")
     async def info():
-        return {"model": public_description(model), "limits": settings.to_dict(), "outputs": list(OUTPUT_KINDS)}
+        return {"model": public_description(model), "limits": settings.to_dict(), "outputs": list(OUTPUT_KINDS),
+                "presence_min_fraction": PRESENCE_MIN_FRACTION}  # the "not present" rule, for the page's re-thresholding
 
     examples = example_images(model)
 

@@ -75,6 +75,15 @@ PRETRAINED: dict[str, PretrainedSource] = {
     ]
 }
 
+# Entries that are CLIP backbones (for decoder-only files), not CLIPSeg models to segment with.
+BACKBONE_NAMES = (OPENAI_VIT_B16.name, "world-clip")
+
+
+def model_names() -> list[str]:
+    """The registry's CLIPSeg models, by name (what --weights takes besides paths and hub ids)."""
+    return [n for n in PRETRAINED if n not in BACKBONE_NAMES]
+
+
 # The embedded model of the generated world: what runs when no real weights are available.
 WORLD_WEIGHTS = "world"
 # The world pipeline's model names -> the registry names of their shipped files.

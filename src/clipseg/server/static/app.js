@@ -13,7 +13,8 @@ const PALETTE = [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [2
 const colour = (k) => PALETTE[k % PALETTE.length];
 const css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
 const MAX_VIEW = 640;      // longest side of the result canvases
-const MAX_SUPPORT_VIEW = 340;
+const MAX_SUPPORT_VIEW = 480;  // the visual prompt's canvas, longer side (CSS fits it to the column)
+const BRUSH = "rgb(255, 0, 200)";  // magenta: rare in photos; shown half-transparent over the example
 const UNDO_DEPTH = 30;
 
 const state = {
@@ -31,6 +32,7 @@ const state = {
   generation: 0,       // bumped per request and per image change: stale work never lands on the page
   controller: null,    // AbortController of the request in flight
   examplePrompts: null,
+  presenceMin: 0.001,  // /info's presence_min_fraction: a prompt is present when its mask holds this share
 };
 
 function showError(msg) {
@@ -58,6 +60,7 @@ async function loadInfo() {
     $("threshold").value = m.threshold;  // the model's recommended threshold until the user moves the slider
     $("threshold-value").textContent = (+m.threshold).toFixed(2);
     if (m.note) { $("model-note").textContent = m.note; $("model-note").hidden = false; }
+    if (typeof j.presence_min_fraction === "number") state.presenceMin = j.presence_min_fraction;
   } catch (e) {
     $("model-info").textContent = "model info unavailable (is the server running?)";
   }
@@ -85,8 +88,16 @@ async function setImage(blob, name) {
     $("image-meta").textContent = `${state.name}: this browser cannot display it; the server will still try to read it`;
   }
   clearResults();
-  $("segment-btn").disabled = false;
+  updateSegmentButton();
   $("support-use-image").disabled = false;
+}
+
+// Segment needs an image and a prompt: a text line, or a painted visual prompt that is switched on
+function hasPrompt() { return prompts().length > 0 || ($("use-visual").checked && state.drawn); }
+function updateSegmentButton() {
+  const ready = Boolean(state.file) && hasPrompt();
+  $("segment-btn").disabled = Boolean(state.controller) || !ready;
+  $("segment-btn").title = ready ? "" : (state.file ? "type a prompt (or paint a visual prompt) first" : "choose an image first");
 }
 
 $("image-input").addEventListener("change", (ev) => {
@@ -142,6 +153,7 @@ async function loadExamples() {
         state.examplePrompts = ex.prompts.join("\n");
         $("prompts").value = state.examplePrompts;
       }
+      updateSegmentButton();
     });
     box.append(b);
   }
@@ -154,12 +166,16 @@ async function setSupport(blob) {
   if (!bmp) { showError("cannot display the example image"); return; }
   state.supportBlob = blob;
   state.supportBitmap = bmp;
-  const [w, h] = fit(bmp.width, bmp.height, MAX_SUPPORT_VIEW);
+  // drawn at MAX_SUPPORT_VIEW on its longer side whatever the example's size (small ones enlarged,
+  // large ones reduced); CSS then fits it to the column
+  const s = MAX_SUPPORT_VIEW / Math.max(bmp.width, bmp.height);
+  const [w, h] = [Math.max(1, Math.round(bmp.width * s)), Math.max(1, Math.round(bmp.height * s))];
   for (const id of ["support-canvas", "support-draw"]) {
     const c = $(id);
     c.width = w; c.height = h;
-    c.style.width = w + "px"; c.style.height = h + "px";
+    c.classList.toggle("small", s > 2);  // an enlarged small example keeps sharp pixels
   }
+  $("support-area").style.setProperty("--aspect", `${w} / ${h}`);
   $("support-canvas").getContext("2d").drawImage(bmp, 0, 0, w, h);
   state.mask = document.createElement("canvas");
   state.mask.width = bmp.width; state.mask.height = bmp.height;
@@ -185,6 +201,7 @@ function undo() {
   state.drawn = last[2];
   $("use-visual").checked = state.drawn;
   $("support-undo").disabled = state.undo.length === 0;
+  updateSegmentButton();
 }
 
 function clearMask(keepUndo = true) {
@@ -198,6 +215,7 @@ function clearMask(keepUndo = true) {
   }
   state.drawn = false;
   $("use-visual").checked = false;
+  updateSegmentButton();
 }
 
 $("support-input").addEventListener("change", (ev) => { if (ev.target.files[0]) setSupport(ev.target.files[0]); });
@@ -212,8 +230,14 @@ function stroke(a, b) {
   const g = d.getContext("2d");
   g.save();
   g.globalCompositeOperation = erase ? "destination-out" : "source-over";
-  g.strokeStyle = "rgba(255, 40, 40, 0.55)"; g.lineWidth = brush; g.lineCap = "round"; g.lineJoin = "round";
-  g.beginPath(); g.moveTo(a[0], a[1]); g.lineTo(b[0], b[1]); g.stroke();
+  g.lineCap = "round"; g.lineJoin = "round";
+  if (erase) {
+    g.lineWidth = brush + 4;
+    g.beginPath(); g.moveTo(a[0], a[1]); g.lineTo(b[0], b[1]); g.stroke();
+  } else {  // opaque paint (alpha stays even where strokes cross); the canvas's CSS opacity shows the image through
+    g.strokeStyle = BRUSH; g.lineWidth = brush;
+    g.beginPath(); g.moveTo(a[0], a[1]); g.lineTo(b[0], b[1]); g.stroke();
+  }
   g.restore();
   const s = state.mask.width / d.width;  // the same stroke on the full-size mask
   const m = state.mask.getContext("2d");
@@ -221,6 +245,7 @@ function stroke(a, b) {
   m.beginPath(); m.moveTo(a[0] * s, a[1] * s); m.lineTo(b[0] * s, b[1] * s); m.stroke();
   if (!erase) state.drawn = true;
   $("use-visual").checked = state.drawn;
+  updateSegmentButton();
 }
 
 (function drawing() {
@@ -318,7 +343,7 @@ function setBusy(busy) {
   $("busy").hidden = !busy;
   $("results-section").setAttribute("aria-busy", String(busy));
   $("cancel-btn").hidden = !busy;
-  $("segment-btn").disabled = busy || !state.file;
+  $("segment-btn").disabled = busy || !state.file || !hasPrompt();
 }
 
 async function segment() {
@@ -348,7 +373,7 @@ async function segment() {
     const warn = $("warning");  // e.g. words the loaded model does not know
     warn.textContent = (j.warnings || []).join(" ");
     warn.hidden = !(j.warnings && j.warnings.length);
-    state.view = { answer: j, maps, w: maps.w, h: maps.h };
+    state.view = { answer: j, maps, w: maps.w, h: maps.h, t: +j.threshold };
     renderResults();
     const ms = Math.round(performance.now() - t0);
     setStatus(`${j.results.length} prompt(s) in ${ms} ms · image features ${j.image.cached ? "from the cache" : "computed"}`);
@@ -373,8 +398,15 @@ $("cancel-btn").addEventListener("click", () => { if (state.controller) state.co
 document.addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); if (state.file) segment(); }
 });
-$("threshold").addEventListener("input", () => { $("threshold-value").textContent = (+$("threshold").value).toFixed(2); });
-$("threshold").addEventListener("change", () => { if (state.view) segment(); });  // cached: no backbone pass
+// the threshold re-thresholds the probabilities the page holds: no request. The files behind the download
+// links are the server's at the answer's threshold; after a move, a download first fetches them at the new one.
+$("threshold").addEventListener("input", () => {
+  $("threshold-value").textContent = (+$("threshold").value).toFixed(2);
+  if (state.view) { state.view.t = +$("threshold").value; paintAll(); updateStats(); }
+});
+$("prompts").addEventListener("input", updateSegmentButton);
+$("use-visual").addEventListener("change", updateSegmentButton);
+$("results").addEventListener("click", freshDownload);
 $("opacity").addEventListener("input", () => { if (state.view) paintAll(); });    // synchronous: no races
 for (const id of ["grow", "feather", "smooth", "min-area", "invert", "fill-holes", "want-cutout", "negative", "refine",
                   "tiles"]) {
@@ -417,9 +449,56 @@ function baseImage(w, h) {
   return g.getImageData(0, 0, w, h);
 }
 
+// the server's mask at the answer's threshold (grow, feather ... applied); at another threshold the
+// page's own: probability at or above it (a preview: the editing options apply on the next Segment)
+function rethresholded() { return state.view.t !== +state.view.answer.threshold; }
+function maskOf(k) {
+  const { prob, mask } = state.view.maps[k];
+  if (!rethresholded()) return mask;
+  const t = state.view.t * 255, own = new Uint8ClampedArray(prob.length);
+  for (let i = 0; i < prob.length; i += 4) own[i] = prob[i] >= t ? 255 : 0;
+  return own;
+}
+
+function updateStats() {
+  // area and presence at the page's threshold (the view's pixels; the server's figures return on Segment)
+  const again = rethresholded();
+  document.querySelectorAll("#results .result").forEach((card) => {
+    const k = +card.dataset.index;
+    const r = state.view.answer.results[k];
+    const mask = maskOf(k);
+    let n = 0;
+    for (let i = 0; i < mask.length; i += 4) if (mask[i] > 127) n++;
+    const fraction = again ? n / (mask.length / 4) : r.area_fraction;
+    const present = again ? fraction >= state.presenceMin : r.present;
+    card.querySelector(".stats").textContent = statsText(r, present, fraction, again);
+  });
+  $("rethreshold-note").hidden = !again;
+  $("rethreshold-note").textContent = again ? `shown at threshold ${state.view.t.toFixed(2)} from the probabilities held ` +
+    `here; downloads fetch the files at this threshold` : "";
+}
+
+function statsText(r, present, fraction, again) {
+  const nRegions = r.regions && !again ? r.regions.count : null;
+  return `${present ? "present" : "not present"} · mask ${again ? "≈" : ""}${(100 * fraction).toFixed(1)}% of the image`
+    + (nRegions === null ? "" : ` · ${nRegions} region${nRegions === 1 ? "" : "s"}`)
+    + ` · max p ${r.score.toFixed(2)} · mean p ${r.mean_probability.toFixed(2)}`;
+}
+
+async function freshDownload(ev) {
+  const a = ev.target.closest("a[download]");
+  if (!a || !state.view || !rethresholded()) return;  // the links hold this threshold's files
+  ev.preventDefault();
+  const card = a.closest(".result");
+  const which = a.className || a.id;
+  await segment();  // at the slider's threshold: cached features, only the decoder and the maps run
+  const again = card ? document.querySelector(`.result[data-index="${card.dataset.index}"] a.${which}`) : $(which);
+  if (again && !rethresholded()) again.click();
+}
+
 function paintOne(canvas, k) {
   const { maps, w, h } = state.view;
-  const { prob, mask } = maps[k];
+  const prob = maps[k].prob, mask = maskOf(k);
   const img = baseImage(w, h);
   const px = img.data;
   const rgb = colour(k);
@@ -454,13 +533,14 @@ function paintLabelMap(canvas) {
   const { maps, w, h } = state.view;
   const img = baseImage(w, h);
   const px = img.data;
-  const t = +state.view.answer.threshold * 255;
+  const t = state.view.t * 255;
   const opacity = +$("opacity").value;
   const label = new Int16Array(w * h).fill(-1);
+  const masks = maps.map((_, k) => maskOf(k));
   for (let i = 0, p = 0; i < px.length; i += 4, p++) {
     let best = -1, bestP = -1;
     for (let k = 0; k < maps.length; k++) if (maps[k].prob[i] > bestP) { bestP = maps[k].prob[i]; best = k; }
-    if (best >= 0 && bestP >= t && maps[best].mask[i] > 127) {
+    if (best >= 0 && bestP >= t && masks[best][i] > 127) {
       label[p] = best;
       const rgb = colour(best);
       px[i] = px[i] * (1 - opacity) + rgb[0] * opacity;
@@ -518,10 +598,7 @@ function renderResults() {
     canvas.setAttribute("aria-label", `map of "${r.prompt}": ${present ? `${(100 * r.area_fraction).toFixed(1)}% of the image` : "not present"}`);
     const stats = document.createElement("div");
     stats.className = "stats";
-    const nRegions = r.regions ? r.regions.count : null;
-    stats.textContent = `${present ? "present" : "not present"} · mask ${(100 * r.area_fraction).toFixed(1)}% of the image`
-      + (nRegions === null ? "" : ` · ${nRegions} region${nRegions === 1 ? "" : "s"}`)
-      + ` · max p ${r.score.toFixed(2)} · mean p ${r.mean_probability.toFixed(2)}`;
+    stats.textContent = statsText(r, present, r.area_fraction, false);
     const links = document.createElement("div");
     const file = `${state.name}.${r.key}`;  // the CLI's output names: FILE.KEY.kind.ext
     const dl = document.createElement("a");
@@ -583,6 +660,7 @@ function renderResults() {
   $("combined").hidden = false;
   $("results-empty").hidden = true;
   paintAll();
+  updateStats();
   $("results").dataset.done = String(Date.now());
 }
 
