@@ -618,6 +618,25 @@ def export_hf_cmd(out_dir, metric_files, authors, overwrite, push_repo, private,
         click.echo(f"pushed: {url}", err=True)
 
 
+# ---------------------------------------------------------------- examples
+
+
+@cli.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False, path_type=Path))
+def examples(folder):
+    """Write the example files the README's commands use into FOLDER (default: here): photo.jpg,
+    photos/, example.jpg + example_mask.png (a visual prompt), poster.png (a large image) and
+    clip.mov (a short video; with the video extra). Files that exist are kept."""
+    from ..assets import write_examples
+
+    try:
+        written = write_examples(folder)
+    except OSError as e:
+        raise CLIError(f"cannot write the examples to '{folder}': {type(e).__name__}: {e}") from None
+    for name, path in written.items():
+        click.echo(path)
+
+
 # ---------------------------------------------------------------- demo / train / evaluate / world
 
 cli.add_command(demo_command, name="demo")
