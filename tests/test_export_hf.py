@@ -123,3 +123,21 @@ def test_export_hf_refuses_what_hf_cannot_hold_and_full_folders(tmp_path):
     res = _run("export-hf", tmp_path / "full", "--weights", "tiny:random")
     assert res.exit_code == 2 and "already holds files" in res.output
     assert (tmp_path / "full" / "mine.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("file, change, expected", [
+    ("preprocessor_config.json", {"size": 10**6}, "outside 16..8192"),
+    ("preprocessor_config.json", {"image_std": [0, 1, 1]}, "image_std must be three numbers"),
+    ("preprocessor_config.json", {"image_mean": "grey"}, "image_mean must be three numbers"),
+    ("config.json", {"clipseg_threshold": 7}, "threshold"),
+])
+def test_a_bad_processor_or_threshold_in_an_hf_folder_is_one_clear_error(tmp_path, file, change, expected):
+    from clipseg.export.hf import export_hf
+    from clipseg.weights import CheckpointError
+
+    export_hf(clipseg.load("tiny:random"), tmp_path / "o", authors=False)
+    path = tmp_path / "o" / file
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(CheckpointError, match=expected) as info:
+        clipseg.load(tmp_path / "o")
+    assert file in str(info.value) or "config.json" in str(info.value)

@@ -527,7 +527,7 @@ class Segmenter:
                 continue
             rec = self.records.get(job.display)
             if rec is None:
-                status = "failed" if job.display in failed else "skipped" if job.display not in pending else "failed"
+                status = "skipped" if job.display not in pending and job.display not in failed else "failed"
                 rec = self.record(job, self.targets(job), status)
                 if status == "failed":
                     rec["error"] = failed.get(job.display, "")

@@ -93,29 +93,47 @@ def authors_decoder_to_ours(sd: Tensors) -> Tensors:
 
 # --- Hugging Face transformers ----------------------------------------------------------
 
-_HF_TOWER = [
-    (r"embeddings\.patch_embedding\.weight$", "conv1.weight"),
-    (r"embeddings\.class_embedding$", "class_embedding"),
-    (r"embeddings\.position_embedding\.weight$", "positional_embedding"),
-    (r"embeddings\.token_embedding\.weight$", "token_embedding.weight"),
-    (r"pre_layrnorm\.", "ln_pre."),
-    (r"post_layernorm\.", "ln_post."),
-    (r"final_layer_norm\.", "ln_final."),
-    (r"encoder\.layers\.(\d+)\.self_attn\.in_proj_", r"transformer.resblocks.\1.attn.in_proj_"),
-    (r"encoder\.layers\.(\d+)\.self_attn\.out_proj\.", r"transformer.resblocks.\1.attn.out_proj."),
-    (r"encoder\.layers\.(\d+)\.layer_norm1\.", r"transformer.resblocks.\1.ln_1."),
-    (r"encoder\.layers\.(\d+)\.layer_norm2\.", r"transformer.resblocks.\1.ln_2."),
-    (r"encoder\.layers\.(\d+)\.mlp\.fc1\.", r"transformer.resblocks.\1.mlp.c_fc."),
-    (r"encoder\.layers\.(\d+)\.mlp\.fc2\.", r"transformer.resblocks.\1.mlp.c_proj."),
+# HF name <-> our name, inside a tower (after `vision_model.` / `text_model.` / `clip.visual.` ...)
+# and inside the decoder; {N} is a layer number. A name ending in "." or "_" is a prefix.
+_TOWER_NAMES = [
+    ("embeddings.patch_embedding.weight", "conv1.weight"),
+    ("embeddings.class_embedding", "class_embedding"),
+    ("embeddings.position_embedding.weight", "positional_embedding"),
+    ("embeddings.token_embedding.weight", "token_embedding.weight"),
+    ("pre_layrnorm.", "ln_pre."),
+    ("post_layernorm.", "ln_post."),
+    ("final_layer_norm.", "ln_final."),
+    ("encoder.layers.{N}.self_attn.in_proj_", "transformer.resblocks.{N}.attn.in_proj_"),
+    ("encoder.layers.{N}.self_attn.out_proj.", "transformer.resblocks.{N}.attn.out_proj."),
+    ("encoder.layers.{N}.layer_norm1.", "transformer.resblocks.{N}.ln_1."),
+    ("encoder.layers.{N}.layer_norm2.", "transformer.resblocks.{N}.ln_2."),
+    ("encoder.layers.{N}.mlp.fc1.", "transformer.resblocks.{N}.mlp.c_fc."),
+    ("encoder.layers.{N}.mlp.fc2.", "transformer.resblocks.{N}.mlp.c_proj."),
 ]
-_HF_DECODER = [
-    (r"transposed_convolution", "trans_conv"),
-    (r"layers\.(\d+)\.layer_norm1\.", r"blocks.\1.norm1."),
-    (r"layers\.(\d+)\.layer_norm2\.", r"blocks.\1.norm2."),
-    (r"layers\.(\d+)\.mlp\.fc1\.", r"blocks.\1.linear1."),
-    (r"layers\.(\d+)\.mlp\.fc2\.", r"blocks.\1.linear2."),
-    (r"layers\.(\d+)\.self_attn\.", r"blocks.\1.self_attn."),
+_DECODER_NAMES = [
+    ("transposed_convolution", "trans_conv"),  # a prefix: trans_conv.0.weight, trans_conv.weight
+    ("layers.{N}.layer_norm1.", "blocks.{N}.norm1."),
+    ("layers.{N}.layer_norm2.", "blocks.{N}.norm2."),
+    ("layers.{N}.mlp.fc1.", "blocks.{N}.linear1."),
+    ("layers.{N}.mlp.fc2.", "blocks.{N}.linear2."),
+    ("layers.{N}.self_attn.", "blocks.{N}.self_attn."),
 ]
+
+
+def _rules(names: list[tuple[str, str]], to_ours: bool, prefixes: bool = False) -> list[tuple[str, str]]:
+    """(pattern, replacement) rules for `_rename` from a name table, in either direction."""
+    rules = []
+    for hf, ours in names:
+        source, target = (hf, ours) if to_ours else (ours, hf)
+        pattern = "^" + re.escape(source).replace(re.escape("{N}"), r"(\d+)")
+        if not (prefixes or source.endswith((".", "_"))):
+            pattern += "$"
+        rules.append((pattern, target.replace("{N}", r"\1")))
+    return rules
+
+
+_HF_TOWER, _OURS_TOWER = _rules(_TOWER_NAMES, True), _rules(_TOWER_NAMES, False)
+_HF_DECODER, _OURS_DECODER = _rules(_DECODER_NAMES, True, True), _rules(_DECODER_NAMES, False, True)
 
 
 def _fuse_qkv(sd: Tensors) -> Tensors:
@@ -168,32 +186,6 @@ def hf_clipseg_to_ours(sd: Tensors) -> Tensors:
         ("decoder." + _rename(k[len("decoder.") :], _HF_DECODER) if k.startswith("decoder.") else k): v
         for k, v in out.items()
     }
-
-
-# ours -> HF (the export to the CIDAS layout): the rules above, backwards
-_OURS_TOWER = [
-    (r"^conv1\.weight$", "embeddings.patch_embedding.weight"),
-    (r"^class_embedding$", "embeddings.class_embedding"),
-    (r"^positional_embedding$", "embeddings.position_embedding.weight"),
-    (r"^token_embedding\.weight$", "embeddings.token_embedding.weight"),
-    (r"^ln_pre\.", "pre_layrnorm."),
-    (r"^ln_post\.", "post_layernorm."),
-    (r"^ln_final\.", "final_layer_norm."),
-    (r"^transformer\.resblocks\.(\d+)\.attn\.in_proj_", r"encoder.layers.\1.self_attn.in_proj_"),
-    (r"^transformer\.resblocks\.(\d+)\.attn\.out_proj\.", r"encoder.layers.\1.self_attn.out_proj."),
-    (r"^transformer\.resblocks\.(\d+)\.ln_1\.", r"encoder.layers.\1.layer_norm1."),
-    (r"^transformer\.resblocks\.(\d+)\.ln_2\.", r"encoder.layers.\1.layer_norm2."),
-    (r"^transformer\.resblocks\.(\d+)\.mlp\.c_fc\.", r"encoder.layers.\1.mlp.fc1."),
-    (r"^transformer\.resblocks\.(\d+)\.mlp\.c_proj\.", r"encoder.layers.\1.mlp.fc2."),
-]
-_OURS_DECODER = [
-    (r"^trans_conv", "transposed_convolution"),
-    (r"^blocks\.(\d+)\.norm1\.", r"layers.\1.layer_norm1."),
-    (r"^blocks\.(\d+)\.norm2\.", r"layers.\1.layer_norm2."),
-    (r"^blocks\.(\d+)\.linear1\.", r"layers.\1.mlp.fc1."),
-    (r"^blocks\.(\d+)\.linear2\.", r"layers.\1.mlp.fc2."),
-    (r"^blocks\.(\d+)\.self_attn\.", r"layers.\1.self_attn."),
-]
 
 
 def _split_qkv(sd: Tensors) -> Tensors:

@@ -365,7 +365,8 @@ def load_clipseg(
                     raise
                 raise CheckpointError(f"{path / 'config.json'}: not a valid CLIPSeg config: {str(e)[:200]}") from None
         _apply_processor_config(path, config)
-        if THRESHOLD_FIELD in hf_config:  # written by clipseg's HF export
+        if THRESHOLD_FIELD in hf_config:  # written by clipseg's HF export; checked here to name its file
+            _threshold_from(str(hf_config[THRESHOLD_FIELD]), f"{path / 'config.json'} ({THRESHOLD_FIELD})")
             metadata = {THRESHOLD_KEY: str(hf_config[THRESHOLD_FIELD])}
         model_shapes(config, str(path / "config.json"))  # a sane model, before reading its weights
         sd, where = _read_hf_weights(path)
