@@ -141,3 +141,18 @@ def test_a_bad_processor_or_threshold_in_an_hf_folder_is_one_clear_error(tmp_pat
     with pytest.raises(CheckpointError, match=expected) as info:
         clipseg.load(tmp_path / "o")
     assert file in str(info.value) or "config.json" in str(info.value)
+
+
+def test_the_model_card_carries_the_evaluation(fine_tuned, tmp_path):
+    from clipseg.cli.train import main_evaluate
+
+    weights = fine_tuned / "run" / "model.safetensors"
+    (result,) = main_evaluate(["referring", "--weights", str(weights), "--dataset", "folder", "--data",
+                               str(fine_tuned / "data"), "--split", "none", "--no-progress",
+                               "--out", str(tmp_path / "eval.json")])
+    res = _run("export-hf", tmp_path / "pub", "--weights", weights, "--metrics", tmp_path / "eval.json", "--no-authors")
+    assert res.exit_code == 0, res.output
+    card = (tmp_path / "pub" / "README.md").read_text()
+    fixed = result["at_threshold"]
+    assert f"| referring | data | fixed t 0.30 | {100 * fixed['miou']:.1f} |" in card
+    assert f"best t {result['best']['threshold']:.2f}" in card

@@ -584,6 +584,7 @@ def export_hf_cmd(out_dir, metric_files, authors, overwrite, push_repo, private,
     CLIPSegForImageSegmentation.from_pretrained(OUT_DIR) loads it; a training run's model card
     says its base weights, data, iterations and losses (from the run folder beside --weights)."""
     from ..export.hf import HFExportError, export_hf, push_to_hub
+    from ..export.model_card import CardFacts
     from ..io.files import load_json_file
     from ..training.record import run_facts
 
@@ -598,7 +599,8 @@ def export_hf_cmd(out_dir, metric_files, authors, overwrite, push_repo, private,
         metrics += value if isinstance(value, list) else [value]
     model = _load(weights, device, backbone, fallback=False)
     try:
-        paths = export_hf(model, out_dir, run_facts(weights, metrics) if weights else None, authors=authors)
+        facts = run_facts(weights, metrics) if weights else CardFacts(metrics=metrics)
+        paths = export_hf(model, out_dir, facts, authors=authors)
     except HFExportError as e:
         raise CLIError(str(e)) from None
     except OSError as e:
