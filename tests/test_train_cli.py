@@ -100,7 +100,7 @@ def test_train_without_a_terminal_prints_loss_lines_and_a_summary(tmp_path, data
     lines = [line for line in err.splitlines() if line.startswith("iteration ")]
     assert [line.split()[1] for line in lines] == ["2/4", "4/4"]  # every log_every, and the last
     assert [float(line.split()[3]) for line in lines] == pytest.approx([result.losses[1], result.losses[3]], abs=1e-4)
-    assert f"trained 4 iterations" in out and f"loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}" in out
+    assert "trained 4 iterations" in out and f"loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}" in out
     weights = str(tmp_path / "run" / "model.safetensors")
     assert f"weights:  {weights}" in out
     assert f"segment:  clipseg segment IMAGE -p 'a prompt' --weights {weights}" in out

@@ -14,7 +14,7 @@ torch-free ONNX runtime) does not load torch.
 
 from __future__ import annotations
 
-from . import assets  # the shipped example files, by path (no torch)
+from . import assets  # noqa: F401 (clipseg.assets: the shipped example files, by path; no torch)
 from .constants import VERSION
 from .io.lazy import lazy_getattr
 
