@@ -398,15 +398,13 @@ def _aliases(named: tuple[str, ...]) -> list[tuple[str, str]]:
 
 def _check_inputs(inputs) -> None:
     """A named input that is missing (or neither a file nor a folder) is a usage error, found
-    before the model loads."""
+    before the model loads (the rule of the folder runs, `runs.folder.input_problem`)."""
+    from ..runs.folder import input_problem
+
     for item in inputs:
-        if str(item) == "-":
-            continue
-        path = Path(item)
-        if not path.exists():
-            raise CLIError(f"input '{item}' does not exist")
-        if not (path.is_file() or path.is_dir()):
-            raise CLIError(f"input '{item}' is neither a file nor a folder")
+        problem = None if str(item) == "-" else input_problem(item)
+        if problem:
+            raise CLIError(f"input '{item}' {problem}")
 
 
 def _check_stream(inputs, kinds: list[str], n_prompts: int, as_json: bool, video_out: bool) -> None:

@@ -36,6 +36,11 @@ class EditedMask:
         return np.round(self.alpha * 255.0).astype(np.uint8)
 
 
+def present_by_area(area_fraction: float, min_fraction: float = PRESENCE_MIN_FRACTION) -> bool:
+    """The "not present" rule: is at least `min_fraction` of the image in the mask?"""
+    return bool(area_fraction >= min_fraction)
+
+
 def edit_map(prob: np.ndarray, threshold: float, options: MaskOptions | None = None,
              min_fraction: float = PRESENCE_MIN_FRACTION) -> EditedMask:
     """An (H, W) probability map -> EditedMask: smooth, threshold (>=), fill holes, remove
@@ -48,7 +53,7 @@ def edit_map(prob: np.ndarray, threshold: float, options: MaskOptions | None = N
         mask = morphology.fill_holes(mask)
     if options.min_area:
         mask = morphology.remove_small_regions(mask, options.min_area)
-    present = bool(mask.size and np.count_nonzero(mask) / mask.size >= min_fraction)
+    present = present_by_area(np.count_nonzero(mask) / mask.size if mask.size else 0.0, min_fraction)
     if options.grow:
         mask = morphology.grow(mask, options.grow)
     if options.invert:

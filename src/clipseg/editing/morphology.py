@@ -127,9 +127,7 @@ def smoothed_mask(prob: np.ndarray, sigma: float, threshold: float) -> np.ndarra
     out = np.zeros(prob.shape, bool)
     if inner is None:
         return out
-    h, w = prob.shape
-    crop = (slice(max(0, inner[0].start - reach), min(h, inner[0].stop + reach)),
-            slice(max(0, inner[1].start - reach), min(w, inner[1].stop + reach)))
+    crop = bounding_box(above, 2 * reach)  # `inner` and one more reach around it
     blurred = smooth(prob[crop], sigma)  # exact on `inner`: its kernels stay inside the crop or the image
     y0, x0 = inner[0].start - crop[0].start, inner[1].start - crop[1].start
     out[inner] = blurred[y0 : y0 + inner[0].stop - inner[0].start, x0 : x0 + inner[1].stop - inner[1].start] >= threshold

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..constants import DEFAULT_THRESHOLD, PRESENCE_MIN_FRACTION  # noqa: F401 (re-exported)
+from ..editing.mask import present_by_area  # noqa: F401 (re-exported: the one presence rule)
 
 
 def label_map(probs: np.ndarray, none_threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
@@ -24,8 +25,3 @@ def is_present(prob: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
                min_fraction: float = PRESENCE_MIN_FRACTION) -> bool:
     """The "not present" answer: does at least `min_fraction` of the image pass the threshold?"""
     return present_by_area(float((prob >= threshold).mean()) if prob.size else 0.0, min_fraction)
-
-
-def present_by_area(area_fraction: float, min_fraction: float = PRESENCE_MIN_FRACTION) -> bool:
-    """`is_present` from the share of pixels in the mask (what the JSON outputs carry)."""
-    return bool(area_fraction >= min_fraction)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..constants import PRESENCE_MIN_FRACTION
+from ..editing.mask import present_by_area
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class EdgeRefiner:
         min_fraction of the pixels at or above the threshold) is returned as it is."""
         if tuple(prob.shape) != self.size:
             raise ValueError(f"map {tuple(prob.shape)} and guide {self.size} differ in size")
-        if int(torch.count_nonzero(prob >= threshold)) < min_fraction * prob.numel():
+        if not present_by_area(int(torch.count_nonzero(prob >= threshold)) / prob.numel(), min_fraction):
             return prob
         p = self._down(prob)  # (1, h, w)
         above = p[0] >= threshold

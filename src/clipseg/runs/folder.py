@@ -154,6 +154,15 @@ def _walk(root: Path, out_abs: Path, recursive: bool) -> list[Path]:
     return sorted(files)
 
 
+def input_problem(item: str | Path) -> str | None:
+    """Why an input named by the user cannot be segmented ('does not exist', 'is neither a file
+    nor a folder'), or None when it is a file or a folder."""
+    path = Path(item)
+    if path.is_dir() or path.is_file():
+        return None
+    return "is neither a file nor a folder" if path.exists() else "does not exist"
+
+
 def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = True) -> tuple[list[Job], list[tuple[str, str]]]:
     """Images to process (sorted, folders walked) and inputs that are missing.
 
@@ -170,13 +179,11 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
             stdin = item
             items.append(("-", STDIN))
             continue
-        path = Path(item)
-        if path.is_dir() or path.is_file():
-            items.append((str(item), path.resolve()))
-        elif path.exists():
-            missing.append((str(item), "not a regular file or folder"))
+        problem = input_problem(item)
+        if problem is None:
+            items.append((str(item), Path(item).resolve()))
         else:
-            missing.append((str(item), "no such file or folder"))
+            missing.append((str(item), problem))
     labels = naming.root_labels([("stdin" if p == STDIN else p.name or "root", str(p)) for _, p in items])
     single = len(items) == 1
     jobs: list[Job] = []

@@ -66,7 +66,8 @@ def run_video(seg, job, summary, bar, writer) -> None:
     width = o.temporal
     window = TemporalWindow(width)
 
-    def needed(i: int) -> bool:
+    @functools.cache
+    def needed(i: int) -> bool:  # asked up to W times per frame (the window looks ahead): its files checked once
         return o.overwrite or not all(p.exists() for p in seg.targets(frame_job(job, i)).values())
 
     batch: list[tuple[int, np.ndarray, torch.Tensor]] = []

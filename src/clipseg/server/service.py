@@ -173,8 +173,10 @@ class InferenceService:
             sha = job.image_sha256.lower()
         cached = self.cache.get(sha)
         usable = cached is not None and predictor.tiles_of(cached, job.tiles)
+        if usable and not job.tiles:
+            cached = replace(cached, tiles=None)  # a request without tiles uses the whole-image features only
         if usable and not needs_pixels:
-            predictor.set_image(cached if job.tiles else replace(cached, tiles=None))  # no backbone pass
+            predictor.set_image(cached)  # no backbone pass
         elif job.image is None:
             if cached is None:
                 raise ApiError(404, "image_not_cached", f"no image with sha256 {sha} in the cache (it may have been "
@@ -186,18 +188,16 @@ class InferenceService:
             self._check_pixels(job.image, "image")
             pil = load_image(job.image, max_pixels=self.settings.max_pixels)
             if usable:  # features cached, pixels wanted
-                predictor.set_image(replace(cached if job.tiles else replace(cached, tiles=None),
-                                            rgb=np.asarray(pil.convert("RGB"))))
+                predictor.set_image(replace(cached, rgb=np.asarray(pil.convert("RGB"))))
             else:
                 predictor.set_image(pil, tiles=job.tiles)
                 self.metrics.inc("clipseg_backbone_runs_total", "Backbone (image encoder) passes.")
                 self.cache.put(sha, predictor.image_state.without_pixels())
-        hit = usable
-        self.metrics.inc("clipseg_image_cache_hits_total" if hit else "clipseg_image_cache_misses_total",
-                         "Requests whose image features came from the cache." if hit else
+        self.metrics.inc("clipseg_image_cache_hits_total" if usable else "clipseg_image_cache_misses_total",
+                         "Requests whose image features came from the cache." if usable else
                          "Requests that ran the backbone on a new image.")
         job.timing["image_ms"] = (time.perf_counter() - t0) * 1000
-        return sha, hit
+        return sha, usable
 
     def _segment(self, predictor: Predictor, job: SegmentJob) -> Response:
         max_terms = self.settings.max_prompts
