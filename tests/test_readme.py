@@ -1,6 +1,7 @@
 """The README's code runs as written: its Python blocks in order in one namespace (doctest-style:
 a later block uses what an earlier one made), its shell blocks line by line with bash, all in
-an empty folder, offline (the default weights fall back to the shipped world model). A block
+an empty folder, with the README's environment and nothing else (offline here, so the default
+weights fall back to the shipped world model). A block
 preceded by a `<!-- not run by tests/test_readme.py: WHY -->` line is skipped, and must say why."""
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ def test_skipped_blocks_are_few_and_say_why():
 
 @pytest.fixture
 def offline_env(tmp_path, monkeypatch):
+    # the README's state: its environment activated (`source .venv/bin/activate`), no weights named;
+    # nothing else (the hub is simply unreachable here, so the default weights fall back)
     env = {k: v for k, v in os.environ.items() if k != "CLIPSEG_WEIGHTS"}
-    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     monkeypatch.delenv("CLIPSEG_WEIGHTS", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     return env
 
