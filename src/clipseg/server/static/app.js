@@ -32,7 +32,7 @@ const state = {
   generation: 0,       // bumped per request and per image change: stale work never lands on the page
   controller: null,    // AbortController of the request in flight
   examplePrompts: null,
-  presenceMin: 0.001,  // /info's presence_min_fraction: a prompt is present when its mask holds this share
+  presenceMin: 0.01,  // /info's presence_min_fraction (clipseg.constants.PRESENCE_MIN_FRACTION): a prompt is present when its mask holds this share
 };
 
 function showError(msg) {
@@ -453,11 +453,15 @@ function baseImage(w, h) {
 // page's own: probability at or above it (a preview: the editing options apply on the next Segment)
 function rethresholded() { return state.view.t !== +state.view.answer.threshold; }
 function maskOf(k) {
-  const { prob, mask } = state.view.maps[k];
-  if (!rethresholded()) return mask;
-  const t = state.view.t * 255, own = new Uint8ClampedArray(prob.length);
-  for (let i = 0; i < prob.length; i += 4) own[i] = prob[i] >= t ? 255 : 0;
-  return own;
+  const v = state.view;
+  if (!rethresholded()) return v.maps[k].mask;
+  if (!v.own || v.own.t !== v.t) v.own = { t: v.t, masks: [] };  // made once per threshold for cards, label map, stats
+  if (!v.own.masks[k]) {
+    const prob = v.maps[k].prob, t = v.t * 255, own = new Uint8ClampedArray(prob.length);
+    for (let i = 0; i < prob.length; i += 4) own[i] = prob[i] >= t ? 255 : 0;
+    v.own.masks[k] = own;
+  }
+  return v.own.masks[k];
 }
 
 function updateStats() {
